@@ -1,0 +1,107 @@
+"""Keras (tf_keras) model -> TFLite flatbuffer bytes, one quantisation mode per call.
+
+Modes: ``float32`` (reference), ``float16`` (half-size weights, float compute on CPU, native
+on mobile GPUs), ``dynamic`` (int8 weights, float activations, no data needed) and ``int8``
+(full-integer: weights and activations, calibrated from representative data or from the
+fake-quant ranges a QAT model learnt).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from converters import QUANTIZATIONS
+from edgekit._compat import tf
+from edgekit._quiet import quiet_native_output
+from edgekit.errors import InputError, ModelError
+
+IO_DTYPES = ("float32", "int8", "uint8")
+
+
+def convert_keras(
+    model,
+    *,
+    quantization: str = "float32",
+    representative_data: np.ndarray | None = None,
+    io_dtype: str = "float32",
+    calibration_samples: int = 200,
+    options: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Convert ``model`` and return the ``.tflite`` bytes.
+
+    ``representative_data`` holds normalised float inputs (N, ...) and is required for
+    ``int8`` unless the model was trained with QAT (its fake-quant nodes carry the ranges).
+    ``options`` are set on the TFLiteConverter by name; unknown names are rejected.
+    """
+    _validate(quantization, io_dtype, representative_data, model)
+    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    _apply_quantization(converter, quantization, io_dtype, representative_data, calibration_samples)
+    apply_converter_options(converter, options or {})
+    try:
+        with quiet_native_output():
+            return bytes(converter.convert())
+    except Exception as exc:  # ConverterError and friends carry the real reason
+        raise ModelError(f"TFLite conversion ({quantization}) failed: {_first_line(exc)}") from exc
+
+
+def is_qat_model(model) -> bool:
+    """True when the model holds TF-MOT QAT wrappers (fake-quant ranges are learnt)."""
+    return any(type(layer).__name__ in ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer") for layer in model.layers)
+
+
+def apply_converter_options(converter, options: Mapping[str, Any]) -> None:
+    """Set converter attributes by name, refusing names the converter does not have."""
+    for name, value in options.items():
+        if name.startswith("_") or not hasattr(converter, name):
+            raise InputError(
+                f"unknown converter option {name!r}",
+                hint="see tf.lite.TFLiteConverter's attributes, e.g. experimental_new_quantizer",
+            )
+        setattr(converter, name, value)
+
+
+def representative_dataset(x: np.ndarray, samples: int) -> Iterable[list[np.ndarray]]:
+    """A calibration generator over the first ``samples`` inputs, one at a time."""
+
+    def generate() -> Iterator[list[np.ndarray]]:
+        for row in x[:samples]:
+            yield [np.asarray(row[None, ...], dtype=np.float32)]
+
+    return generate
+
+
+def _validate(quantization: str, io_dtype: str, data, model) -> None:
+    if quantization not in QUANTIZATIONS:
+        raise InputError(f"unknown quantization {quantization!r}", hint=f"choose one of: {', '.join(QUANTIZATIONS)}")
+    if io_dtype not in IO_DTYPES:
+        raise InputError(f"unknown io_dtype {io_dtype!r}", hint=f"choose one of: {', '.join(IO_DTYPES)}")
+    if quantization != "int8" and io_dtype != "float32":
+        raise InputError(f"io_dtype {io_dtype!r} needs quantization 'int8' (got {quantization!r})")
+    if quantization == "int8" and data is None and not is_qat_model(model):
+        raise InputError(
+            "int8 conversion needs representative data to calibrate activation ranges",
+            hint="pass representative_data (a few hundred normalised inputs) or a QAT model",
+        )
+
+
+def _apply_quantization(converter, quantization: str, io_dtype: str, data, samples: int) -> None:
+    lite = tf().lite
+    if quantization == "float32":
+        return
+    converter.optimizations = [lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf().float16]
+    elif quantization == "int8":
+        converter.target_spec.supported_ops = [lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if data is not None:
+            converter.representative_dataset = representative_dataset(data, samples)
+        converter.inference_input_type = getattr(tf(), io_dtype)
+        converter.inference_output_type = getattr(tf(), io_dtype)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if "error" in line.lower()] or text.splitlines() or [type(exc).__name__]
+    return lines[0][:500]

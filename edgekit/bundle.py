@@ -1,0 +1,30 @@
+"""Write one deployable bundle: model.tflite, labels.txt, manifest.json (plus target extras)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgekit.atomic import staged_directory
+from edgekit.manifest import MANIFEST_NAME, dumps, make_manifest
+
+
+def write_bundle(
+    destination: str | Path,
+    *,
+    model_bytes: bytes,
+    labels: list[str],
+    extra_files: Mapping[str, bytes] | None = None,
+    **manifest_fields: Any,
+) -> dict[str, Any]:
+    """Write the bundle atomically and return its manifest."""
+    files = {"model.tflite": model_bytes, "labels.txt": ("\n".join(labels) + "\n").encode("utf-8")}
+    files.update(extra_files or {})
+    manifest = make_manifest(files=files, labels=labels, **manifest_fields)
+    with staged_directory(destination) as staging:
+        for name, data in files.items():
+            path = staging / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        (staging / MANIFEST_NAME).write_text(dumps(manifest), encoding="utf-8")
+    return manifest

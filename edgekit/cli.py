@@ -1,0 +1,91 @@
+"""The ``edgekit`` command. Subcommands load lazily so ``edgekit --help`` never imports TensorFlow.
+
+Each command lives in its own module under ``edgekit/commands``; adding one is one module
+plus one line in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from edgekit._version import __version__
+from edgekit.errors import EdgekitError
+
+# name -> (dotted path of the click command, one-line help shown without importing it)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is invoked."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        from edgekit.registry import load_object
+
+        return load_object(COMMANDS[name][0])
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgekit")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's logs and full tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print results and errors.")
+@click.pass_context
+def cli(ctx, verbose: bool, quiet: bool):
+    """edgekit: compress Keras models and package them for phones, Raspberry Pi, Coral and MCUs."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    _configure_output(verbose=verbose, quiet=quiet)
+
+
+def _configure_output(*, verbose: bool, quiet: bool) -> None:
+    from edgekit import _compat, _quiet
+
+    _compat.set_verbose(verbose)
+    _quiet.set_verbose(verbose)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logger = logging.getLogger("edgekit")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: edgekit's own errors become one line and an exit code, not a traceback."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+    except EdgekitError as exc:
+        if verbose:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

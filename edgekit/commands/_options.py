@@ -1,0 +1,21 @@
+"""Options several commands share."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+
+def recipe_overrides(command):
+    """``--set section.key=value`` (repeatable): override recipe fields from the command line."""
+
+    @click.option("--set", "assignments", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a recipe field, e.g. --set train.epochs=1 (repeatable).")
+    @functools.wraps(command)
+    def wrapper(*args, assignments=(), **kwargs):
+        from edgekit.recipe import parse_override
+
+        kwargs["overrides"] = dict(parse_override(a) for a in assignments)
+        return command(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,191 @@
+"""Data sets: the built-in MNIST digits, an ``.npz`` file, or a folder of images.
+
+Raw inputs stay raw (uint8 pixels) in the :class:`Dataset`; normalisation is a property of
+the data set that travels into every bundle's manifest, so the device applies exactly what
+training applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import DataError
+from edgekit.recipe import DataSpec
+
+MNIST_TRAIN = 8000  # the split every sample and benchmark uses: first 8,000 train, last 2,000 test
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits of raw inputs, integer labels, label names and normalisation."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    color: str = "grayscale"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Raw inputs to the float values the model was trained on."""
+        return ((np.asarray(x, dtype=np.float32) - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+
+    def normalization(self) -> dict:
+        """What the device must apply to raw inputs, for the manifest."""
+        return {"mean": list(self.mean), "std": list(self.std), "raw_dtype": self.x_train.dtype.name}
+
+    def image_info(self) -> dict | None:
+        """Height, width, channels and colour space when inputs are images."""
+        if len(self.input_shape) != 3:
+            return None
+        height, width, channels = self.input_shape
+        return {"height": height, "width": width, "channels": channels, "color": self.color}
+
+
+def load_dataset(spec: DataSpec, *, base_dir: Path = Path(".")) -> Dataset:
+    """Load the data a recipe names and check shapes, dtypes and labels."""
+    source = spec.source
+    if source == "mnist":
+        x_train, y_train, x_test, y_test = _mnist()
+        labels = [str(i) for i in range(10)]
+    else:
+        path = Path(source).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if path.is_dir():
+            x, y, labels = _image_folder(path, spec)
+            x_train, y_train, x_test, y_test = _split(x, y, spec.test_fraction)
+        elif path.suffix == ".npz":
+            x_train, y_train, x_test, y_test, labels = _npz(path, spec)
+        else:
+            raise DataError(
+                f"data source {source!r} not found or not supported",
+                hint="use 'mnist', an .npz file with x/y arrays, or a folder of images in class subfolders",
+            )
+    labels = list(spec.labels) if spec.labels else labels
+    dataset = Dataset(
+        x_train=_channels_last(x_train)[: spec.limit_train],
+        y_train=np.asarray(y_train, dtype=np.int64)[: spec.limit_train],
+        x_test=_channels_last(x_test)[: spec.limit_test],
+        y_test=np.asarray(y_test, dtype=np.int64)[: spec.limit_test],
+        labels=tuple(labels),
+        mean=_per_channel(spec.mean),
+        std=_per_channel(spec.std),
+        color=spec.color,
+    )
+    validate_dataset(dataset, name=source)
+    return dataset
+
+
+def validate_dataset(dataset: Dataset, *, name: str) -> None:
+    """Refuse data that would train or evaluate nonsense."""
+    for split in ("train", "test"):
+        x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+        if len(x) == 0:
+            raise DataError(f"{name}: the {split} split is empty")
+        if len(x) != len(y):
+            raise DataError(f"{name}: {len(x)} {split} inputs but {len(y)} labels")
+        if x.dtype.kind not in "uif":
+            raise DataError(f"{name}: inputs must be numeric, got dtype {x.dtype}")
+        if y.min() < 0 or y.max() >= dataset.num_classes:
+            raise DataError(
+                f"{name}: {split} labels must be integers in 0..{dataset.num_classes - 1}, found {y.min()}..{y.max()}",
+                hint="give one label name per class in data.labels, or fix the labels",
+            )
+    if dataset.x_train.shape[1:] != dataset.x_test.shape[1:]:
+        raise DataError(f"{name}: train inputs {dataset.x_train.shape[1:]} and test inputs {dataset.x_test.shape[1:]} differ in shape")
+    channels = dataset.input_shape[-1]
+    if len(dataset.mean) not in (1, channels) or len(dataset.std) not in (1, channels):
+        raise DataError(f"{name}: data.mean/std need 1 or {channels} values (one per channel)")
+
+
+def _mnist():
+    with resources.as_file(resources.files("edgekit.datasets") / "mnist10k.npz") as path:
+        with np.load(path, allow_pickle=False) as archive:
+            x, y = archive["x"], archive["y"]
+    return x[:MNIST_TRAIN], y[:MNIST_TRAIN], x[MNIST_TRAIN:], y[MNIST_TRAIN:]
+
+
+def _npz(path: Path, spec: DataSpec):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read as .npz: {exc}") from exc
+    with archive:
+        keys = set(archive.files)
+        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+            parts = [archive[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+        elif {"x", "y"} <= keys:
+            parts = list(_split(archive["x"], archive["y"], spec.test_fraction))
+        else:
+            raise DataError(
+                f"{path}: expected arrays 'x' and 'y' (or x_train/y_train/x_test/y_test), found {sorted(keys)}"
+            )
+    num_classes = int(max(parts[1].max(), parts[3].max())) + 1
+    return (*parts, [str(i) for i in range(num_classes)])
+
+
+def _image_folder(path: Path, spec: DataSpec):
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"{path}: no class subfolders", hint="put images in one subfolder per class, e.g. cats/ and dogs/")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for file in sorted((path / name).iterdir()):
+            if file.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(load_image(file, spec.image_size, spec.color))
+                labels.append(label)
+    if not images:
+        raise DataError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class subfolders")
+    return np.stack(images), np.asarray(labels), classes
+
+
+def load_image(path: Path, size: list[int] | None, color: str) -> np.ndarray:
+    """One image as uint8 HxWxC, converted and resized as the recipe says."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise DataError("reading images needs Pillow", hint="pip install pillow") from exc
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if color == "grayscale" else "RGB")
+            if size:
+                image = image.resize((size[1], size[0]), Image.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read image: {exc}") from exc
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float):
+    """A seeded shuffle, then the last ``test_fraction`` as the test split."""
+    if len(x) != len(y):
+        raise DataError(f"{len(x)} inputs but {len(y)} labels")
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    cut = len(x) - max(1, int(round(len(x) * test_fraction)))
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """Grayscale images (N, H, W) gain a channel axis; other ranks are kept."""
+    x = np.asarray(x)
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _per_channel(value) -> tuple[float, ...]:
+    return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else (float(value),)

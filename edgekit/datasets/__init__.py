@@ -1,0 +1,1 @@
+"""Data that ships with edgekit (see README.md for attribution)."""

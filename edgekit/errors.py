@@ -1,0 +1,57 @@
+"""edgekit's own exceptions.
+
+Every failure a user can cause (bad file, bad recipe key, wrong data shape, budget exceeded)
+is raised as an :class:`EdgekitError` with a message that names the thing and the fix, so
+the CLI can print one line and exit non-zero instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EdgekitError(Exception):
+    """Base class: a failure with a message meant for the user.
+
+    ``exit_code`` follows the usual convention: 2 for usage/input errors, 1 for failures
+    of a run that was set up correctly.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class InputError(EdgekitError):
+    """The user gave something unusable: a missing/corrupt file, wrong shape, bad value."""
+
+    exit_code = 2
+
+
+class RecipeError(InputError):
+    """A recipe key is unknown, mistyped or out of range."""
+
+
+class ModelError(InputError):
+    """A model file cannot be loaded or a model cannot be handled."""
+
+
+class DataError(InputError):
+    """Data has the wrong shape, dtype or label range, or cannot be found."""
+
+
+class BudgetError(EdgekitError):
+    """A measured artifact exceeds a budget the recipe set (flash, RAM, size...)."""
+
+
+class ToolError(EdgekitError):
+    """An external tool (compiler, interpreter backend) is missing or failed."""
+
+
+class BundleError(InputError):
+    """A bundle is incomplete, tampered with, or of an unknown format."""
+
+
+class EdgekitWarning(UserWarning):
+    """Something the user should know that does not stop the run."""

@@ -1,0 +1,112 @@
+"""The bundle manifest: what a device needs to run a model correctly, and proof of its files.
+
+``manifest.json`` records every file's sha256 and size (so a tampered bundle is refused), each
+input and output with its quantisation and the normalisation to apply to raw inputs, the
+labels, the versions that made it, the recipe, the measured metrics and the target's report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgekit.errors import BundleError
+
+FORMAT = "edgekit-bundle"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+def file_entry(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def make_manifest(
+    *,
+    name: str,
+    target: str,
+    quantization: str,
+    files: Mapping[str, bytes],
+    inputs: list[dict],
+    outputs: list[dict],
+    labels: list[str],
+    versions: Mapping[str, str | None],
+    recipe: Mapping[str, Any] | None,
+    metrics: Mapping[str, Any],
+    target_report: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the manifest dict; ``files`` maps bundle-relative names to their bytes."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "target": target,
+        "quantization": quantization,
+        "model": "model.tflite",
+        "files": {path: file_entry(data) for path, data in sorted(files.items())},
+        "inputs": inputs,
+        "outputs": outputs,
+        "labels": list(labels),
+        "versions": dict(versions),
+        "recipe": dict(recipe) if recipe is not None else None,
+        "metrics": dict(metrics),
+        "target_report": dict(target_report) if target_report is not None else None,
+    }
+
+
+def dumps(manifest: Mapping[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+
+
+def read_manifest(bundle: str | Path) -> dict[str, Any]:
+    """Load and sanity-check a bundle's manifest (not its files: see ``verify_bundle``)."""
+    path = Path(bundle) / MANIFEST_NAME
+    if not path.is_file():
+        raise BundleError(f"{bundle}: not a bundle (no {MANIFEST_NAME})", hint="pass a folder written by 'edgekit build'")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: manifest is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{path}: not an edgekit manifest (format field missing or wrong)")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: manifest format version {manifest.get('format_version')!r} is not supported",
+            hint=f"this edgekit reads version {FORMAT_VERSION}; upgrade edgekit or rebuild the bundle",
+        )
+    return manifest
+
+
+def verify_bundle(bundle: str | Path) -> dict[str, Any]:
+    """Check every listed file's size and sha256, and that no unlisted file is present."""
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"{bundle}: manifest lists no files")
+    for name, entry in files.items():
+        _verify_file(bundle, name, entry)
+    extra = sorted(
+        str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and str(p.relative_to(bundle)) not in files
+    )
+    extra = [name for name in extra if name != MANIFEST_NAME]
+    if extra:
+        raise BundleError(f"{bundle}: files not in the manifest: {', '.join(extra)}", hint="remove them or rebuild the bundle")
+    return manifest
+
+
+def _verify_file(bundle: Path, name: str, entry: Mapping[str, Any]) -> None:
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise BundleError(f"{bundle}: manifest names an unsafe path {name!r}")
+    path = bundle / relative
+    if not path.is_file() or path.is_symlink():
+        raise BundleError(f"{bundle}: {name} is missing", hint="the bundle is incomplete; copy it again")
+    data = path.read_bytes()
+    if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise BundleError(
+            f"{bundle}: {name} does not match its sha256 in the manifest (tampered or corrupted)",
+            hint="rebuild or re-copy the bundle",
+        )

@@ -1,0 +1,226 @@
+"""``edgekit build``: recipe -> train -> compress -> convert per target -> measure -> bundle -> report.
+
+Every stage is a short function; the whole output folder is written into a staging folder
+and renamed into place at the end, so an interrupted build leaves the previous output intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from edgekit._compat import seed_everything, tf_version
+from edgekit.atomic import staged_directory
+from edgekit.bundle import write_bundle
+from edgekit.compression import Compressed, run_compression, steps_from_recipe
+from edgekit.data import Dataset, load_dataset
+from edgekit.environment import describe_machine, package_versions
+from edgekit.errors import DataError
+from edgekit.evaluate import io_description, measure_artifact
+from edgekit.recipe import Recipe, load_recipe
+from edgekit.registry import get_target
+from edgekit.report import write_reports
+from edgekit.train import TrainData, fit, keras_predictions, top1_accuracy
+
+log = logging.getLogger("edgekit")
+REFERENCE = "float32"
+
+
+@dataclass
+class Artifact:
+    """One converted model, what it was made for, and what was measured on it."""
+
+    name: str
+    target: str
+    quantization: str
+    model_bytes: bytes
+    metrics: dict = field(default_factory=dict)
+    target_report: dict | None = None
+    path: str = ""
+
+    def to_report(self) -> dict:
+        return {
+            "name": self.name,
+            "target": self.target,
+            "quantization": self.quantization,
+            "path": self.path,
+            **self.metrics,
+            "target_report": self.target_report,
+        }
+
+
+@dataclass
+class BuildResult:
+    """What ``build`` returns: the report data and where the output went."""
+
+    out_dir: Path
+    report: dict
+    artifacts: list[Artifact]
+
+
+class _Timer:
+    """Seconds per stage, for the report."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        log.info("%s ...", name)
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 2)
+
+
+def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> BuildResult:
+    """Run a recipe end to end and write bundles plus ``report.json``/``report.md``."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides=overrides)
+    out_dir = Path(out) if out is not None else recipe.resolve(recipe.output.dir)
+    targets = [get_target(spec) for spec in recipe.targets]
+    timer = _Timer()
+    with timer.stage("load"):
+        seed_everything(recipe.train.seed)
+        dataset = load_dataset(recipe.data, base_dir=recipe.base_dir)
+        model = load_model(recipe)
+        check_input_shape(model, dataset)
+    x_train, x_test = dataset.normalize(dataset.x_train), dataset.normalize(dataset.x_test)
+    data = TrainData(
+        x_train, dataset.y_train, batch_size=recipe.train.batch_size, seed=recipe.train.seed, shift=recipe.train.augment_shift
+    )
+    with timer.stage("train"):
+        train_float(model, data, recipe)
+        float_scores = keras_predictions(model, x_test)
+    with timer.stage("compress"):
+        compressed = run_compression(model, steps_from_recipe(recipe), data)
+    with timer.stage("convert"):
+        artifacts = convert_all(model, compressed, targets, recipe, x_train)
+    with timer.stage("measure"):
+        for artifact in artifacts:
+            measure(artifact, targets, x_test, dataset.y_test, float_scores, recipe)
+    float_info = {"accuracy": round(top1_accuracy(float_scores, dataset.y_test), 5), "params": int(model.count_params())}
+    report = make_report(recipe, float_info, compressed, artifacts, timer.seconds)
+    with staged_directory(out_dir) as staging:
+        for artifact in artifacts:
+            write_artifact_bundle(staging, artifact, dataset, recipe)
+        report["artifacts"] = [a.to_report() for a in artifacts]
+        write_reports(staging, report)
+    log.info("wrote %s", out_dir)
+    return BuildResult(out_dir=out_dir, report=report, artifacts=artifacts)
+
+
+def load_model(recipe: Recipe):
+    """The recipe's model: a fresh one from its factory or a saved file."""
+    from edgekit.models import load_model_file, model_from_factory
+
+    spec = recipe.model
+    if spec.factory:
+        return model_from_factory(spec.factory, spec.kwargs, base_dir=recipe.base_dir)
+    return load_model_file(recipe.resolve(spec.file))
+
+
+def check_input_shape(model, dataset: Dataset) -> None:
+    """Data and model must agree on the per-sample input shape."""
+    expected = tuple(model.input_shape[1:])
+    actual = dataset.input_shape
+    if expected != actual:
+        raise DataError(
+            f"the model takes inputs of shape {expected} but the data has {actual}",
+            hint="match the factory's input_shape to the data, or resize the data (data.image_size)",
+        )
+    outputs = model.output_shape[-1]
+    if outputs != dataset.num_classes:
+        raise DataError(f"the model has {outputs} outputs but the data has {dataset.num_classes} classes")
+
+
+def train_float(model, data: TrainData, recipe: Recipe) -> None:
+    if recipe.train.enabled:
+        fit(model, data, epochs=recipe.train.epochs, learning_rate=recipe.train.learning_rate, stage="train")
+
+
+def convert_all(float_model, compressed: Compressed, targets, recipe: Recipe, x_train: np.ndarray) -> list[Artifact]:
+    """A float32 reference of the uncompressed model, then one artifact per target."""
+    from converters.keras_tflite import convert_keras
+
+    name = recipe.name
+    artifacts = [Artifact(f"{name}-{REFERENCE}", "reference", REFERENCE, convert_keras(float_model))]
+    for target in targets:
+        model_bytes = convert_for_target(target, compressed, recipe, x_train)
+        artifacts.append(Artifact(f"{name}-{target.label}", target.name, target.quantization, model_bytes))
+    return artifacts
+
+
+def convert_for_target(target, compressed: Compressed, recipe: Recipe, x_train: np.ndarray) -> bytes:
+    """int8 from the QAT model when QAT ran, else by calibration; float modes from the float model."""
+    from converters.keras_tflite import convert_keras
+
+    options = dict(quantization=target.quantization, options=target.converter_options)
+    if target.quantization != "int8":
+        return convert_keras(compressed.float_model, **options)
+    # A QAT model carries its own ranges; the converter still wants samples to set I/O types.
+    model = compressed.qat_model if compressed.qat_model is not None else compressed.float_model
+    return convert_keras(
+        model,
+        io_dtype=target.artifact_io_dtype,
+        representative_data=x_train,
+        calibration_samples=recipe.quantize.calibration_samples,
+        **options,
+    )
+
+
+def measure(artifact: Artifact, targets, x_test, y_test, float_scores, recipe: Recipe) -> None:
+    """Fill in the artifact's metrics and its target's check."""
+    log.info("measuring %s", artifact.name)
+    artifact.metrics = measure_artifact(
+        artifact.model_bytes, x_test=x_test, y_test=y_test, float_scores=float_scores, latency_runs=recipe.output.latency_runs
+    )
+    target = next((t for t in targets if t.name == artifact.target and t.quantization == artifact.quantization), None)
+    if target is not None:
+        artifact.target_report = target.check(artifact.model_bytes).to_dict()
+
+
+def write_artifact_bundle(out_dir: Path, artifact: Artifact, dataset: Dataset, recipe: Recipe) -> None:
+    artifact.path = f"bundles/{artifact.name}"
+    inputs, outputs = io_description(artifact.model_bytes)
+    for spec in inputs:
+        spec["normalization"] = dataset.normalization()
+        spec["image"] = dataset.image_info()
+    for spec in outputs:
+        spec["kind"] = "probabilities"
+    write_bundle(
+        out_dir / artifact.path,
+        model_bytes=artifact.model_bytes,
+        labels=list(dataset.labels),
+        name=artifact.name,
+        target=artifact.target,
+        quantization=artifact.quantization,
+        inputs=inputs,
+        outputs=outputs,
+        versions=_versions(),
+        recipe=recipe.to_dict(),
+        metrics=artifact.metrics,
+        target_report=artifact.target_report,
+    )
+
+
+def make_report(recipe: Recipe, float_info: dict, compressed: Compressed, artifacts, timings: dict) -> dict:
+    return {
+        "recipe": recipe.name,
+        "float_model": float_info,
+        "compression": compressed.report,
+        "artifacts": [a.to_report() for a in artifacts],
+        "timings_s": timings,
+        "environment": {"machine": describe_machine(), "versions": _versions()},
+    }
+
+
+def _versions() -> dict:
+    versions = package_versions()
+    versions.setdefault("tensorflow", tf_version())
+    return versions

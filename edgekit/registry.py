@@ -1,0 +1,47 @@
+"""The one registry of targets, by dotted path, so nothing heavy loads until it is used.
+
+A new target is one module under ``targets/`` plus one line here. ``get_target`` accepts a
+name (optionally ``name:quantization``), a :class:`~targets.Target` instance or a dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+from edgekit.errors import InputError
+
+TARGETS: dict[str, str] = {
+    "cpu": "targets.cpu:CPU",
+}
+
+
+def target_names() -> list[str]:
+    """Registered target names, in registry order."""
+    return list(TARGETS)
+
+
+def load_object(dotted: str) -> Any:
+    """Import ``package.module:attribute``."""
+    module_name, _, attribute = dotted.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+def get_target(spec: Any):
+    """Resolve a target from a name, ``name:quantization``, a Target or a dict."""
+    from targets import Target
+
+    if isinstance(spec, Target):
+        return spec
+    if isinstance(spec, Mapping):
+        spec = dict(spec)
+        base = get_target(spec.pop("name", "cpu"))
+        return base.variant(**spec)
+    if not isinstance(spec, str):
+        raise InputError(f"a target must be a name, a Target or a dict, not {type(spec).__name__}")
+    name, _, quantization = spec.partition(":")
+    if name not in TARGETS:
+        raise InputError(f"unknown target {name!r}", hint=f"valid targets: {', '.join(TARGETS)}")
+    target = load_object(TARGETS[name])
+    return target.variant(quantization=quantization) if quantization else target

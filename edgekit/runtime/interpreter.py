@@ -1,0 +1,178 @@
+"""Run a .tflite model: quantise inputs, invoke, dequantise outputs.
+
+One small wrapper over whichever interpreter backend is installed, used both on the device
+(``edgekit predict`` / ``bench``) and at build time to measure every shipped artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgekit._quiet import quiet_native_output
+from edgekit.errors import ModelError
+from edgekit.runtime.backends import Backend, resolve_backend
+
+_TFLITE_MAGIC = b"TFL3"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An input or output tensor as the interpreter describes it."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...]
+    dtype: str
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.dtype in ("int8", "uint8", "int16") and self.scale != 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "shape": list(self.shape_signature),
+            "dtype": self.dtype,
+            "quantization": {"scale": self.scale, "zero_point": self.zero_point}
+            if self.quantized
+            else None,
+        }
+
+
+def read_model_bytes(model: bytes | str | Path) -> bytes:
+    """The model's bytes, with a clear error for a missing or non-TFLite file."""
+    if isinstance(model, (bytes, bytearray)):
+        data, where = bytes(model), "model bytes"
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file", hint="check the path")
+        data, where = path.read_bytes(), str(path)
+    if len(data) < 8 or data[4:8] != _TFLITE_MAGIC:
+        raise ModelError(
+            f"{where}: not a TFLite model (no 'TFL3' identifier)",
+            hint="pass a .tflite file produced by a TFLite/LiteRT converter",
+        )
+    return data
+
+
+class ModelRunner:
+    """A loaded interpreter plus the I/O conversions every caller needs."""
+
+    def __init__(self, interpreter, backend: Backend, model_bytes: bytes):
+        self.interpreter = interpreter
+        self.backend = backend
+        self.model_bytes = model_bytes
+        self._batch = None
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return [_spec(d) for d in self.interpreter.get_input_details()]
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return [_spec(d) for d in self.interpreter.get_output_details()]
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
+        """Set an input exactly as the model takes it (already quantised)."""
+        self.interpreter.set_tensor(self.inputs[index].index, array)
+
+    def raw_output(self, index: int = 0) -> np.ndarray:
+        return self.interpreter.get_tensor(self.outputs[index].index)
+
+    def quantize_input(self, x: np.ndarray, index: int = 0) -> np.ndarray:
+        """Float (already normalised) inputs to the dtype the model's input takes."""
+        return quantize(x, self.inputs[index])
+
+    def predict(self, x: np.ndarray, *, batch_size: int = 100) -> np.ndarray:
+        """Float outputs of the first output tensor for a batch of normalised float inputs."""
+        batch_size = batch_size if self._batch_resizable() else 1
+        parts = [self._run_batch(x[start : start + batch_size]) for start in range(0, len(x), batch_size)]
+        return np.concatenate(parts, axis=0)
+
+    def _batch_resizable(self) -> bool:
+        signature = self.inputs[0].shape_signature
+        return len(signature) > 0 and signature[0] == -1
+
+    def _run_batch(self, batch: np.ndarray) -> np.ndarray:
+        spec = self.inputs[0]
+        if self._batch != len(batch) and self._batch_resizable():
+            self.interpreter.resize_tensor_input(spec.index, [len(batch), *spec.shape[1:]])
+            self.interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self.set_raw_input(quantize(batch, self.inputs[0]))
+        self.invoke()
+        return dequantize(self.raw_output(), self.outputs[0])
+
+    def op_names(self) -> list[str]:
+        """The model's ops in execution order (after any delegate partitioning)."""
+        return [op["op_name"] for op in self.interpreter._get_ops_details()]
+
+
+def open_model(
+    model: bytes | str | Path,
+    *,
+    threads: int | None = None,
+    runtime: str | None = None,
+    delegates: Sequence = (),
+    default_delegates: bool = True,
+) -> ModelRunner:
+    """Load a model into the chosen backend's interpreter and allocate its tensors.
+
+    ``default_delegates=False`` runs LiteRT's reference kernels (no XNNPACK), which is what
+    op-placement checks and bit-exact comparisons need.
+    """
+    data = read_model_bytes(model)
+    backend = resolve_backend(runtime)
+    kwargs = {"model_content": data, "num_threads": threads}
+    if delegates:
+        kwargs["experimental_delegates"] = list(delegates)
+    if not default_delegates:
+        kwargs["experimental_op_resolver_type"] = backend.op_resolver("BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+    try:
+        with quiet_native_output():
+            interpreter = backend.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"the interpreter ({backend.name}) cannot load this model: {exc}") from exc
+    return ModelRunner(interpreter, backend, data)
+
+
+def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Float to the tensor's dtype with its scale and zero point (or a plain cast)."""
+    dtype = np.dtype(spec.dtype)
+    if not spec.quantized:
+        return np.asarray(x, dtype=dtype)
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float32) / spec.scale) + spec.zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """The tensor's values as float32."""
+    if not spec.quantized:
+        return np.asarray(q, dtype=np.float32)
+    return (q.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
+
+
+def _spec(detail: dict) -> TensorSpec:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return TensorSpec(
+        name=detail["name"],
+        index=int(detail["index"]),
+        shape=tuple(int(d) for d in detail["shape"]),
+        shape_signature=tuple(int(d) for d in detail.get("shape_signature", detail["shape"])),
+        dtype=np.dtype(detail["dtype"]).name,
+        scale=float(scale),
+        zero_point=int(zero_point),
+    )

@@ -1,0 +1,84 @@
+"""The data types every target shares."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from edgekit.errors import InputError
+
+FLOAT_MODES = ("float32", "float16", "dynamic")
+INTEGER_MODES = ("int8",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpPlacement:
+    """How many ops of one kind run on which engine, and why not on the accelerator."""
+
+    op: str
+    count: int
+    placement: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetReport:
+    """What a target's check found in one converted model."""
+
+    target: str
+    runnable: bool
+    ops: tuple[OpPlacement, ...] = ()
+    notes: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "runnable": self.runnable,
+            "ops": [dataclasses.asdict(op) for op in self.ops],
+            "notes": list(self.notes),
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """One hardware target: what form its model takes and how to check it."""
+
+    name: str
+    description: str
+    quantization: str
+    quantizations: tuple[str, ...]
+    io_dtype: str
+    check: Callable[[bytes], TargetReport]
+    converter_options: Mapping[str, Any] = field(default_factory=dict)
+    budgets: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.quantization not in self.quantizations:
+            raise InputError(
+                f"target {self.name!r} cannot use quantization {self.quantization!r}",
+                hint=f"choose one of: {', '.join(self.quantizations)}",
+            )
+
+    @property
+    def label(self) -> str:
+        """``cpu-int8``: how artifacts and bundles of this target are named."""
+        return f"{self.name}-{self.quantization}"
+
+    @property
+    def artifact_io_dtype(self) -> str:
+        """Float modes keep float I/O; integer modes use the target's integer I/O."""
+        return self.io_dtype if self.quantization in INTEGER_MODES else "float32"
+
+    def variant(self, **changes: Any) -> "Target":
+        """A copy with other settings, e.g. ``CPU.variant(quantization="float16")``."""
+        valid = {f.name for f in dataclasses.fields(self)} - {"name", "check", "description"}
+        unknown = set(changes) - valid
+        if unknown:
+            raise InputError(
+                f"target {self.name!r} has no setting {sorted(unknown)[0]!r}",
+                hint=f"valid settings: {', '.join(sorted(valid))}",
+            )
+        return dataclasses.replace(self, **changes)
