@@ -8,6 +8,7 @@ fake-quant ranges a QAT model learnt).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -40,7 +41,9 @@ def convert_keras(
     _apply_quantization(converter, quantization, io_dtype, representative_data, calibration_samples)
     apply_converter_options(converter, options or {})
     try:
-        with quiet_native_output():
+        with quiet_native_output(), warnings.catch_warnings():
+            # TF warns that input statistics were not given; the representative data sets them.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             return bytes(converter.convert())
     except Exception as exc:  # ConverterError and friends carry the real reason
         raise ModelError(f"TFLite conversion ({quantization}) failed: {_first_line(exc)}") from exc

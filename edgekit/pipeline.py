@@ -24,7 +24,8 @@ from edgekit.environment import describe_machine, package_versions
 from edgekit.errors import DataError
 from edgekit.evaluate import io_description, measure_artifact
 from edgekit.recipe import Recipe, load_recipe
-from edgekit.registry import get_target
+from edgekit.registry import get_converter, get_target
+from edgekit.target import PackageInput
 from edgekit.report import write_reports
 from edgekit.train import TrainData, fit, keras_predictions, top1_accuracy
 
@@ -43,6 +44,7 @@ class Artifact:
     metrics: dict = field(default_factory=dict)
     target_report: dict | None = None
     path: str = ""
+    extra_files: dict = field(default_factory=dict)
 
     def to_report(self) -> dict:
         return {
@@ -83,7 +85,7 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
     out_dir = Path(out) if out is not None else recipe.resolve(recipe.output.dir)
-    targets = [get_target(spec) for spec in recipe.targets]
+    targets = recipe_targets(recipe)
     timer = _Timer()
     with timer.stage("load"):
         seed_everything(recipe.train.seed)
@@ -113,6 +115,15 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
         write_reports(staging, report)
     log.info("wrote %s", out_dir)
     return BuildResult(out_dir=out_dir, report=report, artifacts=artifacts)
+
+
+def recipe_targets(recipe: Recipe) -> list:
+    """The recipe's targets with their ``[target.NAME]`` settings applied."""
+    targets = []
+    for spec in recipe.targets:
+        target = get_target(spec)
+        targets.append(target.variant(**recipe.target.get(target.name, {})))
+    return targets
 
 
 def load_model(recipe: Recipe):
@@ -146,8 +157,7 @@ def train_float(model, data: TrainData, recipe: Recipe) -> None:
 
 def convert_all(float_model, compressed: Compressed, targets, recipe: Recipe, x_train: np.ndarray) -> list[Artifact]:
     """A float32 reference of the uncompressed model, then one artifact per target."""
-    from converters.keras_tflite import convert_keras
-
+    convert_keras = get_converter("keras_tflite")
     name = recipe.name
     artifacts = [Artifact(f"{name}-{REFERENCE}", "reference", REFERENCE, convert_keras(float_model))]
     for target in targets:
@@ -158,8 +168,7 @@ def convert_all(float_model, compressed: Compressed, targets, recipe: Recipe, x_
 
 def convert_for_target(target, compressed: Compressed, recipe: Recipe, x_train: np.ndarray) -> bytes:
     """int8 from the QAT model when QAT ran, else by calibration; float modes from the float model."""
-    from converters.keras_tflite import convert_keras
-
+    convert_keras = get_converter("keras_tflite")
     options = dict(quantization=target.quantization, options=target.converter_options)
     if target.quantization != "int8":
         return convert_keras(compressed.float_model, **options)
@@ -181,8 +190,16 @@ def measure(artifact: Artifact, targets, x_test, y_test, float_scores, recipe: R
         artifact.model_bytes, x_test=x_test, y_test=y_test, float_scores=float_scores, latency_runs=recipe.output.latency_runs
     )
     target = next((t for t in targets if t.name == artifact.target and t.quantization == artifact.quantization), None)
-    if target is not None:
-        artifact.target_report = target.check(artifact.model_bytes).to_dict()
+    if target is None:
+        return
+    report = target.check(artifact.model_bytes).to_dict()
+    if target.package is not None:
+        log.info("packaging %s for %s", artifact.name, target.name)
+        built = target.package(artifact.model_bytes, PackageInput(name=artifact.name, x_test=x_test, options=target.options))
+        artifact.extra_files = dict(built.files)
+        report["details"].update(built.details)
+        report["notes"].extend(built.notes)
+    artifact.target_report = report
 
 
 def write_artifact_bundle(out_dir: Path, artifact: Artifact, dataset: Dataset, recipe: Recipe) -> None:
@@ -197,6 +214,7 @@ def write_artifact_bundle(out_dir: Path, artifact: Artifact, dataset: Dataset, r
         out_dir / artifact.path,
         model_bytes=artifact.model_bytes,
         labels=list(dataset.labels),
+        extra_files=artifact.extra_files,
         name=artifact.name,
         target=artifact.target,
         quantization=artifact.quantization,

@@ -102,6 +102,7 @@ class Recipe:
     quantize: QuantizeSpec = field(default_factory=QuantizeSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
     targets: tuple[str, ...] = ("cpu",)
+    target: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     base_dir: Path = Path(".")
     source: str = "<recipe>"
 
@@ -127,7 +128,7 @@ _SECTIONS: dict[str, type] = {
     "quantize": QuantizeSpec,
     "output": OutputSpec,
 }
-_TOP_LEVEL = ("name", "targets", *_SECTIONS)
+_TOP_LEVEL = ("name", "targets", "target", *_SECTIONS)
 
 
 def load_recipe(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Recipe:
@@ -163,8 +164,9 @@ def recipe_from_dict(
     }
     name = _check_type(raw.get("name", Path(source).stem), str, where, None, "name")
     targets = _check_targets(raw.get("targets", ["cpu"]), where)
+    settings = _check_target_settings(raw.get("target", {}), where)
     recipe = Recipe(
-        name=name, targets=targets, base_dir=Path(base_dir), source=source, **sections
+        name=name, targets=targets, target=settings, base_dir=Path(base_dir), source=source, **sections
     )
     _check_values(recipe, where)
     return recipe
@@ -312,6 +314,27 @@ def _check_targets(value: Any, where: _Locator) -> tuple[str, ...]:
                 hint=f"valid targets: {', '.join(target_names())}",
             )
     return tuple(value)
+
+
+def _check_target_settings(value: Any, where: _Locator) -> dict[str, dict[str, Any]]:
+    """``[target.NAME]`` tables: per-target settings such as budgets or compiler options."""
+    from edgekit.errors import InputError
+    from edgekit.registry import get_target, target_names
+
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{where(None, 'target')}: 'target' must be tables like [target.mcu]")
+    for name, settings in value.items():
+        section = f"target.{name}"
+        if name not in target_names():
+            raise RecipeError(f"{where(None, section)}: unknown target [{section}]", hint=f"valid targets: {', '.join(target_names())}")
+        if not isinstance(settings, Mapping):
+            raise RecipeError(f"{where(None, section)}: [{section}] must be a table")
+        try:
+            get_target(name).variant(**settings)
+        except InputError as exc:
+            key = next(iter(settings), "")
+            raise RecipeError(f"{where(section, key)}: [{section}]: {exc}") from exc
+    return {name: dict(settings) for name, settings in value.items()}
 
 
 def _check_values(recipe: Recipe, where: _Locator) -> None:

@@ -1,4 +1,4 @@
-"""The one registry of targets, by dotted path, so nothing heavy loads until it is used.
+"""The one registry of targets and converters, by dotted path, so nothing heavy loads until it is used.
 
 A new target is one module under ``targets/`` plus one line here. ``get_target`` accepts a
 name (optionally ``name:quantization``), a :class:`~targets.Target` instance or a dict.
@@ -15,6 +15,10 @@ TARGETS: dict[str, str] = {
     "cpu": "targets.cpu:CPU",
 }
 
+CONVERTERS: dict[str, str] = {
+    "keras_tflite": "converters.keras_tflite:convert_keras",
+}
+
 
 def target_names() -> list[str]:
     """Registered target names, in registry order."""
@@ -28,9 +32,16 @@ def load_object(dotted: str) -> Any:
     return getattr(module, attribute) if attribute else module
 
 
+def get_converter(name: str):
+    """A converter function by name (see ``CONVERTERS``)."""
+    if name not in CONVERTERS:
+        raise InputError(f"unknown converter {name!r}", hint=f"valid converters: {', '.join(CONVERTERS)}")
+    return load_object(CONVERTERS[name])
+
+
 def get_target(spec: Any):
     """Resolve a target from a name, ``name:quantization``, a Target or a dict."""
-    from targets import Target
+    from edgekit.target import Target
 
     if isinstance(spec, Target):
         return spec

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from targets._base import FLOAT_MODES, OpPlacement, Target, TargetReport
+from edgekit.target import FLOAT_MODES, OpPlacement, Target, TargetReport
 
 
 def check(tflite_bytes: bytes) -> TargetReport:

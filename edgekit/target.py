@@ -1,4 +1,4 @@
-"""The data types every target shares."""
+"""The data types every hardware target shares (targets/ modules build on these)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,24 @@ class TargetReport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PackageInput:
+    """What a target's ``package`` step gets besides the model bytes."""
+
+    name: str
+    x_test: Any = None  # normalised float test inputs (N, ...) for on-target verification
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetBuild:
+    """What a target adds to a bundle beyond ``model.tflite``, and what it measured doing so."""
+
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """One hardware target: what form its model takes and how to check it."""
 
@@ -53,7 +71,8 @@ class Target:
     io_dtype: str
     check: Callable[[bytes], TargetReport]
     converter_options: Mapping[str, Any] = field(default_factory=dict)
-    budgets: Mapping[str, float] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    package: Callable[[bytes, PackageInput], TargetBuild] | None = None
 
     def __post_init__(self):
         if self.quantization not in self.quantizations:
@@ -73,12 +92,19 @@ class Target:
         return self.io_dtype if self.quantization in INTEGER_MODES else "float32"
 
     def variant(self, **changes: Any) -> "Target":
-        """A copy with other settings, e.g. ``CPU.variant(quantization="float16")``."""
-        valid = {f.name for f in dataclasses.fields(self)} - {"name", "check", "description"}
-        unknown = set(changes) - valid
+        """A copy with other settings, e.g. ``MCU.variant(quantization="int8", ram_kb=32)``.
+
+        ``quantization``, ``io_dtype`` and ``converter_options`` replace those fields; any
+        other key must be one of the target's ``options`` (budgets, compiler settings).
+        """
+        fields = {"quantization", "io_dtype", "converter_options"}
+        options = {k: v for k, v in changes.items() if k not in fields}
+        unknown = sorted(set(options) - set(self.options))
         if unknown:
+            valid = sorted(fields | set(self.options))
             raise InputError(
-                f"target {self.name!r} has no setting {sorted(unknown)[0]!r}",
-                hint=f"valid settings: {', '.join(sorted(valid))}",
+                f"target {self.name!r} has no setting {unknown[0]!r}",
+                hint=f"valid settings: {', '.join(valid)}",
             )
-        return dataclasses.replace(self, **changes)
+        replaced = {k: v for k, v in changes.items() if k in fields}
+        return dataclasses.replace(self, **replaced, options={**self.options, **options})
