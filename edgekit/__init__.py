@@ -13,7 +13,7 @@ from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgekit.api import Compressed
+    from edgekit.compression.run import Compressed
 
 __all__ = ["EdgekitError", "__version__", "build", "compress", "load_recipe"]
 

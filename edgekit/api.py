@@ -6,8 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edgekit.compress import Prune, QuantizeAware, kernel_sparsity
-from edgekit.compression import Compressed, run_compression
+from edgekit.compression import Prune, QuantizeAware, kernel_sparsity
+from edgekit.compression.run import Compressed, run_compression
 from edgekit.errors import DataError, InputError
 from edgekit.train import TrainData
 
@@ -26,7 +26,7 @@ def compress(
     """Prune ``model`` to ``ratio`` sparsity, then prune-preserving QAT.
 
     ``data`` is ``(x, y)``: normalised inputs and integer labels used for fine-tuning. The
-    input model is not modified. Returns :class:`~edgekit.compression.Compressed`: ``.model``
+    input model is not modified. Returns :class:`~edgekit.compression.run.Compressed`: ``.model``
     is the QAT Keras model (convert it with ``converters.keras_tflite.convert_keras(...,
     quantization="int8")``), ``.float_model`` the pruned float model, ``.report`` what was done.
     """

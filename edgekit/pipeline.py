@@ -18,7 +18,7 @@ import numpy as np
 from edgekit._compat import seed_everything, tf_version
 from edgekit.atomic import staged_directory
 from edgekit.bundle import write_bundle
-from edgekit.compression import Compressed, run_compression, steps_from_recipe
+from edgekit.compression.run import Compressed, run_compression, steps_from_recipe
 from edgekit.data import Dataset, load_dataset
 from edgekit.environment import describe_machine, package_versions
 from edgekit.errors import DataError

@@ -45,14 +45,14 @@ def tiny_cnn():
 
 @pytest.fixture(scope="session")
 def tiny_model(mnist_small):
-    """A quarter-width SimpleCNN trained for 2 epochs on 512 digits."""
+    """A quarter-width SimpleCNN trained for 4 epochs on 512 digits."""
     from edgekit._compat import seed_everything
     from edgekit.train import TrainData, fit
 
     seed_everything(0)
     x, y, _, _ = mnist_small
     model = tiny_cnn()
-    fit(model, TrainData(x, y, batch_size=32), epochs=2, learning_rate=2e-3, stage="fixture")
+    fit(model, TrainData(x, y, batch_size=32), epochs=4, learning_rate=3e-3, stage="fixture")
     return model
 
 
@@ -84,9 +84,9 @@ limit_train = {train}
 limit_test = {test}
 
 [train]
-epochs = 2
+epochs = 4
 batch_size = 32
-learning_rate = 0.002
+learning_rate = 0.003
 
 [prune]
 sparsity = 0.5

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from edgekit._compat import keras
-from edgekit.compress import Prune, QuantizeAware, kernel_sparsity
+from edgekit.compression import Prune, QuantizeAware, kernel_sparsity
 from edgekit.errors import EdgekitError
 from edgekit.recipe import Recipe
 from edgekit.train import TrainData

@@ -1,0 +1,42 @@
+"""All-or-nothing output: staging folders replace the destination only on success."""
+
+import pytest
+
+from edgekit.atomic import staged_directory, write_file_atomic
+
+
+def test_success_replaces_existing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with staged_directory(out) as staging:
+        (staging / "new.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_failure_keeps_previous_output_and_cleans_up(tmp_path, error):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(type(error)):
+        with staged_directory(out) as staging:
+            (staging / "half.txt").write_text("half")
+            raise error
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_failure_without_previous_output_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with staged_directory(tmp_path / "out"):
+            raise RuntimeError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_file_atomic(tmp_path):
+    path = tmp_path / "f.json"
+    write_file_atomic(path, "{}")
+    write_file_atomic(path, b"[]")
+    assert path.read_text() == "[]" and len(list(tmp_path.iterdir())) == 1

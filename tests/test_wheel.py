@@ -1,0 +1,28 @@
+"""The wheel ships exactly the three import packages and the built-in data, nothing else.
+
+Regenerate the pinned list after adding a module: EDGEKIT_UPDATE_GOLDEN=1 pytest tests/test_wheel.py
+"""
+
+import os
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import REPO
+
+GOLDEN = REPO / "tests" / "golden" / "wheel_files.txt"
+
+
+def test_wheel_file_list_is_pinned(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path), str(REPO)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("edgekit_tflite-*.whl")
+    names = sorted(n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in n)
+    if os.environ.get("EDGEKIT_UPDATE_GOLDEN"):
+        GOLDEN.write_text("\n".join(names) + "\n")
+    assert names == GOLDEN.read_text().split()
+    assert {n.split("/")[0] for n in names} == {"edgekit", "targets", "converters"}
+    assert "edgekit/datasets/mnist10k.npz" in names
