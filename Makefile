@@ -8,8 +8,8 @@ PYTEST_ARGS ?=
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,runtime,dev]'
+	$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1
+	$(PY) -m pip install -e '.[train,runtime,dev]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
