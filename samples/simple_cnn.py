@@ -7,10 +7,6 @@ as ``factory = "simple_cnn.py:build"``.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 
 def build(input_shape=(32, 32, 3), num_classes: int = 10, width: float = 1.0):
     """An untrained SimpleCNN; ``width`` scales every layer's channels/units."""
