@@ -136,7 +136,10 @@ def load_recipe(path: str | Path, *, overrides: Mapping[str, Any] | None = None)
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe not found: {path}", hint="give the path of a .toml recipe")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not a text file (invalid UTF-8 at byte {exc.start})", hint="recipes are UTF-8 TOML") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
