@@ -42,6 +42,17 @@ def package_versions() -> dict[str, str]:
     return found
 
 
+def software_versions() -> dict[str, str]:
+    """Installed versions, with TensorFlow's taken from the loaded module when present."""
+    from edgekit._compat import tf_version
+
+    versions = package_versions()
+    loaded = tf_version()
+    if loaded:
+        versions["tensorflow"] = loaded
+    return versions
+
+
 def describe_machine() -> dict:
     """CPU, cores, OS and architecture, plus the board on a Pi."""
     return {

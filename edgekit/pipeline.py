@@ -15,17 +15,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgekit._compat import seed_everything, tf_version
+from edgekit._compat import seed_everything
 from edgekit.atomic import staged_directory
 from edgekit.bundle import write_bundle
 from edgekit.compression.run import Compressed, run_compression, steps_from_recipe
 from edgekit.data import Dataset, load_dataset
-from edgekit.environment import describe_machine, package_versions
+from edgekit.environment import describe_machine, software_versions
 from edgekit.errors import DataError
 from edgekit.evaluate import io_description, measure_artifact
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.registry import get_converter, get_target
-from edgekit.target import PackageInput
+from edgekit.packaging import check_and_package
 from edgekit.report import write_reports
 from edgekit.train import TrainData, fit, keras_predictions, top1_accuracy
 
@@ -192,14 +192,9 @@ def measure(artifact: Artifact, targets, x_test, y_test, float_scores, recipe: R
     target = next((t for t in targets if t.name == artifact.target and t.quantization == artifact.quantization), None)
     if target is None:
         return
-    report = target.check(artifact.model_bytes).to_dict()
-    if target.package is not None:
-        log.info("packaging %s for %s", artifact.name, target.name)
-        built = target.package(artifact.model_bytes, PackageInput(name=artifact.name, x_test=x_test, options=target.options))
-        artifact.extra_files = dict(built.files)
-        report["details"].update(built.details)
-        report["notes"].extend(built.notes)
-    artifact.target_report = report
+    artifact.target_report, artifact.extra_files = check_and_package(
+        target, artifact.model_bytes, name=artifact.name, x_test=x_test
+    )
 
 
 def write_artifact_bundle(out_dir: Path, artifact: Artifact, dataset: Dataset, recipe: Recipe) -> None:
@@ -220,7 +215,7 @@ def write_artifact_bundle(out_dir: Path, artifact: Artifact, dataset: Dataset, r
         quantization=artifact.quantization,
         inputs=inputs,
         outputs=outputs,
-        versions=_versions(),
+        versions=software_versions(),
         recipe=recipe.to_dict(),
         metrics=artifact.metrics,
         target_report=artifact.target_report,
@@ -234,11 +229,5 @@ def make_report(recipe: Recipe, float_info: dict, compressed: Compressed, artifa
         "compression": compressed.report,
         "artifacts": [a.to_report() for a in artifacts],
         "timings_s": timings,
-        "environment": {"machine": describe_machine(), "versions": _versions()},
+        "environment": {"machine": describe_machine(), "versions": software_versions()},
     }
-
-
-def _versions() -> dict:
-    versions = package_versions()
-    versions.setdefault("tensorflow", tf_version())
-    return versions

@@ -1,0 +1,50 @@
+"""``edgekit convert MODEL --target T``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--target", "target", required=True, help="Target name, optionally with a quantisation: cpu, cpu:float16, mcu, ...")
+@click.option("--data", type=click.Path(path_type=Path), help="Representative inputs: an .npz (array 'x', optional 'y') or a folder of images.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Folder for the bundle.")
+@click.option("--mean", type=float, default=0.0, show_default=True, help="Normalisation applied to --data: (x - mean) / std.")
+@click.option("--std", type=float, default=1.0, show_default=True)
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), help="labels.txt, one class name per line.")
+@click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in .keras files.")
+def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, trust_model: bool):
+    """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
+    post-training quantisation, check it, measure it, and write its bundle."""
+    from edgekit.convert import convert_file
+    from edgekit.errors import InputError
+
+    if std == 0:
+        raise InputError("--std must be non-zero (inputs are divided by it)")
+    names = labels.read_text(encoding="utf-8").split("\n") if labels else None
+    result = convert_file(
+        model, target=target, out=out, data=data, mean=mean, std=std,
+        labels=[n for n in names if n.strip()] if names else None,
+        calibration_samples=calibration_samples, trust_model=trust_model,
+    )
+    click.echo(_summary(result))
+
+
+def _summary(result) -> str:
+    metrics, report = result.metrics, result.target_report
+    lines = [f"bundle: {result.bundle}", f"size: {metrics['bytes']:,} bytes ({metrics['gzip_bytes']:,} gzip)"]
+    if "agreement" in metrics:
+        lines.append(f"top-1 agreement with the Keras model: {metrics['agreement'] * 100:.2f} % on {metrics['samples']} inputs")
+    if "mean_abs_error" in metrics:
+        lines.append(f"output error vs Keras: mean {metrics['mean_abs_error']:.4g}, max {metrics['max_abs_error']:.4g}")
+    lines.append(f"latency p50: {metrics['latency_us']['p50']:.0f} µs (1 thread)")
+    lines.append(f"target {report['target']}: {'runnable' if report['runnable'] else 'NOT runnable'}")
+    for op in report["ops"]:
+        reason = f"  ({op['reason']})" if op.get("reason") else ""
+        lines.append(f"  {op['op']:<24} x{op['count']:<3} {op['placement']}{reason}")
+    lines += [f"  note: {note}" for note in report["notes"]]
+    return "\n".join(lines)
