@@ -17,6 +17,8 @@ from edgekit.errors import EdgekitError
 # name -> (dotted path of the click command, one-line help shown without importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
+    "inspect": ("edgekit.commands.inspect:inspect", "Show a .tflite model's size, I/O, ops and a target's op placement."),
+    "targets": ("edgekit.commands.targets:targets", "List the registered hardware targets."),
 }
 
 
