@@ -27,22 +27,20 @@ def check(tflite_bytes: bytes) -> TargetReport:
     """Predict, op by op, what the Edge TPU compiler maps and where it cuts the graph."""
     graph = read_tflite(tflite_bytes)
     subgraph = graph.main
-    dynamic = [t.name for t in subgraph.tensors if t.dynamic]
-    if dynamic:
-        reason = "dynamic-sized tensors (shape_signature -1) make edgetpu_compiler fail; convert with a fixed batch of 1"
-        verdicts = [reason] * len(subgraph.operators)
-    else:
+    batch_only, other = _dynamic_tensors(subgraph)
+    if other:
+        verdicts = [DYNAMIC_SHAPE] * len(subgraph.operators)
+    else:  # a dynamic batch alone: predict for batch 1, the fix the notes ask for
         verdicts = [op_verdict(graph, op) for op in subgraph.operators]
     tpu = _edgetpu_segment(subgraph, verdicts)
     placed = [_placement(i, verdict, tpu) for i, verdict in enumerate(verdicts)]
-    cut = None if dynamic else _first_fallback(subgraph, verdicts, tpu)
+    cut = None if other else _first_fallback(subgraph, verdicts, tpu)
     on_tpu = len(tpu)
-    notes = _notes(dynamic, on_tpu, len(verdicts), cut)
     return TargetReport(
         target="edgetpu",
-        runnable=on_tpu > 0,
+        runnable=on_tpu > 0 and not (batch_only or other),
         ops=placement_rows(subgraph, placed),
-        notes=tuple(notes),
+        notes=tuple(_notes(batch_only, other, on_tpu, len(verdicts), cut)),
         details={
             "predicted": True,
             "op_count": len(verdicts),
@@ -50,9 +48,20 @@ def check(tflite_bytes: bytes) -> TargetReport:
             "cpu_ops": len(verdicts) - on_tpu,
             "edgetpu_subgraphs": 1 if on_tpu else 0,
             "first_cpu_fallback": cut,
-            "dynamic_tensors": dynamic[:10],
+            "dynamic_batch": bool(batch_only),
+            "dynamic_tensors": (other or batch_only)[:3],
         },
     )
+
+
+DYNAMIC_SHAPE = "dynamic-sized tensors (shape_signature -1 beyond the batch) are not supported: the Edge TPU needs static shapes"
+
+
+def _dynamic_tensors(subgraph) -> tuple[list[str], list[str]]:
+    """Names of tensors dynamic only in the batch (dim 0), and of tensors dynamic elsewhere."""
+    batch_only = [t.name for t in subgraph.tensors if t.dynamic and all(d >= 0 for d in t.shape_signature[1:])]
+    other = [t.name for t in subgraph.tensors if any(d < 0 for d in t.shape_signature[1:])]
+    return batch_only, other
 
 
 def op_verdict(graph: TFLiteGraph, op: Operator) -> str | None:
@@ -218,10 +227,16 @@ def _first_fallback(subgraph, verdicts, tpu: set[int]) -> dict | None:
     return None
 
 
-def _notes(dynamic, on_tpu: int, total: int, cut) -> list[str]:
+def _notes(batch_only, other, on_tpu: int, total: int, cut) -> list[str]:
     notes = []
-    if dynamic:
-        notes.append(f"{len(dynamic)} tensors have a dynamic shape (e.g. {dynamic[0]!r}); the Edge TPU needs static shapes")
+    if other:
+        notes.append(f"{len(other)} tensors have dynamic dimensions (e.g. {other[0]!r}); edgetpu_compiler refuses dynamic-sized tensors")
+    elif batch_only:
+        notes.append(
+            f"as stored, the batch is dynamic ({batch_only[0]!r} has shape_signature -1), which edgetpu_compiler refuses "
+            "('only supports static-sized tensors'); convert with the batch fixed to 1 (edgekit does for this target). "
+            "The placement below assumes batch 1"
+        )
     if total and on_tpu < total:
         notes.append(f"predicted: {on_tpu} of {total} ops on the Edge TPU, {total - on_tpu} on the CPU")
     if cut:
