@@ -63,9 +63,17 @@ def field_kind(body: str, vector: bool) -> str | None:
     return None
 
 
-def table_fields(cls) -> tuple:
+def class_sources(module) -> dict[str, str]:
+    """Each top-level class's source text (inspect.getsource re-parses the module per call: too slow)."""
+    text = inspect.getsource(module)
+    starts = [(m.group(1), m.start()) for m in re.finditer(r"^class (\w+)\(object\):", text, re.M)]
+    ends = [start for _, start in starts[1:]] + [len(text)]
+    return {name: text[start:end] for (name, start), end in zip(starts, ends)}
+
+
+def table_fields(source: str) -> tuple:
     fields = []
-    for match in _ACCESSOR.finditer(inspect.getsource(cls)):
+    for match in _ACCESSOR.finditer(source):
         name, body = match.group("name"), match.group("body")
         if name == "Init" or name.endswith(_SKIP_SUFFIXES) or "GetRootAs" in name:
             continue
@@ -87,13 +95,14 @@ def enum_values(cls) -> dict:
 
 def generate(module) -> str:
     enums = {name: enum_values(getattr(module, name)) for name in ENUMS}
+    sources = class_sources(module)
     tables = {}
     pending = list(CORE_TABLES) + [n for u in ("BuiltinOptions", "BuiltinOptions2") for k, n in sorted(enums[u].items()) if k]
     while pending:
         name = pending.pop(0)
-        if name in tables or not hasattr(module, name):
+        if name in tables or name not in sources:
             continue
-        tables[name] = table_fields(getattr(module, name))
+        tables[name] = table_fields(sources[name])
         for field in tables[name]:
             nested = field[2].strip("[]")
             if nested[0].isupper() and nested not in _SCALARS and name in CORE_TABLES and nested in CORE_TABLES:
