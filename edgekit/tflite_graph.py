@@ -142,11 +142,11 @@ class TFLiteGraph:
         if not self.is_constant(tensor) or tensor.dtype.upper() not in _NUMPY:
             return None
         start, end = self.buffers[tensor.buffer]
-        values = np.frombuffer(self.data, dtype=_NUMPY[tensor.dtype.upper()], count=-1, offset=start)
+        dtype = np.dtype(_NUMPY[tensor.dtype.upper()])
         count = int(np.prod(tensor.shape)) if tensor.shape else 1
-        if values.itemsize * count > end - start:
+        if dtype.itemsize * count > end - start:
             return None
-        return values[:count].reshape(tensor.shape)
+        return np.frombuffer(self.data, dtype=dtype, count=count, offset=start).reshape(tensor.shape)
 
 
 def read_tflite(model: bytes | bytearray | str | Path) -> TFLiteGraph:

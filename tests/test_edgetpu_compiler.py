@@ -217,3 +217,21 @@ def test_package_reports_a_failed_compile(standin, monkeypatch):
     built = EDGETPU.package(MODEL, PackageInput(name="m", options=EDGETPU.options))
     assert built.details["edgetpu_compiled"] is False
     assert "Restored original execution plan" in built.details["compile_error"]
+
+
+@pytest.mark.slow
+def test_build_ships_the_compiled_model_and_the_predicted_placement(standin, tiny_recipe, tmp_path):
+    """A recipe with the edgetpu and gpu targets, end to end, with the stand-in compiler on PATH."""
+    from edgekit.pipeline import build
+
+    tiny_recipe.write_text(tiny_recipe.read_text().replace('targets = ["cpu"]', 'targets = ["edgetpu", "gpu"]'))
+    result = build(tiny_recipe, out=tmp_path / "out", overrides={"train.epochs": 1, "prune.epochs": 1})
+    bundles = tmp_path / "out" / "bundles"
+    edgetpu_bundle = bundles / "tiny-edgetpu-int8"
+    assert (edgetpu_bundle / "model_edgetpu.tflite").read_bytes() == (edgetpu_bundle / "model.tflite").read_bytes()
+    reports = {a.target: a.target_report for a in result.artifacts if a.target_report}
+    assert reports["edgetpu"]["details"]["edgetpu_compiled"] is True
+    assert {op["placement"] for op in reports["edgetpu"]["ops"]} == {"edgetpu"}
+    assert {op["placement"] for op in reports["gpu"]["ops"]} == {"gpu"}
+    argv = json.loads(standin.read_text())
+    assert argv[-1].endswith("tiny-edgetpu-int8.tflite") or argv[-1].endswith("model.tflite")

@@ -78,7 +78,7 @@ def _tensor_line(tensor: dict) -> str:
 
 def _report_lines(name: str, report: dict) -> list[str]:
     details = report["details"]
-    counts = ", ".join(f"{k}={v}" for k, v in details.items() if isinstance(v, (int, float, bool)) and not isinstance(v, dict))
+    counts = ", ".join(f"{k}={v}" for k, v in details.items() if isinstance(v, (int, float, bool)))
     lines = [f"target {name}: {'runs' if report['runnable'] else 'cannot use the accelerator'} ({counts})"]
     lines += [f"  {op['op']:<28} {op['count']:>5}  {op['placement']:<8} {op['reason']}".rstrip() for op in report["ops"]]
     lines += [f"  note: {note}" for note in report["notes"]]
