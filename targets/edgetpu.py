@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from edgekit.errors import ToolError
-from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
+from edgekit.target import PackageInput, Target, TargetBuild, TargetReport
 from edgekit.tflite_graph import Operator, TFLiteGraph, Tensor, read_tflite
 from targets import _edgetpu_ops as spec
 from targets._partition import partitions, placement_rows
