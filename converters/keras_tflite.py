@@ -29,15 +29,18 @@ def convert_keras(
     io_dtype: str = "float32",
     calibration_samples: int = 200,
     options: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
 ) -> bytes:
     """Convert ``model`` and return the ``.tflite`` bytes.
 
     ``representative_data`` holds normalised float inputs (N, ...) and is required for
     ``int8`` unless the model was trained with QAT (its fake-quant nodes carry the ranges).
     ``options`` are set on the TFLiteConverter by name; unknown names are rejected.
+    ``batch_size`` fixes the batch dimension (static shapes for compilers such as the Edge
+    TPU's); by default it stays dynamic (-1 in the shape signature).
     """
     _validate(quantization, io_dtype, representative_data, model)
-    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    converter = _converter(model, batch_size)
     _apply_quantization(converter, quantization, io_dtype, representative_data, calibration_samples)
     apply_converter_options(converter, options or {})
     try:
@@ -47,6 +50,32 @@ def convert_keras(
             return bytes(converter.convert())
     except Exception as exc:  # ConverterError and friends carry the real reason
         raise ModelError(f"TFLite conversion ({quantization}) failed: {_first_line(exc)}") from exc
+
+
+def _converter(model, batch_size: int | None):
+    lite = tf().lite
+    if batch_size is None:
+        return lite.TFLiteConverter.from_keras_model(model)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
+    return lite.TFLiteConverter.from_concrete_functions([fixed_batch_function(model, batch_size)], model)
+
+
+def fixed_batch_function(model, batch_size: int):
+    """The model's inference call traced with the batch fixed, keeping the serving signature.
+
+    Inputs keep the Keras input names and outputs are keyed by ``model.output_names``, so the
+    converted model has the same ``serving_default`` signature as ``from_keras_model`` gives.
+    """
+    t = tf()
+    specs = [t.TensorSpec([batch_size, *x.shape[1:]], x.dtype, name=name) for x, name in zip(model.inputs, model.input_names)]
+
+    def serve(*inputs):
+        outputs = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return dict(zip(model.output_names, outputs))
+
+    return t.function(serve).get_concrete_function(*specs)
 
 
 def is_qat_model(model) -> bool:

@@ -18,6 +18,8 @@ from edgekit.errors import EdgekitError
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
     "convert": ("edgekit.commands.convert:convert", "Convert a trained Keras file for one target (post-training)."),
+    "inspect": ("edgekit.commands.inspect:inspect", "Show a .tflite model's size, I/O, ops and a target's op placement."),
+    "targets": ("edgekit.commands.targets:targets", "List the registered hardware targets."),
 }
 
 

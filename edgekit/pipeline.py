@@ -169,7 +169,8 @@ def convert_all(float_model, compressed: Compressed, targets, recipe: Recipe, x_
 def convert_for_target(target, compressed: Compressed, recipe: Recipe, x_train: np.ndarray) -> bytes:
     """int8 from the QAT model when QAT ran, else by calibration; float modes from the float model."""
     convert_keras = get_converter("keras_tflite")
-    options = dict(quantization=target.quantization, options=target.converter_options)
+    batch_size = 1 if target.static_batch else None  # compilers that need static shapes
+    options = dict(quantization=target.quantization, options=target.converter_options, batch_size=batch_size)
     if target.quantization != "int8":
         return convert_keras(compressed.float_model, **options)
     # A QAT model carries its own ranges; the converter still wants samples to set I/O types.

@@ -13,6 +13,8 @@ from edgekit.errors import InputError
 
 TARGETS: dict[str, str] = {
     "cpu": "targets.cpu:CPU",
+    "gpu": "targets.gpu:GPU",
+    "edgetpu": "targets.edgetpu:EDGETPU",
 }
 
 CONVERTERS: dict[str, str] = {

@@ -73,6 +73,7 @@ class Target:
     converter_options: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     package: Callable[[bytes, PackageInput], TargetBuild] | None = None
+    static_batch: bool = False  # convert with batch fixed to 1 (compilers that need static shapes)
 
     def __post_init__(self):
         if self.quantization not in self.quantizations:

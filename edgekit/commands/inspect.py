@@ -1,0 +1,85 @@
+"""``edgekit inspect MODEL.tflite [--target T]``: what is in any .tflite file, and where its ops would run.
+
+Works on files edgekit did not make and on machines without TensorFlow: the graph is read
+straight from the flatbuffer (``edgekit.tflite_graph``); only the ``cpu`` target's check loads
+an interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target", "-t", "targets", multiple=True, metavar="NAME", help="Also check op placement for a target (repeatable; see `edgekit targets`).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def inspect(model: Path, targets: tuple[str, ...], as_json: bool):
+    """Show MODEL's size, inputs and outputs with their quantisation, its ops, and for each
+    --target which ops run on the accelerator and which fall back to the CPU, and why."""
+    summary = describe(model, targets)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+def describe(path: Path, targets=()) -> dict:
+    """Everything ``inspect`` shows, as plain data."""
+    from edgekit.registry import get_target
+    from edgekit.tflite_graph import read_tflite
+
+    graph = read_tflite(path)
+    main = graph.main
+    reports = {}
+    for spec in targets:
+        target = get_target(spec)
+        reports[target.name] = target.check(graph.data).to_dict()
+    return {
+        "file": str(path),
+        "bytes": graph.size,
+        "schema_version": graph.version,
+        "subgraphs": len(graph.subgraphs),
+        "signatures": list(graph.signatures),
+        "inputs": [main.tensors[i].to_dict() for i in main.inputs],
+        "outputs": [main.tensors[i].to_dict() for i in main.outputs],
+        "ops": graph.op_counts(),
+        "op_count": len(main.operators),
+        "targets": reports,
+    }
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"{summary['file']}: {summary['bytes']:,} bytes, {summary['op_count']} ops, "
+        f"{summary['subgraphs']} subgraph(s), signatures: {', '.join(summary['signatures']) or 'none'}",
+        "inputs:",
+        *(_tensor_line(t) for t in summary["inputs"]),
+        "outputs:",
+        *(_tensor_line(t) for t in summary["outputs"]),
+        "ops:",
+        *(f"  {name:<28} {count:>5}" for name, count in summary["ops"].items()),
+    ]
+    for name, report in summary["targets"].items():
+        lines += ["", *_report_lines(name, report)]
+    return "\n".join(lines)
+
+
+def _tensor_line(tensor: dict) -> str:
+    quant = tensor["quantization"]
+    if quant is None:
+        text = "not quantised"
+    elif "per_channel" in quant:
+        text = f"per-channel ({quant['per_channel']} scales, axis {quant['axis']})"
+    else:
+        text = f"scale {quant['scale']:.6g}, zero point {quant['zero_point']}"
+    return f"  {tensor['name']:<32} {str(tensor['shape']):<20} {tensor['dtype']:<8} {text}"
+
+
+def _report_lines(name: str, report: dict) -> list[str]:
+    details = report["details"]
+    counts = ", ".join(f"{k}={v}" for k, v in details.items() if isinstance(v, (int, float, bool)))
+    lines = [f"target {name}: {'runs' if report['runnable'] else 'cannot use the accelerator'} ({counts})"]
+    lines += [f"  {op['op']:<28} {op['count']:>5}  {op['placement']:<8} {op['reason']}".rstrip() for op in report["ops"]]
+    lines += [f"  note: {note}" for note in report["notes"]]
+    return lines
