@@ -134,7 +134,7 @@ def test_documented_limitations(limit, options, reason):
 
 
 def test_pipeline_converts_with_a_fixed_batch_for_edgetpu(tiny_model, mnist_small, tiny_recipe):
-    from edgekit.compression import Compressed
+    from edgekit.compression.run import Compressed
     from edgekit.pipeline import convert_for_target
     from edgekit.recipe import load_recipe
 
