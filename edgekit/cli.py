@@ -17,6 +17,10 @@ from edgekit.errors import EdgekitError
 # name -> (dotted path of the click command, one-line help shown without importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
+    "predict": ("edgekit.commands.predict:predict", "Classify images or .npy arrays with a verified bundle."),
+    "bench": ("edgekit.commands.bench:bench", "Measure load, first-inference and steady latency, here or over SSH."),
+    "deploy": ("edgekit.commands.deploy:deploy", "Copy a bundle to a device over SSH and check its runtime."),
+    "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256."),
 }
 
 

@@ -132,7 +132,22 @@ def open_model(
     ``default_delegates=False`` runs LiteRT's reference kernels (no XNNPACK), which is what
     op-placement checks and bit-exact comparisons need.
     """
-    data = read_model_bytes(model)
+    runner = create_runner(
+        read_model_bytes(model), threads=threads, runtime=runtime, delegates=delegates, default_delegates=default_delegates
+    )
+    allocate(runner)
+    return runner
+
+
+def create_runner(
+    data: bytes,
+    *,
+    threads: int | None = None,
+    runtime: str | None = None,
+    delegates: Sequence = (),
+    default_delegates: bool = True,
+) -> ModelRunner:
+    """Build the interpreter without allocating tensors, so a benchmark can time the two apart."""
     backend = resolve_backend(runtime)
     kwargs = {"model_content": data, "num_threads": threads}
     if delegates:
@@ -142,10 +157,18 @@ def open_model(
     try:
         with quiet_native_output():
             interpreter = backend.Interpreter(**kwargs)
-            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"the interpreter ({backend.name}) cannot load this model: {exc}") from exc
     return ModelRunner(interpreter, backend, data)
+
+
+def allocate(runner: ModelRunner) -> None:
+    """Allocate tensors; LiteRT applies its default delegate (XNNPACK) here."""
+    try:
+        with quiet_native_output():
+            runner.interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"the interpreter ({runner.backend.name}) cannot prepare this model: {exc}") from exc
 
 
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
