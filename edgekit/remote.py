@@ -9,6 +9,7 @@ errors that say what to do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -69,6 +70,8 @@ class Remote:
     def __post_init__(self):
         if not self.host or self.host.startswith("-") or any(c.isspace() for c in self.host):
             raise InputError(f"invalid host {self.host!r}", hint="use user@host, a Host alias from ~/.ssh/config, or ssh://user@host:port")
+        if re.fullmatch(r"[^:\[\]/]+:\d+", self.host):
+            raise InputError(f"invalid host {self.host!r}: ssh does not take host:port", hint=f"write ssh://{self.host} or set Port in ~/.ssh/config")
 
     @property
     def destination(self) -> str:
@@ -169,7 +172,8 @@ def deploy(remote: Remote, local: Path, remote_dir: str = DEFAULT_REMOTE_DIR) ->
             verify_remote(remote, f"{staging}/{local.name}")
         _check(remote, _swap_command(f"{staging}/{local.name}", final), what="move the bundle into place")
     finally:
-        remote.run(f"rm -rf {shlex.quote(staging)}", what="clean up")
+        with contextlib.suppress(ToolError):  # never hide the failure that got us here
+            remote.run(f"rm -rf {shlex.quote(staging)}", what="clean up")
     return final
 
 
