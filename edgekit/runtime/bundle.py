@@ -4,7 +4,8 @@ Nothing in a bundle is used before every file's sha256 matches the manifest. The
 then says everything the device must do around the interpreter: resize and convert images,
 normalise ``(raw - mean) / std``, quantise to the input's dtype, dequantise the output and
 name the classes. Training applied the same normalisation, so the device applies the
-manifest's, never a guess.
+manifest's, never a guess; images are decoded and resized by the same function training used
+(``edgekit.data.load_image``), so a photo on the Pi becomes the array the model learned from.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from typing import Sequence
 
 import numpy as np
 
+from edgekit.data import IMAGE_SUFFIXES
 from edgekit.errors import BundleError, DataError
 from edgekit.manifest import file_entry, verify_bundle
 from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-_PIL_MODES = {"grayscale": "L", "rgb": "RGB"}
 
 
 @dataclass(frozen=True)
@@ -139,27 +139,10 @@ def load_input(path: str | Path, image: dict | None) -> np.ndarray:
     if suffix in IMAGE_SUFFIXES:
         if not image:
             raise DataError(f"{path}: this model does not take images", hint="pass a .npy array of the model's input shape")
-        return load_image(path, image)
+        from edgekit.data import load_image  # the very function training read images with
+
+        return load_image(path, [int(image["height"]), int(image["width"])], image.get("color", "rgb"))
     raise DataError(f"{path}: unsupported input type {suffix!r}", hint=f"use .npy or an image ({', '.join(IMAGE_SUFFIXES)})")
-
-
-def load_image(path: Path, image: dict) -> np.ndarray:
-    """Decode, convert to the manifest's colour space and resize to its height and width."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as exc:  # pragma: no cover - pillow is part of the runtime extra
-        raise DataError("reading images needs Pillow", hint="pip install 'edgekit-tflite[runtime]'") from exc
-    mode = _PIL_MODES.get(image.get("color", "rgb"), "RGB")
-    size = (int(image["width"]), int(image["height"]))
-    try:
-        with Image.open(path) as picture:
-            converted = picture.convert(mode)
-            if converted.size != size:
-                converted = converted.resize(size, Image.Resampling.BILINEAR)
-            pixels = np.asarray(converted, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: cannot decode image: {exc}") from exc
-    return pixels.reshape(size[1], size[0], -1)
 
 
 def top_classes(scores: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[int, str, float]]:

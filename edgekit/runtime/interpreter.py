@@ -74,11 +74,11 @@ class ModelRunner:
 
     @property
     def inputs(self) -> list[TensorSpec]:
-        return [_spec(d) for d in self.interpreter.get_input_details()]
+        return [tensor_spec(d) for d in self.interpreter.get_input_details()]
 
     @property
     def outputs(self) -> list[TensorSpec]:
-        return [_spec(d) for d in self.interpreter.get_output_details()]
+        return [tensor_spec(d) for d in self.interpreter.get_output_details()]
 
     def invoke(self) -> None:
         self.interpreter.invoke()
@@ -188,7 +188,7 @@ def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return (q.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
 
 
-def _spec(detail: dict) -> TensorSpec:
+def tensor_spec(detail: dict) -> TensorSpec:
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return TensorSpec(
         name=detail["name"],

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgekit.runtime.interpreter import ModelRunner
+from edgekit.runtime.interpreter import ModelRunner, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,11 @@ class LatencyStats:
 
 def sample_input(runner: ModelRunner, seed: int = 0) -> np.ndarray:
     """A deterministic random input of the model's first input shape and dtype."""
-    spec = runner.inputs[0]
+    return random_input(runner.inputs[0], seed)
+
+
+def random_input(spec: TensorSpec, seed: int = 0) -> np.ndarray:
+    """Random values spanning the tensor's dtype (normal for floats, full range for integers)."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(spec.dtype)
     if dtype.kind in "iu":
