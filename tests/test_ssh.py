@@ -191,3 +191,34 @@ def test_refused_key_error_says_how_to_install_the_key(sshd, bundles):
     result = run_cli("bench", str(bundles["int8"]), *FAST, *remote_args(sshd, "stranger"))
     assert result.returncode != 0
     assert "ssh-copy-id stranger" in result.stderr
+
+
+# --- without a server: the pieces that turn ssh's answers into advice -----------------------
+
+
+def test_install_hint_matches_the_device():
+    from edgekit.remote import Remote, install_hint
+
+    pi64 = {"missing": "edgekit", "machine": "aarch64", "python": "3.11.2"}
+    assert install_hint(pi64, Remote("pi")) == (
+        "install it there with: python3 -m venv ~/edgekit-venv && ~/edgekit-venv/bin/pip install 'edgekit-tflite[runtime]'"
+        " - then pass --remote-python ~/edgekit-venv/bin/python"
+    )
+    pi32 = {"missing": "runtime", "machine": "armv7l", "python": "3.11.2"}
+    assert install_hint(pi32, Remote("pi", python="~/venv/bin/python")) == "install it there with: ~/venv/bin/python -m pip install 'edgekit-tflite[legacy-runtime]'"
+
+
+def test_remote_words_and_paths_are_quoted():
+    from edgekit.errors import InputError
+    from edgekit.remote import Remote, remote_path
+
+    remote = Remote("pi", python="~/venv/bin/python -u")
+    assert remote.python_command("-m", "edgekit", "verify", "dir with space") == "\"$HOME\"/venv/bin/python -u -m edgekit verify 'dir with space'"
+    assert remote_path("~/bundles/") == "bundles" and remote_path("/opt/x") == "/opt/x"
+    for bad in ("../etc", "a;rm -rf", "$(reboot)"):
+        with pytest.raises(InputError):
+            remote_path(bad)
+    for bad in ("-oProxyCommand=x", "pi:2222", "two words"):
+        with pytest.raises(InputError):
+            Remote(bad)
+    assert Remote("ssh://me@10.0.0.5:2222").ssh_argv("true")[-5:] == ["-p", "2222", "--", "me@10.0.0.5", "true"]

@@ -191,10 +191,30 @@ def load_delegates(delegate: str, backend: Backend) -> list:
     if delegate in ("xnnpack", "none"):
         return []
     library = delegate_library(delegate)
+    what = f"the {delegate} delegate ({library})" if delegate in DELEGATES else f"delegate library {library}"
+    problem = check_delegate_library(library)
+    if problem is None:
+        try:
+            return [backend.load_delegate(library)]
+        except (ValueError, OSError, RuntimeError) as exc:
+            problem = _first_line(exc)
+    raise ToolError(f"cannot load {what}: {problem}", hint=delegate_hint(delegate))
+
+
+def check_delegate_library(library: str) -> str | None:
+    """Why ``library`` is not a loadable external delegate, or None.
+
+    Checked with ctypes first because LiteRT's ``load_delegate`` leaves a half-built object
+    behind on these failures, whose finaliser then prints a traceback after our one-line error.
+    """
+    import ctypes
+
     try:
-        return [backend.load_delegate(library)]
-    except (ValueError, OSError, AttributeError, RuntimeError) as exc:
-        raise ToolError(f"cannot load the {delegate} delegate ({library}): {_first_line(exc)}", hint=delegate_hint(delegate)) from exc
+        handle = ctypes.CDLL(library)
+    except OSError as exc:
+        return _first_line(exc)
+    missing = [name for name in ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate") if not hasattr(handle, name)]
+    return f"not a TFLite external delegate (no {', '.join(missing)})" if missing else None
 
 
 def delegate_library(delegate: str) -> str:

@@ -6,6 +6,7 @@ One small wrapper over whichever interpreter backend is installed, used both on 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -155,7 +156,9 @@ def create_runner(
     if not default_delegates:
         kwargs["experimental_op_resolver_type"] = backend.op_resolver("BUILTIN_WITHOUT_DEFAULT_DELEGATES")
     try:
-        with quiet_native_output():
+        with quiet_native_output(), warnings.catch_warnings():
+            # tf.lite's "deprecated, use ai_edge_litert" notice: the user chose it with --runtime
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             interpreter = backend.Interpreter(**kwargs)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"the interpreter ({backend.name}) cannot load this model: {exc}") from exc
