@@ -162,6 +162,7 @@ def deploy(remote: Remote, local: Path, remote_dir: str = DEFAULT_REMOTE_DIR) ->
     (sha256 of every file), and only then replaces any previous copy, so a broken transfer
     never leaves a half-written bundle where the device expects one.
     """
+    local = Path(local).resolve()  # "." or "bundle/" still has a name to copy to
     remote_dir = remote_path(remote_dir)
     staging = f"{remote_dir}/.{local.name}.partial-{secrets.token_hex(4)}"
     final = f"{remote_dir}/{local.name}"
@@ -170,10 +171,12 @@ def deploy(remote: Remote, local: Path, remote_dir: str = DEFAULT_REMOTE_DIR) ->
         remote.copy_to(local, staging)
         if local.is_dir():
             verify_remote(remote, f"{staging}/{local.name}")
-        _check(remote, _swap_command(f"{staging}/{local.name}", final), what="move the bundle into place")
-    finally:
+        swap = _swap_command(f"{staging}/{local.name}", final)
+        _check(remote, f"{swap} && rm -rf {shlex.quote(staging)}", what="move the bundle into place")
+    except BaseException:
         with contextlib.suppress(ToolError):  # never hide the failure that got us here
             remote.run(f"rm -rf {shlex.quote(staging)}", what="clean up")
+        raise
     return final
 
 

@@ -138,24 +138,21 @@ def test_deploy_copies_and_verifies_on_the_device(sshd, bundles):
     assert not [p for p in remote_copy.parent.iterdir() if ".partial-" in p.name]  # staging cleaned up
 
 
-def test_bench_over_ssh_brings_results_back(sshd, bundles, tmp_path):
+def test_bench_over_ssh_brings_results_back_by_host(sshd, bundles, tmp_path):
+    """Two models on a fleet of two "devices" (the same sshd reached as an alias and as a URI)."""
     out = tmp_path / "fleet.json"
-    result = run_cli("bench", str(bundles["float32"]), str(bundles["int8"]), *FAST, "--json", str(out), *remote_args(sshd, "pi"))
+    uri = f"ssh://{getpass.getuser()}@127.0.0.1:{_port(sshd)}"
+    models = [str(bundles["float32"]), str(bundles["int8"])]
+    result = run_cli("bench", *models, *FAST, "--json", str(out), *remote_args(sshd, "pi"), "--host", uri)
     assert result.returncode == 0, result.stderr
-    document = json.loads(out.read_text())
-    rows = document["results"]
-    assert [r["model"] for r in rows] == [bundles["float32"].name, bundles["int8"].name]
-    assert all(r["host"] == "pi" and r["latency_us"]["runs"] >= 20 and r["device"]["cores"] for r in rows)
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["host"], r["model"]) for r in rows] == [(h, Path(m).name) for h in ("pi", uri) for m in models]
+    assert all(r["latency_us"]["runs"] >= 20 and r["device"]["cores"] and r["runtime"]["name"] == "ai_edge_litert" for r in rows)
     assert all(r["path"].startswith(str(sshd["root"] / "device")) for r in rows)  # measured on the copies
-    assert "host" in result.stdout and "pi" in result.stdout and "p50" in result.stdout
-
-
-def test_fleet_of_two_hosts_is_tabulated_by_host(sshd, bundles):
-    args = remote_args(sshd, "pi")
-    result = run_cli("bench", str(bundles["int8"]), *FAST, *args, "--host", f"ssh://{getpass.getuser()}@127.0.0.1:{_port(sshd)}", "--json", "-")
-    assert result.returncode == 0, result.stderr
-    hosts = [r["host"] for r in json.loads(result.stdout)["results"]]
-    assert hosts == ["pi", f"ssh://{getpass.getuser()}@127.0.0.1:{_port(sshd)}"]
+    table = result.stdout.splitlines()
+    assert table[0].startswith("# pi: ") and table[1].startswith(f"# {uri}: ")
+    header = next(line for line in table if line.startswith("host"))
+    assert "p50 µs" in header and sum(line.startswith(("pi ", uri)) for line in table) == 4
 
 
 def _port(sshd) -> int:

@@ -116,7 +116,7 @@ def format_table(results: list[dict]) -> list[str]:
     hosts = any(r.get("host") for r in results)
     header = (["host"] if hosts else []) + [
         "model", "quant", "io", "KB", "thr", "load ms", "init ms", "1st ms",
-        "p50 µs", "p90 µs", "p99 µs", "mean±std µs", "inf/s", "RSS MB", "p50 vs 1st",
+        "p50 µs", "p90 µs", "p99 µs", "mean±std µs", "outliers", "inf/s", "RSS MB", "p50 vs 1st",
     ]  # fmt: skip
     baseline: dict = {}
     rows = []
@@ -127,7 +127,7 @@ def format_table(results: list[dict]) -> list[str]:
             r["model"], r.get("quantization") or "-", r["io_dtype"], f"{r['model_bytes'] / 1024:,.0f}", str(r["threads"]),
             f"{r['load_ms']:.1f}", f"{r['init_ms']:.1f}", f"{r['first_inference_ms']:.2f}",
             f"{lat['p50']:,.1f}", f"{lat['p90']:,.1f}", f"{lat['p99']:,.1f}", f"{lat['mean']:,.1f}±{lat['std']:,.1f}",
-            f"{lat['throughput_per_s']:,.0f}", f"{r['peak_rss_mb']:.1f}", f"{lat['p50'] / base:.2f}x" if base else "-",
+            f"{lat.get('outliers', 0)}/{lat['runs']}", f"{lat['throughput_per_s']:,.0f}", f"{r['peak_rss_mb']:.1f}", f"{lat['p50'] / base:.2f}x" if base else "-",
         ])  # fmt: skip
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     render = lambda row: "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()  # noqa: E731
