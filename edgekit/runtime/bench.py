@@ -12,17 +12,16 @@ often what the user feels. Peak RSS is reset before each model where Linux allow
 from __future__ import annotations
 
 import platform
-import resource
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from edgekit.environment import describe_machine
-from edgekit.errors import ModelError, ToolError
+from edgekit.errors import InputError, ModelError, ToolError
 from edgekit.runtime.backends import Backend, resolve_backend
 from edgekit.runtime.interpreter import allocate, create_runner, read_model_bytes
-from edgekit.runtime.latency import LatencyStats, sample_input, summarize, time_invocations
+from edgekit.runtime.latency import LatencyStats, set_sample_inputs, summarize, time_invocations
 
 DELEGATES = ("xnnpack", "none", "gpu", "edgetpu")
 _EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
@@ -41,8 +40,6 @@ class BenchSettings:
     runtime: str | None = None
 
     def __post_init__(self):
-        from edgekit.errors import InputError
-
         if not self.threads or any(t < 1 for t in self.threads):
             raise InputError(f"threads must be positive integers, got {list(self.threads)}", hint="e.g. --threads 1,2,4")
         if self.runs < 1 or self.warmup < 0 or self.min_time < 0:
@@ -80,13 +77,6 @@ class BenchResult:
         del data["latency"]
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "BenchResult":
-        data = dict(data)
-        latency = dict(data.pop("latency_us"))
-        latency.pop("throughput_per_s", None)
-        return cls(latency=LatencyStats(**latency), **data)
-
 
 def bench_models(
     paths: Sequence[str | Path], settings: BenchSettings, *, progress: Callable[[str], None] | None = None
@@ -123,7 +113,7 @@ def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, back
     loaded = time.perf_counter()
     allocate(runner)
     initialised = time.perf_counter()
-    runner.set_raw_input(sample_input(runner))
+    set_sample_inputs(runner)
     try:
         runner.invoke()
     except RuntimeError as exc:
@@ -158,7 +148,7 @@ def warm_up_runtime(path: str | Path, settings: BenchSettings, backend: Backend)
     """
     runner = create_runner(read_source(path).data, threads=1, runtime=backend.name, default_delegates=settings.delegate != "none")
     allocate(runner)
-    runner.set_raw_input(sample_input(runner))
+    set_sample_inputs(runner)
     runner.invoke()
 
 
@@ -251,6 +241,8 @@ def peak_rss_mb() -> float:
     peak = _proc_status_mb("VmHWM:")
     if peak is not None:
         return peak
+    import resource  # Unix only; /proc answers first on Linux
+
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak_kb / (1024 * 1024 if platform.system() == "Darwin" else 1024), 1)
 
@@ -269,11 +261,6 @@ def _proc_status_mb(key: str) -> float | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
-
-
-def runtime_summary(results: Iterable[BenchResult]) -> str:
-    seen = {(r.runtime["name"], r.runtime["version"]) for r in results}
-    return ", ".join(f"{name} {version}" for name, version in sorted(seen))
 
 
 def _ms(seconds: float) -> float:

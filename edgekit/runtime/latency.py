@@ -47,6 +47,12 @@ def sample_input(runner: ModelRunner, seed: int = 0) -> np.ndarray:
     return random_input(runner.inputs[0], seed)
 
 
+def set_sample_inputs(runner: ModelRunner) -> None:
+    """Fill every input (not just the first) with deterministic random values."""
+    for position, spec in enumerate(runner.inputs):
+        runner.set_raw_input(random_input(spec, seed=position), position)
+
+
 def random_input(spec: TensorSpec, seed: int = 0) -> np.ndarray:
     """Random values spanning the tensor's dtype (normal for floats, full range for integers)."""
     rng = np.random.default_rng(seed)
@@ -59,7 +65,7 @@ def random_input(spec: TensorSpec, seed: int = 0) -> np.ndarray:
 
 def time_invocations(runner: ModelRunner, *, runs: int, warmup: int = 5, min_time: float = 0.0) -> np.ndarray:
     """Invoke ``warmup`` times untimed, then until both ``runs`` and ``min_time`` are reached."""
-    runner.set_raw_input(sample_input(runner))
+    set_sample_inputs(runner)
     invoke = runner.interpreter.invoke  # bound once: the loop should cost what a bare loop costs
     for _ in range(warmup):
         invoke()
