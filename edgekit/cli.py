@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("edgekit.commands.convert:convert", "Convert a trained Keras file for one target (post-training)."),
     "inspect": ("edgekit.commands.inspect:inspect", "Show a .tflite model's size, I/O, ops and a target's op placement."),
     "targets": ("edgekit.commands.targets:targets", "List the registered hardware targets."),
+    "predict": ("edgekit.commands.predict:predict", "Classify images or .npy arrays with a verified bundle."),
+    "bench": ("edgekit.commands.bench:bench", "Measure load, first-inference and steady latency, here or over SSH."),
+    "deploy": ("edgekit.commands.deploy:deploy", "Copy a bundle to a device over SSH and check its runtime."),
+    "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256."),
 }
 
 

@@ -159,7 +159,7 @@ def load_image(path: Path, size: list[int] | None, color: str) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise DataError("reading images needs Pillow", hint="pip install pillow") from exc
+        raise DataError("reading images needs Pillow", hint="pip install 'edgekit-tflite[images]', or pass .npy arrays") from exc
     try:
         with Image.open(path) as image:
             image = image.convert("L" if color == "grayscale" else "RGB")

@@ -40,3 +40,15 @@ def test_write_file_atomic(tmp_path):
     write_file_atomic(path, "{}")
     write_file_atomic(path, b"[]")
     assert path.read_text() == "[]" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_output_gets_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with staged_directory(tmp_path / "out") as staging:
+            (staging / "f").write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755

@@ -17,6 +17,10 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The pyproject extra that installs each backend, for the error that says what to install.
+_EXTRAS = {"ai_edge_litert": "runtime", "tflite_runtime": "legacy-runtime", "tensorflow": "train"}
+
+
 @dataclass(frozen=True)
 class Backend:
     """A loaded interpreter module and what to call it in reports."""
@@ -57,7 +61,7 @@ def resolve_backend(name: str | None = None) -> Backend:
         return Backend(candidate, _version(distribution), module)
     raise ToolError(
         "no TFLite interpreter could be imported (" + "; ".join(failures) + ")",
-        hint="pip install 'edgekit-tflite[runtime]'",
+        hint=f"pip install 'edgekit-tflite[{_EXTRAS.get(name or 'ai_edge_litert')}]'",
     )
 
 

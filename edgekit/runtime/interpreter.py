@@ -6,6 +6,7 @@ One small wrapper over whichever interpreter backend is installed, used both on 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -74,11 +75,11 @@ class ModelRunner:
 
     @property
     def inputs(self) -> list[TensorSpec]:
-        return [_spec(d) for d in self.interpreter.get_input_details()]
+        return [tensor_spec(d) for d in self.interpreter.get_input_details()]
 
     @property
     def outputs(self) -> list[TensorSpec]:
-        return [_spec(d) for d in self.interpreter.get_output_details()]
+        return [tensor_spec(d) for d in self.interpreter.get_output_details()]
 
     def invoke(self) -> None:
         self.interpreter.invoke()
@@ -132,7 +133,22 @@ def open_model(
     ``default_delegates=False`` runs LiteRT's reference kernels (no XNNPACK), which is what
     op-placement checks and bit-exact comparisons need.
     """
-    data = read_model_bytes(model)
+    runner = create_runner(
+        read_model_bytes(model), threads=threads, runtime=runtime, delegates=delegates, default_delegates=default_delegates
+    )
+    allocate(runner)
+    return runner
+
+
+def create_runner(
+    data: bytes,
+    *,
+    threads: int | None = None,
+    runtime: str | None = None,
+    delegates: Sequence = (),
+    default_delegates: bool = True,
+) -> ModelRunner:
+    """Build the interpreter without allocating tensors, so a benchmark can time the two apart."""
     backend = resolve_backend(runtime)
     kwargs = {"model_content": data, "num_threads": threads}
     if delegates:
@@ -140,12 +156,22 @@ def open_model(
     if not default_delegates:
         kwargs["experimental_op_resolver_type"] = backend.op_resolver("BUILTIN_WITHOUT_DEFAULT_DELEGATES")
     try:
-        with quiet_native_output():
+        with quiet_native_output(), warnings.catch_warnings():
+            # tf.lite's "deprecated, use ai_edge_litert" notice: the user chose it with --runtime
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             interpreter = backend.Interpreter(**kwargs)
-            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"the interpreter ({backend.name}) cannot load this model: {exc}") from exc
     return ModelRunner(interpreter, backend, data)
+
+
+def allocate(runner: ModelRunner) -> None:
+    """Allocate tensors; LiteRT applies its default delegate (XNNPACK) here."""
+    try:
+        with quiet_native_output():
+            runner.interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"the interpreter ({runner.backend.name}) cannot prepare this model: {exc}") from exc
 
 
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -165,7 +191,7 @@ def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return (q.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
 
 
-def _spec(detail: dict) -> TensorSpec:
+def tensor_spec(detail: dict) -> TensorSpec:
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return TensorSpec(
         name=detail["name"],

@@ -1,0 +1,42 @@
+"""Options the device-side commands (predict, bench, deploy) share."""
+
+from __future__ import annotations
+
+import click
+
+# Kept literal so ``--help`` needs no import of the runtime; edgekit.runtime.backends.BACKENDS
+# is the source of truth and a test checks they agree.
+RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def runtime_option(command):
+    return click.option(
+        "--runtime",
+        type=click.Choice(RUNTIMES),
+        default=None,
+        help="Force one interpreter backend (default: the first importable of " + ", ".join(RUNTIMES) + ").",
+    )(command)
+
+
+def threads_option(command):
+    return click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Interpreter threads.")(command)
+
+
+def remote_options(command):
+    """Where and how to reach the device over SSH (the user's ssh config applies)."""
+    options = [
+        click.option("--path", "remote_dir", default="edgekit-bundles", show_default=True, help="Folder on the device, relative to its home."),
+        click.option("--remote-python", default="python3", show_default=True, help="The device's Python with edgekit installed, e.g. ~/edgekit-venv/bin/python."),
+        click.option("--ssh-config", envvar="EDGEKIT_SSH_CONFIG", type=click.Path(dir_okay=False), help="An ssh_config file to use instead of ~/.ssh/config [env EDGEKIT_SSH_CONFIG]."),
+        click.option("--connect-timeout", default=10, show_default=True, type=click.IntRange(min=1), help="Seconds to wait for an SSH connection."),
+        click.option("--timeout", "command_timeout", default=900, show_default=True, type=click.IntRange(min=1), help="Seconds any one remote step may take."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def make_remote(host: str, *, remote_python: str, ssh_config: str | None, connect_timeout: int, command_timeout: int):
+    from edgekit.remote import Remote
+
+    return Remote(host, python=remote_python, ssh_config=ssh_config, connect_timeout=connect_timeout, timeout=float(command_timeout))

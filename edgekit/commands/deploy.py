@@ -1,0 +1,32 @@
+"""``edgekit deploy BUNDLE --host user@pi``: copy a bundle to a device and check it can run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgekit.commands._device import make_remote, remote_options, runtime_option
+
+
+@click.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", "hosts", multiple=True, required=True, metavar="USER@HOST", help="Device to copy to over SSH (repeatable).")
+@runtime_option
+@remote_options
+def deploy(bundles, hosts, runtime, remote_dir, **remote):
+    """Copy each BUNDLE to --path on every --host, after checking the host has Python,
+    edgekit and a TFLite interpreter (and saying exactly what to install if not). The copy
+    is verified there (sha256 of every file) before it replaces a previous one."""
+    from edgekit.manifest import verify_bundle
+    from edgekit.remote import deploy as copy_bundle
+    from edgekit.remote import probe
+
+    for bundle in bundles:
+        verify_bundle(bundle)  # never ship a bundle that is already broken here
+    for host in hosts:
+        target = make_remote(host, **remote)
+        info = probe(target, runtime)
+        for bundle in bundles:
+            where = copy_bundle(target, bundle, remote_dir)
+            click.echo(f"{host}:{where}  verified; runs on {info['runtime']['name']} {info['runtime']['version']} (edgekit {info['edgekit']}, Python {info['python']}, {info['machine']})")

@@ -1,0 +1,51 @@
+"""``edgekit predict BUNDLE INPUT...``: classify images or arrays with a verified bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgekit.commands._device import runtime_option, threads_option
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-k", "--top-k", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show per input.")
+@click.option("--normalized", is_flag=True, help="The .npy inputs are already normalised floats: skip the manifest's (raw - mean) / std.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@runtime_option
+@threads_option
+def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, runtime: str | None, threads: int):
+    """Run BUNDLE on each INPUT (PNG/JPEG images, resized and converted as the manifest says,
+    or .npy arrays of raw inputs, one sample or a batch) and print the top-k labels with scores.
+    The bundle's files are checked against their sha256 before anything is loaded."""
+    import numpy as np
+
+    from edgekit.runtime.bundle import as_batch, load_input, open_bundle
+
+    loaded = open_bundle(bundle, threads=threads, runtime=runtime)
+    raws, sources = [], []
+    for path in inputs:
+        raw = load_input(path, loaded.input_spec.get("image"))
+        batch = as_batch(raw, loaded.runner.inputs[0])
+        raws.append(batch)
+        sources.extend([str(path)] if len(batch) == 1 else [f"{path}[{i}]" for i in range(len(batch))])
+    predictions = loaded.predict(np.concatenate(raws), sources, top_k=top_k, normalized=normalized)
+    backend = loaded.runner.backend
+    if as_json:
+        document = {
+            "bundle": str(bundle),
+            "model": loaded.manifest.get("name"),
+            "runtime": {"name": backend.name, "version": backend.version},
+            "predictions": [p.to_dict() for p in predictions],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    click.echo(f"# {loaded.manifest.get('name')} on {backend.name} {backend.version}", err=True)
+    for prediction in predictions:
+        best = ", ".join(f"{label} ({score:.3f})" for _, label, score in prediction.top)
+        click.echo(f"{prediction.source}: {best}")
+

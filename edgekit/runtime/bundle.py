@@ -1,0 +1,156 @@
+"""A verified bundle on the device: raw inputs in, labelled scores out.
+
+Nothing in a bundle is used before every file's sha256 matches the manifest. The manifest
+then says everything the device must do around the interpreter: resize and convert images,
+normalise ``(raw - mean) / std``, quantise to the input's dtype, dequantise the output and
+name the classes. Training applied the same normalisation, so the device applies the
+manifest's, never a guess; images are decoded and resized by the same function training used
+(``edgekit.data.load_image``), so a photo on the Pi becomes the array the model learned from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgekit.data import IMAGE_SUFFIXES
+from edgekit.errors import BundleError, DataError
+from edgekit.manifest import file_entry, verify_bundle
+from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner
+
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One input's top-k classes, best first."""
+
+    source: str
+    top: list[tuple[int, str, float]]
+
+    def to_dict(self) -> dict:
+        return {"input": self.source, "top": [{"index": i, "label": label, "score": round(score, 6)} for i, label, score in self.top]}
+
+
+@dataclass
+class DeviceBundle:
+    """A bundle whose files passed verification, with its model loaded."""
+
+    path: Path
+    manifest: dict
+    runner: ModelRunner
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest.get("labels") or [])
+
+    @property
+    def input_spec(self) -> dict:
+        return self.manifest["inputs"][0]
+
+    def preprocess(self, raw: np.ndarray, *, normalized: bool = False) -> np.ndarray:
+        """Raw inputs (one or a batch) to normalised float32 batches of the model's shape."""
+        batch = as_batch(raw, self.runner.inputs[0])
+        if normalized:
+            return batch.astype(np.float32)
+        norm = self.input_spec.get("normalization") or {"mean": [0.0], "std": [1.0]}
+        mean = np.asarray(norm["mean"], dtype=np.float32)
+        std = np.asarray(norm["std"], dtype=np.float32)
+        return ((batch.astype(np.float32) - mean) / std).astype(np.float32)
+
+    def scores(self, raw: np.ndarray, *, normalized: bool = False) -> np.ndarray:
+        """Float class scores for raw inputs: normalise, quantise, invoke, dequantise."""
+        scores = self.runner.predict(self.preprocess(raw, normalized=normalized), batch_size=32)
+        if (self.manifest["outputs"][0].get("kind") or "probabilities") == "logits":
+            scores = softmax(scores)
+        return scores
+
+    def predict(self, raw: np.ndarray, sources: Sequence[str], *, top_k: int = 3, normalized: bool = False) -> list[Prediction]:
+        scores = self.scores(raw, normalized=normalized)
+        return [Prediction(source, top_classes(row, self.labels, top_k)) for source, row in zip(sources, scores)]
+
+
+def open_bundle(
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    runtime: str | None = None,
+    delegates: Sequence = (),
+    default_delegates: bool = True,
+) -> DeviceBundle:
+    """Verify every file, load the model, and check the manifest agrees with the model."""
+    path = Path(path)
+    manifest = verify_bundle(path)
+    model_name = manifest.get("model", "model.tflite")
+    data = (path / model_name).read_bytes()
+    if file_entry(data) != {k: manifest["files"][model_name].get(k) for k in ("sha256", "bytes")}:
+        raise BundleError(f"{path}: {model_name} changed while it was being loaded", hint="copy the bundle again")
+    runner = create_runner(data, threads=threads, runtime=runtime, delegates=delegates, default_delegates=default_delegates)
+    allocate(runner)
+    check_io_agrees(path, manifest, runner)
+    return DeviceBundle(path, manifest, runner)
+
+
+def check_io_agrees(path: Path, manifest: dict, runner: ModelRunner) -> None:
+    """Refuse a manifest whose input/output description does not match its own model."""
+    for kind, described, actual in (("input", manifest.get("inputs"), runner.inputs), ("output", manifest.get("outputs"), runner.outputs)):
+        if not isinstance(described, list) or not described:
+            raise BundleError(f"{path}: manifest describes no model {kind}s", hint="rebuild the bundle with 'edgekit build'")
+        spec = described[0]
+        quant = spec.get("quantization")
+        want = (spec.get("dtype"), quant and round(float(quant["scale"]), 9), quant and int(quant["zero_point"]))
+        have = (actual[0].dtype, round(actual[0].scale, 9) if actual[0].quantized else None, actual[0].zero_point if actual[0].quantized else None)
+        if want != have:
+            raise BundleError(
+                f"{path}: manifest {kind} (dtype, scale, zero point) {want} does not match the model's {have}",
+                hint="the manifest was edited or belongs to another model; rebuild the bundle",
+            )
+
+
+def as_batch(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Accept one sample or a batch, with or without the channel axis, in the model's layout."""
+    sample_shape = tuple(spec.shape[1:])
+    raw = np.asarray(raw)
+    if raw.shape == sample_shape:
+        return raw[None]
+    if raw.shape[1:] == sample_shape:
+        return raw
+    if sample_shape[-1:] == (1,) and raw.shape[-len(sample_shape) + 1 :] == sample_shape[:-1]:
+        return as_batch(raw[..., None], spec)
+    raise DataError(
+        f"input of shape {raw.shape} does not fit the model's input {sample_shape}",
+        hint=f"give arrays of shape {sample_shape} or (N, {', '.join(map(str, sample_shape))})",
+    )
+
+
+def load_input(path: str | Path, image: dict | None) -> np.ndarray:
+    """A raw input from an image file (converted and resized as the manifest says) or .npy."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such input file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: not a readable .npy array: {exc}") from exc
+    if suffix in IMAGE_SUFFIXES:
+        if not image:
+            raise DataError(f"{path}: this model does not take images", hint="pass a .npy array of the model's input shape")
+        from edgekit.data import load_image  # the very function training read images with
+
+        return load_image(path, [int(image["height"]), int(image["width"])], image.get("color", "rgb"))
+    raise DataError(f"{path}: unsupported input type {suffix!r}", hint=f"use .npy or an image ({', '.join(IMAGE_SUFFIXES)})")
+
+
+def top_classes(scores: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[int, str, float]]:
+    """The k best (index, label, score), best first; unnamed classes are called by index."""
+    order = np.argsort(-scores, kind="stable")[: max(1, k)]
+    return [(int(i), labels[i] if i < len(labels) else str(int(i)), float(scores[i])) for i in order]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
