@@ -17,6 +17,8 @@ from edgekit.errors import EdgekitError
 # name -> (dotted path of the click command, one-line help shown without importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
+    "sweep": ("edgekit.commands.sweep:sweep", "Grid of sparsity x quantisation, measured, with a Pareto report."),
+    "report": ("edgekit.commands.report:report", "Re-render report.md, results.csv and report.html from report.json."),
 }
 
 
