@@ -30,10 +30,14 @@ def make_plots(report: Mapping) -> list[Plot]:
     """The Pareto plots, plus sensitivity bars when the report carries per-layer sensitivity."""
     artifacts = report["artifacts"]
     fronts = report.get("pareto", {})
+    size, latency = (lambda a: a["gzip_bytes"]), (lambda a: a["latency_us"]["p50"])
     plots = [
-        _scatter("accuracy_vs_size", "Accuracy vs gzip size", artifacts, lambda a: a["gzip_bytes"], "gzip size (bytes, log scale)", fronts.get("size", []), log=True),
-        _scatter("accuracy_vs_latency", "Accuracy vs p50 latency", artifacts, lambda a: a["latency_us"]["p50"], "p50 latency (µs, batch 1, 1 thread)", fronts.get("latency", []), log=False),
-    ]
+        _scatter("accuracy_vs_size", "Accuracy vs gzip size", artifacts, size, "gzip size (log scale)", fronts.get("size", []), log=True),
+        _scatter(
+            "accuracy_vs_latency", "Accuracy vs p50 latency", artifacts, latency, "p50 latency (µs, batch 1, 1 thread)",
+            fronts.get("latency", []), log=False,
+        ),
+    ]  # fmt: skip
     sensitivity = find_sensitivity(report)
     if sensitivity:
         plots.append(_bars("sensitivity", "Per-layer sensitivity", *sensitivity))
@@ -77,7 +81,9 @@ def _label(artifact: Mapping, targets: int) -> str:
     return f"{artifact['target']} {label}" if targets > 1 else label
 
 
-def _scatter(name: str, title: str, artifacts: Sequence[Mapping], cost: Callable[[Mapping], float], xlabel: str, front: Sequence[str], *, log: bool) -> Plot:
+def _scatter(
+    name: str, title: str, artifacts: Sequence[Mapping], cost: Callable[[Mapping], float], xlabel: str, front: Sequence[str], *, log: bool
+) -> Plot:
     """Every variant as a labelled point, coloured by mode; the front as a staircase."""
     figure = _figure()
     axes = figure.add_subplot()

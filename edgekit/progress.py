@@ -23,8 +23,8 @@ class RichProgress(Progress):
         from rich.progress import Progress as Bars
 
         self.bars = Bars(
-            TextColumn("{task.description:<34}"),
-            BarColumn(bar_width=12),
+            TextColumn("{task.description:<40}"),
+            BarColumn(bar_width=10),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -55,7 +55,7 @@ class RichProgress(Progress):
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        self.bars.update(self._stages, description=f"stage: {name}"[:34])
+        self.bars.update(self._stages, description=f"stage: {name}"[:40])
         yield
         self.bars.advance(self._stages)
 

@@ -63,12 +63,16 @@ class Variant:
 
     def recipe(self, recipe: Recipe) -> Recipe:
         """The single-variant recipe that ``build`` would need for this artifact (for manifests)."""
-        return dataclasses.replace(
-            recipe,
-            prune=dataclasses.replace(recipe.prune, sparsity=self.sparsity),
-            quantize=dataclasses.replace(recipe.quantize, mode="qat" if self.mode == "qat" else "ptq"),
-            targets=(self.target.label,),
-        )
+        return dataclasses.replace(point_recipe(recipe, self.sparsity, qat=self.mode == "qat"), targets=(self.target.label,))
+
+
+def point_recipe(recipe: Recipe, sparsity: float, *, qat: bool) -> Recipe:
+    """``recipe`` with one grid point's ``prune.sparsity`` and ``quantize.mode``."""
+    return dataclasses.replace(
+        recipe,
+        prune=dataclasses.replace(recipe.prune, sparsity=sparsity),
+        quantize=dataclasses.replace(recipe.quantize, mode="qat" if qat else "ptq"),
+    )
 
 
 class Progress:
@@ -117,7 +121,7 @@ def sweep(
 
 def default_out_dir(recipe: Recipe) -> Path:
     """Beside the build output, never inside it: a build replaces its whole folder."""
-    build_dir = recipe.resolve(recipe.output.dir)
+    build_dir = Path(os.path.abspath(recipe.resolve(recipe.output.dir)))
     return build_dir.with_name(build_dir.name + "-sweep")
 
 
@@ -274,8 +278,10 @@ class _Runner:
             if pending:
                 self._compute(pending, keys, results)
         except KeyboardInterrupt:
-            kept = len(list(self.variants_dir.glob("*.json"))) if self.variants_dir.is_dir() else 0
-            log.warning("interrupted: %d of %d variants are finished and kept in %s; run the same command to continue", kept, len(grid), self.variants_dir)
+            log.warning(
+                "interrupted: %d of %d variants are finished and kept in %s; run the same command to continue",
+                len(results), len(grid), self.variants_dir,
+            )  # fmt: skip
             raise
         self.timings["total"] = round(time.perf_counter() - started, 2)
         report = self._report(grid, results, pending)
@@ -292,11 +298,15 @@ class _Runner:
             path = self.variants_dir / f"{variant.name}.json"
             if not path.is_file():
                 continue
-            result = json.loads(path.read_text(encoding="utf-8"))
-            if result.get("key") == keys[variant.name] and (self.out_dir / result["artifact"]["path"]).is_dir():
+            try:
+                result = json.loads(path.read_text(encoding="utf-8"))
+                usable = result["key"] == keys[variant.name] and (self.out_dir / result["artifact"]["path"]).is_dir()
+            except (ValueError, KeyError, TypeError):
+                usable = False
+            if usable:
                 found[variant.name] = result
             else:
-                log.info("%s: recipe or settings changed since it was measured; measuring it again", variant.name)
+                log.info("%s: measured with other settings (or its bundle is gone); measuring it again", variant.name)
         return found
 
     def _compute(self, pending: list[Variant], keys: Mapping[str, str], results: dict) -> None:
@@ -338,14 +348,21 @@ class _Runner:
         if cached is not None:
             model, note = cached
             self.float_cached = True
-            log.info("float model: reusing cached %s (trained in %s s on %s); skipping training", self.cache.path("float", self.float_key), note.get("train_s", "?"), note.get("created", "?"))
+            path = self.cache.path("float", self.float_key)
+            log.info("float model: reusing cached %s (trained in %s s on %s); skipping training", path, note.get("train_s", "?"), note.get("created", "?"))
             return model
         model = load_model(self.recipe)
         check_input_shape(model, self.dataset)
         started = time.perf_counter()
         train_float(model, self.data, self.recipe)
-        note = {"recipe": self.recipe.name, "train_s": round(time.perf_counter() - started, 1), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-        path = self.cache.save("float", self.float_key, model, {**note, "sections": {k: self.recipe.to_dict()[k] for k in ("model", "data", "train")}})
+        raw = self.recipe.to_dict()
+        note = {
+            "recipe": self.recipe.name,
+            "train_s": round(time.perf_counter() - started, 1),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "sections": {name: raw[name] for name in ("model", "data", "train")},
+        }
+        path = self.cache.save("float", self.float_key, model, note)
         log.info("float model: trained and cached in %s", path)
         return model
 
@@ -365,7 +382,7 @@ class _Runner:
 
         if sparsity == 0:
             return self.float_model, {}
-        recipe = dataclasses.replace(self.recipe, prune=dataclasses.replace(self.recipe.prune, sparsity=sparsity), quantize=dataclasses.replace(self.recipe.quantize, mode="ptq"))
+        recipe = point_recipe(self.recipe, sparsity, qat=False)
         key = digest({"float": self.float_key, "prune": recipe.to_dict()["prune"], "seed": recipe.train.seed})
         with self._timed("compress"), self.progress.stage(f"prune to {sparsity:.0%}"):
             cached = self.cache.load("pruned", key)
@@ -384,8 +401,7 @@ class _Runner:
         from edgekit.compression import QuantizeAware
         from edgekit.compression.run import run_compression, steps_from_recipe
 
-        recipe = dataclasses.replace(self.recipe, prune=dataclasses.replace(self.recipe.prune, sparsity=sparsity), quantize=dataclasses.replace(self.recipe.quantize, mode="qat"))
-        steps = [step for step in steps_from_recipe(recipe) if isinstance(step, QuantizeAware)]
+        steps = [step for step in steps_from_recipe(point_recipe(self.recipe, sparsity, qat=True)) if isinstance(step, QuantizeAware)]
         with self._timed("compress"), self.progress.stage(f"{steps[0].name} at {sparsity:.0%}"):
             seed_everything(self.recipe.train.seed)
             compressed = run_compression(pruned, steps, self.data)
@@ -407,9 +423,13 @@ class _Runner:
         seconds = round(time.perf_counter() - started, 2)
         self.timings["variants"] = round(self.timings.get("variants", 0.0) + seconds, 2)
         row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": compressed.report, "seconds": seconds}
-        result = {"key": key, "artifact": row, "float_model": self.float_info}
+        return self._record(variant, {"key": key, "artifact": row, "float_model": self.float_info})
+
+    def _record(self, variant: Variant, result: dict) -> dict:
+        """The variant's JSON, atomically, after its bundle: its presence means "finished"."""
         self.variants_dir.mkdir(parents=True, exist_ok=True)
         write_file_atomic(self.variants_dir / f"{variant.name}.json", json.dumps(result, indent=2) + "\n")
+        row = result["artifact"]
         log.info("%s: accuracy %.2f %%, %s gzip bytes, p50 %.0f µs", variant.name, row["accuracy"] * 100, f"{row['gzip_bytes']:,}", row["latency_us"]["p50"])
         self.progress.variant_done(variant.name)
         return result

@@ -5,9 +5,11 @@ tests/test_sweep.py runs the same checks on a real sweep's report.
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,9 +43,11 @@ def chromium() -> str:
     return found
 
 
-def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def run_chromium(args: list[str]) -> subprocess.CompletedProcess:
+    """Chromium with a throw-away profile, no network services, no GPU."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-chromium-") as profile:
+        command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def probe_in_browser(report_html: Path, work: Path) -> dict:
@@ -51,14 +55,14 @@ def probe_in_browser(report_html: Path, work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     copy = work / "probe.html"
     copy.write_text(report_html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    result = run_chromium(["--virtual-time-budget=10000", "--dump-dom", copy.as_uri()], work / "profile-dom")
+    result = run_chromium(["--virtual-time-budget=10000", "--dump-dom", copy.as_uri()])
     match = re.search(r'<pre id="edgekit-probe">(.*?)</pre>', result.stdout, re.S)
     assert match, f"no probe in the dumped DOM; chromium said: {result.stderr[-2000:]}"
     return json.loads(html.unescape(match.group(1)))
 
 
 def screenshot(report_html: Path, png: Path) -> Path:
-    result = run_chromium(["--window-size=1400,2600", f"--screenshot={png}", report_html.as_uri()], png.parent / "profile-shot")
+    result = run_chromium(["--window-size=1400,2600", f"--screenshot={png}", report_html.as_uri()])
     assert png.is_file() and png.stat().st_size > 10_000, result.stderr[-2000:]
     return png
 
@@ -109,6 +113,9 @@ def test_report_command_renders_every_file(handmade, cli_env):
     for name in ("report.md", "results.csv", "report.html", "plots/accuracy_vs_size.png", "plots/sensitivity.png"):
         assert (handmade / name).is_file(), name
     assert len((handmade / "results.csv").read_text().splitlines()) == 1 + 16
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (handmade / "report.html").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     page = (handmade / "report.html").read_text()
     assert_offline(page)
     assert "m&lt;script&gt;" in page and "<script>" not in page
@@ -142,3 +149,17 @@ def test_missing_or_bad_report_is_a_one_line_error(tmp_path, cli_env):
     (tmp_path / "report.json").write_text('{"artifacts": 3}')
     result = subprocess.run(edgekit_command("report", str(tmp_path)), capture_output=True, text=True, env=cli_env, timeout=60)
     assert result.returncode == 2 and "not an edgekit report" in result.stderr
+
+
+def test_a_build_report_renders_too(handmade):
+    """``edgekit report`` on a build folder: no sweep section, no grid fields, Pareto computed on the fly."""
+    report = read_report(handmade)
+    del report["sweep"], report["sensitivity"]
+    for artifact in report["artifacts"]:
+        del artifact["sparsity_target"], artifact["mode"]
+    report["artifacts"] = report["artifacts"][:2]
+    render_reports(handmade, report)
+    page = (handmade / "report.html").read_text()
+    assert page.count("<tr data-name=") + page.count('<tr class="front" data-name=') == 2
+    assert "| artifact |" in (handmade / "report.md").read_text()  # the build's own Markdown format
+    assert_offline(page)

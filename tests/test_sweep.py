@@ -172,3 +172,25 @@ def test_grid_keys_follow_what_the_numbers_depend_on(tmp_path):
     assert variant_key(longer_prune, key, grid[0]) == variant_key(recipe, key, grid[0])  # nothing is pruned at 0 %
     more_qat = load_recipe(tmp_path / "tiny.toml", overrides={"quantize.epochs": 3})
     assert [variant_key(more_qat, key, v) == variant_key(recipe, key, v) for v in grid] == [True, False, True, False]
+
+
+@pytest.mark.parametrize("command", ["sweep", "report"])
+def test_commands_have_help(command, module_env):
+    result = subprocess.run(edgekit_command(command, "--help"), capture_output=True, text=True, env=module_env, timeout=60)
+    assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sparsity", "0,1.2"], "sparsity 1.2 must be in [0, 1)"),
+        (["--sparsity", "half"], "--sparsity 'half': expected comma-separated numbers"),
+        (["--quantize", "int4"], "unknown quantize mode 'int4'"),
+        (["--targets", "tpu9000"], "--targets: unknown target 'tpu9000'"),
+    ],
+)
+def test_bad_grid_is_a_one_line_error_before_any_work(args, message, tmp_path, module_env):
+    out = tmp_path / "out"
+    result = subprocess.run(edgekit_command("sweep", str(write_recipe(tmp_path)), *args, "--out", str(out)), capture_output=True, text=True, env=module_env, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()

@@ -15,10 +15,13 @@ MODES = "float32,float16,dynamic,int8,qat"
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--sparsity", "sparsities", default=SPARSITIES, show_default=True, metavar="LIST", help="Pruning sparsities, comma-separated; 0 means unpruned.")
-@click.option("--quantize", "modes", default=MODES, show_default=True, metavar="LIST", help="Quantisation modes, comma-separated: float32, float16, dynamic, int8 (post-training calibration), qat (QAT fine-tuning, then int8).")
+@click.option("--sparsity", "sparsities", default=SPARSITIES, show_default=True, metavar="LIST", help="Pruning sparsities, comma-separated; 0 is unpruned.")
+@click.option(
+    "--quantize", "modes", default=MODES, show_default=True, metavar="LIST",
+    help="Quantisation modes, comma-separated: float32, float16, dynamic, int8 (post-training calibration), qat (QAT fine-tuning, then int8).",
+)  # fmt: skip
 @click.option("--targets", default=None, metavar="LIST", help="Targets, comma-separated (default: the recipe's targets).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the recipe's output.dir with -sweep appended).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the recipe's output.dir + '-sweep').")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Folder for trained models, reused across runs (default: OUT/cache).")
 @recipe_overrides
 def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict):
