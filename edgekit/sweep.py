@@ -272,7 +272,9 @@ class _Runner:
         results = self._finished(grid, keys)
         pending = [v for v in grid if v.name not in results]
         if results:
-            log.info("skipping %d finished variant(s) already in %s: %s", len(results), self.variants_dir, ", ".join(results))
+            names = list(results)
+            listed = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            log.info("skipping %d finished variant(s) already in %s: %s", len(names), self.variants_dir, listed)
         self.progress.start(variants=len(grid), finished=len(results), stages=_stage_count(pending))
         try:
             if pending:
