@@ -58,6 +58,7 @@ def write_file_atomic(path: str | Path, data: bytes | str) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; a report should read like any file
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
         os.replace(temp, path)
@@ -65,3 +66,9 @@ def write_file_atomic(path: str | Path, data: bytes | str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("edgekit.commands.bench:bench", "Measure load, first-inference and steady latency, here or over SSH."),
     "deploy": ("edgekit.commands.deploy:deploy", "Copy a bundle to a device over SSH and check its runtime."),
     "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256."),
+    "sweep": ("edgekit.commands.sweep:sweep", "Grid of sparsity x quantisation, measured, with a Pareto report."),
+    "report": ("edgekit.commands.report:report", "Re-render report.md, results.csv and report.html from report.json."),
 }
 
 

@@ -93,9 +93,7 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
         model = load_model(recipe)
         check_input_shape(model, dataset)
     x_train, x_test = dataset.normalize(dataset.x_train), dataset.normalize(dataset.x_test)
-    data = TrainData(
-        x_train, dataset.y_train, batch_size=recipe.train.batch_size, seed=recipe.train.seed, shift=recipe.train.augment_shift
-    )
+    data = train_data(recipe, x_train, dataset.y_train)
     with timer.stage("train"):
         train_float(model, data, recipe)
         float_scores = keras_predictions(model, x_test)
@@ -148,6 +146,11 @@ def check_input_shape(model, dataset: Dataset) -> None:
     outputs = model.output_shape[-1]
     if outputs != dataset.num_classes:
         raise DataError(f"the model has {outputs} outputs but the data has {dataset.num_classes} classes")
+
+
+def train_data(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray) -> TrainData:
+    """Normalised training inputs with the recipe's batch size, seed and augmentation."""
+    return TrainData(x_train, y_train, batch_size=recipe.train.batch_size, seed=recipe.train.seed, shift=recipe.train.augment_shift)
 
 
 def train_float(model, data: TrainData, recipe: Recipe) -> None:

@@ -28,12 +28,17 @@ def artifact_row(artifact: Mapping) -> list[str]:
 
 def format_table(report: Mapping) -> str:
     """A fixed-width table of every artifact, preceded by the float model's accuracy."""
-    rows = [list(COLUMNS)] + [artifact_row(a) for a in report["artifacts"]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = fixed_width(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
+    return "\n".join([_float_line(report), "", *lines])
+
+
+def fixed_width(columns, rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns under a dashed rule, for terminals."""
+    rows = [list(columns)] + rows
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    head = _float_line(report)
-    return "\n".join([head, "", *lines])
+    return lines
 
 
 def format_markdown(report: Mapping) -> str:
@@ -82,3 +87,161 @@ def _compression_lines(compression: Mapping) -> list[str]:
         if name in compression:
             lines += ["", f"Quantisation-aware training: {compression[name]['scheme']}, {compression[name]['epochs']} epoch(s)."]
     return lines
+
+
+# --- sweeps: report.md, results.csv and report.html from the same report.json -------------
+
+SWEEP_COLUMNS = ("variant", "target", "pruned", "mode", "accuracy", "agreement", "bytes", "gzip", "zeros", "p50 µs", "pareto")
+CSV_COLUMNS = (
+    "name", "target", "sparsity_target", "mode", "quantization", "accuracy", "agreement", "bytes", "gzip_bytes",
+    "sparsity", "latency_p50_us", "latency_p90_us", "latency_p99_us", "pareto_size", "pareto_latency", "path",
+)  # fmt: skip
+
+
+def sweep_row(artifact: Mapping) -> list[str]:
+    """A build row plus the grid point and the Pareto fronts the variant is on."""
+    name, target, _, accuracy, agreement, size, gzip_bytes, zeros, p50 = artifact_row(artifact)
+    pruned = artifact.get("sparsity_target")
+    pruned_text = "-" if pruned is None else f"{pruned * 100:g} %"
+    mode = artifact.get("mode", artifact["quantization"])
+    return [name, target, pruned_text, mode, accuracy, agreement, size, gzip_bytes, zeros, p50, pareto_marks(artifact)]
+
+
+def pareto_marks(artifact: Mapping) -> str:
+    """``size, latency``: the fronts this artifact is on (blank when on none)."""
+    return ", ".join(front for front, on in artifact.get("pareto", {}).items() if on)
+
+
+def format_sweep_table(report: Mapping) -> str:
+    lines = fixed_width(SWEEP_COLUMNS, [sweep_row(a) for a in report["artifacts"]])
+    return "\n".join([_float_line(report), "", *lines, "", *_front_lines(report)])
+
+
+def format_sweep_markdown(report: Mapping, plots: Mapping[str, str] | None = None) -> str:
+    """The sweep in Markdown; ``plots`` maps a title to a PNG path relative to the report."""
+    rows = [sweep_row(a) for a in report["artifacts"]]
+    table = ["| " + " | ".join(SWEEP_COLUMNS) + " |", "|" + "---|" * len(SWEEP_COLUMNS)]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    grid = report.get("sweep", {})
+    parts = [
+        f"# edgekit sweep: {report['recipe']}",
+        "",
+        _float_line(report),
+        "",
+        f"{len(rows)} variants: sparsity {', '.join(f'{s * 100:g} %' for s in grid.get('sparsities', []))} "
+        f"x quantisation {', '.join(grid.get('modes', []))} x target {', '.join(grid.get('targets', []))}.",
+        "",
+        *_front_lines(report),
+        "",
+    ]
+    parts += [f"![{title}]({path})" for title, path in (plots or {}).items()]
+    parts += ["", *table, "", "## Targets", ""]
+    parts += [f"- {a['name']}: {placement_summary(a.get('target_report'))}" for a in report["artifacts"]]
+    parts += ["", "## Environment", "", *environment_lines(report)]
+    return "\n".join(parts) + "\n"
+
+
+def placement_summary(target_report: Mapping | None) -> str:
+    """``runnable; xnnpack 7 ops, cpu 1 op (QUANTIZE)``: a target check in one line."""
+    if not target_report:
+        return "no target check"
+    counts: dict[str, int] = {}
+    for op in target_report.get("ops", []):
+        counts[op["placement"]] = counts.get(op["placement"], 0) + op["count"]
+    placed = ", ".join(f"{where} {count} op{'s' if count != 1 else ''}" for where, count in counts.items())
+    state = "runnable" if target_report.get("runnable") else "NOT runnable"
+    return f"{state}; {placed}" if placed else state
+
+
+def environment_lines(report: Mapping) -> list[str]:
+    environment = report.get("environment", {})
+    machine = environment.get("machine", {})
+    runtime = environment.get("runtime", {})
+    versions = environment.get("versions", {})
+    lines = [f"- CPU: {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores, {machine.get('architecture', '?')}, {machine.get('os', '?')})"]
+    if runtime:
+        lines.append(f"- Interpreter: {runtime.get('interpreter')} {runtime.get('version')}, {runtime.get('threads', 1)} thread(s)")
+    lines.append("- Versions: " + ", ".join(f"{name} {value}" for name, value in versions.items() if value))
+    return lines
+
+
+def results_csv(report: Mapping) -> str:
+    """One row per artifact, numbers unformatted, for spreadsheets and pandas."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for a in report["artifacts"]:
+        latency, pareto = a["latency_us"], a.get("pareto", {})
+        writer.writerow([
+            a["name"], a["target"], a.get("sparsity_target", ""), a.get("mode", a["quantization"]), a["quantization"],
+            a["accuracy"], a["agreement"], a["bytes"], a["gzip_bytes"], a["sparsity"], latency["p50"], latency["p90"],
+            latency["p99"], pareto.get("size", ""), pareto.get("latency", ""), a.get("path", ""),
+        ])  # fmt: skip
+    return buffer.getvalue()
+
+
+def read_report(folder: str | Path) -> dict:
+    """``FOLDER/report.json``, with a clear error when it is missing or not a report."""
+    from edgekit.errors import InputError
+
+    path = Path(folder) / "report.json"
+    if not path.is_file():
+        raise InputError(f"no report.json in {folder}", hint="give the output folder of edgekit sweep or edgekit build")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(report, dict) or not isinstance(report.get("artifacts"), list) or "float_model" not in report:
+        raise InputError(f"{path}: not an edgekit report (needs 'artifacts' and 'float_model')")
+    return report
+
+
+def render_reports(out_dir: str | Path, report: Mapping) -> list[Path]:
+    """Write report.md, results.csv, report.html and plots/*.png from ``report``; return the paths.
+
+    Each file is replaced atomically. ``report.json`` itself is not touched, so this is how
+    ``edgekit report DIR`` re-renders a folder.
+    """
+    import copy
+
+    from edgekit.atomic import write_file_atomic
+    from edgekit.pareto import mark_pareto
+    from edgekit.plots import make_plots
+    from edgekit.report_html import render_html
+
+    out_dir = Path(out_dir)
+    report = copy.deepcopy(dict(report))
+    if "pareto" not in report:
+        report["pareto"] = mark_pareto(report["artifacts"])
+    plots = make_plots(report)
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    written = []
+    for plot in plots:
+        written.append(out_dir / "plots" / f"{plot.name}.png")
+        write_file_atomic(written[-1], plot.png)
+    markdown = format_sweep_markdown(report, {p.title: f"plots/{p.name}.png" for p in plots}) if "sweep" in report else format_markdown(report)
+    files = {"report.md": markdown, "results.csv": results_csv(report), "report.html": render_html(report, plots)}
+    for name, text in files.items():
+        write_file_atomic(out_dir / name, text)
+        written.append(out_dir / name)
+    return written
+
+
+def write_sweep_reports(out_dir: str | Path, report: Mapping) -> list[Path]:
+    """report.json, then everything rendered from it."""
+    from edgekit.atomic import write_file_atomic
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_file_atomic(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    return [out_dir / "report.json", *render_reports(out_dir, report)]
+
+
+def _front_lines(report: Mapping) -> list[str]:
+    from edgekit.pareto import FRONTS
+
+    fronts = report.get("pareto") or {}
+    return [f"Pareto front, {FRONTS[name][0]}: {', '.join(names)}" for name, names in fronts.items() if name in FRONTS]

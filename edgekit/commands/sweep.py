@@ -1,0 +1,63 @@
+"""``edgekit sweep RECIPE``: the grid of sparsity x quantisation x target, and its Pareto report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from edgekit.commands._options import recipe_overrides
+
+SPARSITIES = "0,0.5,0.8,0.9"
+MODES = "float32,float16,dynamic,int8,qat"
+
+
+@click.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sparsity", "sparsities", default=SPARSITIES, show_default=True, metavar="LIST", help="Pruning sparsities, comma-separated; 0 is unpruned.")
+@click.option(
+    "--quantize", "modes", default=MODES, show_default=True, metavar="LIST",
+    help="Quantisation modes, comma-separated: float32, float16, dynamic, int8 (post-training calibration), qat (QAT fine-tuning, then int8).",
+)  # fmt: skip
+@click.option("--targets", default=None, metavar="LIST", help="Targets, comma-separated (default: the recipe's targets).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the recipe's output.dir + '-sweep').")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Folder for trained models, reused across runs (default: OUT/cache).")
+@recipe_overrides
+def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict):
+    """Train RECIPE's float model once (cached), then convert, measure and bundle every
+    variant of the grid and write report.md, results.csv, report.json and report.html with
+    the Pareto fronts (accuracy vs gzip size, accuracy vs p50 latency).
+
+    Ctrl-C keeps the finished variants; running the same command again skips them.
+    """
+    from edgekit.progress import RichProgress
+    from edgekit.recipe import load_recipe
+    from edgekit.report import format_sweep_table
+    from edgekit.sweep import default_out_dir
+    from edgekit.sweep import sweep as run_sweep
+
+    loaded = load_recipe(recipe, overrides=overrides)
+    out = out if out is not None else default_out_dir(loaded)
+    grid = dict(sparsities=_numbers("--sparsity", sparsities), modes=_names(modes), targets=_names(targets) if targets else None)
+    try:
+        with RichProgress(enabled=logging.getLogger("edgekit").isEnabledFor(logging.INFO)) as progress:
+            result = run_sweep(loaded, out=out, cache=cache, progress=progress, **grid)
+    except KeyboardInterrupt:
+        # The sweep has logged what it kept; the default "nothing was written" would be wrong here.
+        raise SystemExit(130) from None
+    click.echo(format_sweep_table(result.report))
+    click.echo(f"\nreport: {result.out_dir / 'report.html'} (also report.md, results.csv, report.json)")
+
+
+def _names(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _numbers(option: str, text: str) -> list[float]:
+    from edgekit.errors import InputError
+
+    try:
+        return [float(item) for item in _names(text)]
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected comma-separated numbers, e.g. 0,0.5,0.8") from None
