@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,runtime,dev]'
+	$(PY) -m pip install --quiet -e '.[train,runtime,mcu,dev]'
 	touch $@
 
 install: $(VENV)/.installed

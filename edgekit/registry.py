@@ -13,6 +13,8 @@ from edgekit.errors import InputError
 
 TARGETS: dict[str, str] = {
     "cpu": "targets.cpu:CPU",
+    "mcu": "targets.mcu:MCU",
+    "ethos-u": "targets.ethos_u:ETHOS_U",
 }
 
 CONVERTERS: dict[str, str] = {
