@@ -15,7 +15,7 @@ from edgekit.registry import get_target
 from edgekit.runtime import open_model
 from edgekit.target import PackageInput
 from targets import _tflm
-from targets.mcu import MCU
+from targets.mcu import MCU, litert_reference
 
 GXX = shutil.which("g++")
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
@@ -70,20 +70,25 @@ def test_package_runs_in_tflm_and_matches_litert(built):
     assert any("LiteRT" in note for note in built.notes)
 
 
-def test_tflm_outputs_match_litert_reference_kernels_within_one_lsb(tiny_tflite, mnist_small):
-    """The comparison itself, done here from scratch on raw int8 tensors."""
-    from edgekit.runtime.interpreter import quantize
-
-    model = tiny_tflite["int8"]
-    runner = open_model(model, default_delegates=False)
-    q = quantize(mnist_small[2][:50], runner.inputs[0])
-    tflm = _tflm.run(_tflm.load(model, 1 << 20), q).astype(int)
-    litert = []
+def _litert_raw(runner, q):
+    outputs = []
     for row in q:
         runner.set_raw_input(row[None])
         runner.invoke()
-        litert.append(runner.raw_output().reshape(-1))
-    assert np.abs(tflm - np.stack(litert).astype(int)).max() <= 1
+        outputs.append(runner.raw_output().reshape(-1))
+    return np.stack(outputs).astype(int)
+
+
+def test_tflm_outputs_match_litert_kernels_within_one_lsb(tiny_tflite, mnist_small):
+    """From scratch on raw int8 tensors: TFLM against LiteRT's reference and builtin kernels."""
+    from edgekit.runtime.interpreter import quantize
+
+    model = tiny_tflite["int8"]
+    builtin = open_model(model, default_delegates=False)
+    q = quantize(mnist_small[2], builtin.inputs[0])
+    tflm = _tflm.run(_tflm.load(model, 1 << 20), q).astype(int)
+    assert np.abs(tflm - _litert_raw(litert_reference(model), q)).max() <= 1
+    assert np.abs(tflm - _litert_raw(builtin, q)).max() <= 1
 
 
 def test_arena_is_measured_and_is_the_smallest_that_works(built, tiny_tflite):
