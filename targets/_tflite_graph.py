@@ -10,6 +10,7 @@ model outright, so the flatbuffer is read directly with the schema bindings that
 from __future__ import annotations
 
 import functools
+import struct
 from dataclasses import dataclass
 
 from edgekit.errors import ModelError, ToolError
@@ -73,7 +74,7 @@ def read_graph(model_bytes: bytes) -> Graph:
             sparse += sum(1 for t in tensors if t.Sparsity() is not None)
             for o in range(subgraph.OperatorsLength()):
                 ops.append(_op(model, subgraph.Operators(o), codes, tensors))
-    except (IndexError, ValueError, TypeError) as exc:  # truncated or corrupt flatbuffer
+    except (IndexError, ValueError, TypeError, struct.error) as exc:  # truncated or corrupt flatbuffer
         raise ModelError(f"cannot parse the TFLite flatbuffer: {exc}") from exc
     return Graph(ops=tuple(ops), tensor_types=frozenset(types), sparse_tensors=sparse, subgraphs=model.SubgraphsLength())
 

@@ -203,6 +203,7 @@ def measure_arena(model_bytes: bytes, *, timeout: float = 600.0) -> Arena:
     (:mod:`targets._arena_probe`) because some kernels crash on a short arena; a probe that
     crashed counts as failed and the search resumes from what was learnt.
     """
+    _runtime()  # a missing tflite-micro is a ToolError here, not a failed child
     lower, upper, recorded = 0, 0, None
     with tempfile.TemporaryDirectory(prefix="edgekit-arena-") as temp:
         path = os.path.join(temp, "model.tflite")
@@ -214,7 +215,9 @@ def measure_arena(model_bytes: bytes, *, timeout: float = 600.0) -> Arena:
             recorded = found["recorded"] or recorded
             if done.returncode == 0 and found["smallest"] and recorded:
                 return Arena(total=found["smallest"], recorded=recorded[0], head=recorded[1], tail=recorded[2])
-            if done.returncode >= 0 or found["pending"] is None:  # a clean failure, not a crash mid-probe
+            if done.returncode < 0 and found["pending"] is None:
+                raise ToolError(f"tflite_micro crashed (signal {-done.returncode}) while recording the arena: {_tail(done)}")
+            if done.returncode >= 0:
                 raise ModelError(f"tflite_micro cannot run the model at any arena size: {_tail(done)}")
             lower = max([lower, found["pending"], *found["fail"]])
             upper = min(found["ok"] or [upper]) if (found["ok"] or upper) else 0

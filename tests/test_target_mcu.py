@@ -67,6 +67,8 @@ def test_package_runs_in_tflm_and_matches_litert(built):
     assert details["tflm_max_diff_lsb"] <= 1
     assert details["tflm_within_1_lsb"] == 1.0
     assert details["tflm_top1_agreement"] >= 0.995
+    assert details["tflm_max_diff_lsb_ref_kernels"] <= 1
+    assert details["tflm_top1_agreement_ref_kernels"] >= 0.995
     assert any("LiteRT" in note for note in built.notes)
 
 
@@ -189,4 +191,43 @@ def test_bad_budget_values_are_refused(tiny_tflite, value):
 def test_float32_model_runs_in_tflm(tiny_tflite, mnist_small):
     result = MCU.package(tiny_tflite["float32"], PackageInput(name="f32", x_test=mnist_small[2][:20], options={}))
     assert result.details["tflm_max_abs_diff"] < 1e-4
+    assert result.details["tflm_max_abs_diff_ref_kernels"] < 1e-4
     assert "data.f" in result.files["mcu/README.md"].decode()
+
+
+@pytest.fixture(scope="module")
+def per_channel_dense():
+    """An int8 MLP with per-channel FULLY_CONNECTED weights (the TF 2.21 converter default)."""
+    from converters.keras_tflite import convert_keras
+    from edgekit._compat import keras
+
+    layers = keras().layers
+    model = keras().Sequential([layers.Input((64,)), layers.Dense(256, activation="relu"), layers.Dense(256, activation="relu"), layers.Dense(10)])
+    x = np.random.default_rng(0).normal(size=(50, 64)).astype(np.float32)
+    return convert_keras(model, quantization="int8", io_dtype="int8", representative_data=x, calibration_samples=50)
+
+
+def _works_in_child(model: bytes, size: int, tmp_path) -> bool:
+    """Probe one arena size in a separate process: this kernel may crash instead of failing."""
+    import sys
+
+    path = tmp_path / "model.tflite"
+    path.write_bytes(model)
+    code = f"import sys; from targets import _tflm; sys.exit(0 if _tflm.works(open({str(path)!r}, 'rb').read(), {size}) else 1)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, check=False).returncode == 0
+
+
+def test_arena_search_survives_kernels_that_crash_on_a_short_arena(per_channel_dense, tmp_path):
+    """tflite-micro's per-channel FULLY_CONNECTED segfaults on some short arenas; the search
+    runs in a child process, counts a crash as a failed probe and still finds the minimum."""
+    arena = _tflm.measure_arena(per_channel_dense)
+    assert arena.total >= arena.recorded > 0
+    assert _tflm.works(per_channel_dense, arena.total)
+    assert not _works_in_child(per_channel_dense, arena.total - 1, tmp_path)
+
+
+def test_test_inputs_of_the_wrong_shape_are_refused(tiny_tflite):
+    from edgekit.errors import DataError
+
+    with pytest.raises(DataError, match="shape"):
+        MCU.package(tiny_tflite["int8"], PackageInput(name="tiny", x_test=np.zeros((3, 32, 32, 1), np.float32), options={}))
