@@ -64,6 +64,7 @@ def test_refusals_agree_with_the_real_interpreter(tiny_tflite):
 def test_package_runs_in_tflm_and_matches_litert(built):
     details = built.details
     assert details["tflm_samples"] == 200
+    assert details["tflm_max_diff_lsb"] <= 1 and details["tflm_litert_kernels"] in ("ref", "builtin")
     for kernels in ("ref", "builtin"):
         assert details[f"tflm_max_diff_lsb_{kernels}"] <= 1
         assert details[f"tflm_within_1_lsb_{kernels}"] == 1.0
