@@ -15,7 +15,8 @@ from edgekit.registry import get_target
 from edgekit.runtime import open_model
 from edgekit.target import PackageInput
 from targets import _tflm
-from targets.mcu import MCU, litert_reference
+from targets._litert_compare import litert_reference
+from targets.mcu import MCU
 
 GXX = shutil.which("g++")
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
