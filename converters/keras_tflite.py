@@ -19,6 +19,9 @@ from edgekit._quiet import quiet_native_output
 from edgekit.errors import InputError, ModelError
 
 IO_DTYPES = ("float32", "int8", "uint8")
+# TFLiteConverter settings that exist only as private attributes but change the artifact a
+# target needs (per-tensor dense weights keep TFLM's arena and flash small).
+PRIVATE_OPTIONS = frozenset({"_experimental_disable_per_channel_quantization_for_dense_layers"})
 
 
 def convert_keras(
@@ -86,7 +89,7 @@ def is_qat_model(model) -> bool:
 def apply_converter_options(converter, options: Mapping[str, Any]) -> None:
     """Set converter attributes by name, refusing names the converter does not have."""
     for name, value in options.items():
-        if name.startswith("_") or not hasattr(converter, name):
+        if (name.startswith("_") and name not in PRIVATE_OPTIONS) or not hasattr(converter, name):
             raise InputError(
                 f"unknown converter option {name!r}",
                 hint="see tf.lite.TFLiteConverter's attributes, e.g. experimental_new_quantizer",

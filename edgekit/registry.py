@@ -15,6 +15,8 @@ TARGETS: dict[str, str] = {
     "cpu": "targets.cpu:CPU",
     "gpu": "targets.gpu:GPU",
     "edgetpu": "targets.edgetpu:EDGETPU",
+    "mcu": "targets.mcu:MCU",
+    "ethos-u": "targets.ethos_u:ETHOS_U",
 }
 
 CONVERTERS: dict[str, str] = {
