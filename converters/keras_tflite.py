@@ -19,6 +19,7 @@ from edgekit._quiet import quiet_native_output
 from edgekit.errors import InputError, ModelError
 
 IO_DTYPES = ("float32", "int8", "uint8")
+_TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "PruneLowMagnitude")
 
 
 def convert_keras(
@@ -37,7 +38,7 @@ def convert_keras(
     ``options`` are set on the TFLiteConverter by name; unknown names are rejected.
     """
     _validate(quantization, io_dtype, representative_data, model)
-    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    converter = serving_converter(model)
     _apply_quantization(converter, quantization, io_dtype, representative_data, calibration_samples)
     apply_converter_options(converter, options or {})
     try:
@@ -47,6 +48,43 @@ def convert_keras(
             return bytes(converter.convert())
     except Exception as exc:  # ConverterError and friends carry the real reason
         raise ModelError(f"TFLite conversion ({quantization}) failed: {_first_line(exc)}") from exc
+
+
+def serving_converter(model, *, batch_size: int | None = None):
+    """A TFLiteConverter for ``model`` through a ``serving_default`` signature with meaningful names.
+
+    ``from_keras_model`` names signature outputs after the output layer as the model holds it,
+    so a QAT model's ``probabilities`` comes out as ``quant_probabilities``. Here inputs keep
+    the model's input names and outputs the names the user gave the output layers, TF-MOT's
+    wrappers looked through (the sample: ``image`` -> ``probabilities``). Apps address tensors
+    by these keys (``runSignature`` on Android); the tensor names inside the flatbuffer stay
+    the converter's own (``serving_default_image:0``). ``batch_size`` fixes the batch
+    dimension; None keeps it dynamic.
+    """
+    tf_ = tf()
+    specs = [
+        tf_.TensorSpec([batch_size, *tensor.shape[1:]], tensor.dtype, name=name)
+        for name, tensor in zip(model.input_names, model.inputs)
+    ]
+    outputs = signature_output_names(model)
+
+    @tf_.function(input_signature=specs)
+    def serving_default(*inputs):
+        results = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        return dict(zip(outputs, results if isinstance(results, (list, tuple)) else [results]))
+
+    return tf_.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], model)
+
+
+def signature_output_names(model) -> list[str]:
+    """The output layers' own names, looking through TF-MOT's QAT/pruning wrappers."""
+    names = []
+    for name in model.output_names:
+        layer = model.get_layer(name)
+        while type(layer).__name__ in _TFMOT_WRAPPERS:
+            layer = layer.layer
+        names.append(layer.name)
+    return names if len(set(names)) == len(names) else list(model.output_names)
 
 
 def is_qat_model(model) -> bool:
