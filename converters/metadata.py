@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
 import flatbuffers
 from flatbuffers import number_types
@@ -100,17 +100,36 @@ class ImageClassifierMetadata:
         return ("\n".join(self.labels) + "\n").encode("utf-8")
 
 
-def attach_metadata(model_bytes: bytes, metadata: ImageClassifierMetadata) -> bytes:
+def attach_metadata(model_bytes: bytes, metadata: ImageClassifierMetadata | Mapping[str, Any]) -> bytes:
     """The model with ``metadata`` in its ``TFLITE_METADATA`` entry and its label file packed.
 
-    Metadata and associated files the model already carries are replaced.
+    ``metadata`` is an :class:`ImageClassifierMetadata` or a dict of its fields. Metadata and
+    associated files the model already carries are replaced.
     """
+    metadata = as_metadata(metadata)
     _validate(metadata)
     model = strip_associated_files(bytes(model_bytes))
     root = _root_table(model)
     _check_one_input_one_output(model, root)
     flatbuffer = _with_metadata_buffer(model, root, metadata_flatbuffer(metadata))
     return flatbuffer + _stored_zip(flatbuffer, {metadata.labels_file: metadata.labels_bytes()})
+
+
+def as_metadata(spec: ImageClassifierMetadata | Mapping[str, Any]) -> ImageClassifierMetadata:
+    """An :class:`ImageClassifierMetadata` from itself or a dict of its fields."""
+    if isinstance(spec, ImageClassifierMetadata):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise InputError(f"metadata must be an ImageClassifierMetadata or a dict, not {type(spec).__name__}")
+    known = [f.name for f in fields(ImageClassifierMetadata)]
+    unknown = sorted(set(spec) - set(known))
+    if unknown:
+        raise InputError(f"unknown metadata field {unknown[0]!r}", hint=f"valid fields: {', '.join(known)}")
+    values = {k: tuple(v) if k in ("labels", "mean", "std") else v for k, v in spec.items()}
+    try:
+        return ImageClassifierMetadata(**values)
+    except TypeError as exc:
+        raise InputError(f"incomplete metadata: {exc}", hint="give at least name, labels, mean and std") from exc
 
 
 def metadata_flatbuffer(metadata: ImageClassifierMetadata) -> bytes:

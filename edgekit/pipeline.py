@@ -23,6 +23,7 @@ from edgekit.data import Dataset, load_dataset
 from edgekit.environment import describe_machine, package_versions
 from edgekit.errors import DataError
 from edgekit.evaluate import io_description, measure_artifact
+from edgekit.flavours import apply_flavour
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.registry import get_converter, get_target
 from edgekit.target import PackageInput
@@ -103,6 +104,7 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
         compressed = run_compression(model, steps_from_recipe(recipe), data)
     with timer.stage("convert"):
         artifacts = convert_all(model, compressed, targets, recipe, x_train)
+        apply_flavour(artifacts, recipe, dataset)
     with timer.stage("measure"):
         for artifact in artifacts:
             measure(artifact, targets, x_test, dataset.y_test, float_scores, recipe)
@@ -196,7 +198,7 @@ def measure(artifact: Artifact, targets, x_test, y_test, float_scores, recipe: R
     if target.package is not None:
         log.info("packaging %s for %s", artifact.name, target.name)
         built = target.package(artifact.model_bytes, PackageInput(name=artifact.name, x_test=x_test, options=target.options))
-        artifact.extra_files = dict(built.files)
+        artifact.extra_files.update(built.files)
         report["details"].update(built.details)
         report["notes"].extend(built.notes)
     artifact.target_report = report

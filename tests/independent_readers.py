@@ -91,3 +91,52 @@ def tflite_support_metadata():
     except ImportError as exc:
         pytest.skip(f"tflite-support's metadata module does not import here: {exc}")
     return metadata, version
+
+
+def independent_read(model_bytes: bytes, meta_schema, model_schema) -> dict:
+    """Every field edgekit writes, read through mediapipe's flatc code only."""
+    model = model_schema.Model.GetRootAs(model_bytes, 0)
+    entries = [model.Metadata(i) for i in range(model.MetadataLength())]
+    (entry,) = [e for e in entries if e.Name() == b"TFLITE_METADATA"]
+    blob = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    assert meta_schema.ModelMetadata.ModelMetadataBufferHasIdentifier(blob, 0)
+    meta = meta_schema.ModelMetadata.GetRootAs(blob, 0)
+    assert meta.SubgraphMetadataLength() == 1
+    subgraph = meta.SubgraphMetadata(0)
+    assert subgraph.InputTensorMetadataLength() == 1 and subgraph.OutputTensorMetadataLength() == 1
+    image, scores = subgraph.InputTensorMetadata(0), subgraph.OutputTensorMetadata(0)
+
+    assert image.Content().ContentPropertiesType() == meta_schema.ContentProperties.ImageProperties
+    properties = meta_schema.ImageProperties()
+    properties.Init(image.Content().ContentProperties().Bytes, image.Content().ContentProperties().Pos)
+    assert image.ProcessUnitsLength() == 1
+    unit = image.ProcessUnits(0)
+    assert unit.OptionsType() == meta_schema.ProcessUnitOptions.NormalizationOptions
+    norm = meta_schema.NormalizationOptions()
+    norm.Init(unit.Options().Bytes, unit.Options().Pos)
+    assert scores.Content().ContentPropertiesType() == meta_schema.ContentProperties.FeatureProperties
+    assert scores.AssociatedFilesLength() == 1
+    label_file = scores.AssociatedFiles(0)
+    return {
+        "name": meta.Name().decode(),
+        "description": meta.Description().decode(),
+        "version": meta.Version().decode(),
+        "author": meta.Author().decode(),
+        "license": meta.License().decode(),
+        "min_parser_version": meta.MinParserVersion().decode(),
+        "input_name": image.Name().decode(),
+        "input_description": image.Description().decode(),
+        "color_space": properties.ColorSpace(),
+        "mean": norm.MeanAsNumpy().tolist(),
+        "std": norm.StdAsNumpy().tolist(),
+        "input_stats": _stats(image.Stats()),
+        "output_name": scores.Name().decode(),
+        "output_description": scores.Description().decode(),
+        "output_stats": _stats(scores.Stats()),
+        "labels_file": label_file.Name().decode(),
+        "labels_file_type": label_file.Type(),
+    }
+
+
+def _stats(stats):
+    return None if stats is None else (stats.MinAsNumpy().tolist(), stats.MaxAsNumpy().tolist())
