@@ -110,7 +110,7 @@ def attach_metadata(model_bytes: bytes, metadata: ImageClassifierMetadata | Mapp
     _validate(metadata)
     model = strip_associated_files(bytes(model_bytes))
     root = _root_table(model)
-    _check_one_input_one_output(model, root)
+    _check_model(model, root)
     flatbuffer = _with_metadata_buffer(model, root, metadata_flatbuffer(metadata))
     return flatbuffer + _stored_zip(flatbuffer, {metadata.labels_file: metadata.labels_bytes()})
 
@@ -176,15 +176,13 @@ def metadata_buffer(model_bytes: bytes) -> bytes | None:
     """The raw bytes of the model's ``TFLITE_METADATA`` buffer, or None."""
     data = bytes(model_bytes)
     root = _root_table(data)
-    for entry in _tables(root, _METADATA):
-        meta = model_fb.Metadata()
-        meta.Init(data, entry)
-        if (meta.Name() or b"").decode("utf-8") == METADATA_NAME:
-            buffers = _tables(root, _BUFFERS)
-            if meta.Buffer() >= len(buffers):
-                raise ModelError(f"the model's TFLITE_METADATA names buffer {meta.Buffer()} of {len(buffers)}")
-            return _buffer_data(data, buffers[meta.Buffer()])
-    return None
+    _, index = _existing_entry(data, root)
+    if index is None:
+        return None
+    buffers = _tables(root, _BUFFERS)
+    if index >= len(buffers):
+        raise ModelError(f"the model's TFLITE_METADATA names buffer {index} of {len(buffers)}")
+    return _buffer_data(data, buffers[index])
 
 
 def associated_files(model_bytes: bytes) -> dict[str, bytes]:
@@ -358,7 +356,8 @@ def _buffer_data(data: bytes, position: int) -> bytes:
     return data[start : start + buffer.VectorLen(offset)]
 
 
-def _check_one_input_one_output(data: bytes, root: Table) -> None:
+def _check_model(data: bytes, root: Table) -> None:
+    """One input and one output (what the metadata describes), and weights inside the file."""
     subgraphs = _tables(root, 2)
     if not subgraphs:
         raise ModelError("the model has no subgraph")
@@ -378,29 +377,10 @@ def _check_one_input_one_output(data: bytes, root: Table) -> None:
 
 def _with_metadata_buffer(model: bytes, root: Table, blob: bytes) -> bytes:
     """A new root table in front of ``model`` whose buffers/metadata also hold ``blob``."""
-    padded = model + b"\0" * (-len(model) % _ALIGN)
-    builder = flatbuffers.Builder(len(padded) + len(blob) + 1024)
-    builder.Prep(_ALIGN, len(padded))  # the old bytes start 16-aligned, as the converter laid them out
-    old_start = builder.CreateByteVector(padded) - 4  # builder offset of the old bytes' first byte
-
-    def old(position: int) -> int:
-        return old_start - position
-
-    new_buffer = _metadata_buffer_table(builder, blob)
+    builder, old = _builder_over(model, room=len(blob))
     buffers = [old(p) for p in _tables(root, _BUFFERS)]
     entries = [old(p) for p in _tables(root, _METADATA)]
-    index, buffer_index = _existing_entry(model, root)
-    if index is None:
-        buffer_index, index = len(buffers), len(entries)
-        buffers.append(new_buffer)
-        entries.append(None)
-    else:
-        buffers[buffer_index] = new_buffer
-    name = builder.CreateString(METADATA_NAME)
-    model_fb.MetadataStart(builder)
-    model_fb.MetadataAddName(builder, name)
-    model_fb.MetadataAddBuffer(builder, buffer_index)
-    entries[index] = model_fb.MetadataEnd(builder)
+    _put_metadata_entry(builder, _existing_entry(model, root), blob, buffers, entries)
     fields = {slot: old(p) for slot in _KEPT if (p := _target(root, slot)) is not None}
     fields[_BUFFERS] = _offset_vector(builder, buffers)
     fields[_METADATA] = _offset_vector(builder, entries)
@@ -412,6 +392,33 @@ def _with_metadata_buffer(model: bytes, root: Table, blob: bytes) -> bytes:
         builder.PrependUOffsetTRelativeSlot(slot, offset, 0)
     builder.Finish(model_fb.ModelEnd(builder), file_identifier=MODEL_IDENTIFIER)
     return bytes(builder.Output())
+
+
+def _builder_over(model: bytes, *, room: int):
+    """A builder whose buffer ends with ``model``, 16-byte aligned, and a map from positions in
+    ``model`` to builder offsets (flatbuffers count offsets from the end of the buffer)."""
+    padded = model + b"\0" * (-len(model) % _ALIGN)
+    builder = flatbuffers.Builder(len(padded) + room + 1024)
+    builder.Prep(_ALIGN, len(padded))  # the old bytes keep their alignment
+    start = builder.CreateByteVector(padded) - 4  # builder offset of the old bytes' first byte
+    return builder, lambda position: start - position
+
+
+def _put_metadata_entry(builder, existing, blob: bytes, buffers: list, entries: list) -> None:
+    """Point (or add) the TFLITE_METADATA entry and its buffer at ``blob``, in place."""
+    index, buffer_index = existing
+    if index is None:
+        index, buffer_index = len(entries), len(buffers)
+        entries.append(None)
+        buffers.append(None)
+    if buffer_index >= len(buffers):
+        raise ModelError(f"the model's TFLITE_METADATA names buffer {buffer_index} of {len(buffers)}")
+    buffers[buffer_index] = _metadata_buffer_table(builder, blob)
+    name = builder.CreateString(METADATA_NAME)
+    model_fb.MetadataStart(builder)
+    model_fb.MetadataAddName(builder, name)
+    model_fb.MetadataAddBuffer(builder, buffer_index)
+    entries[index] = model_fb.MetadataEnd(builder)
 
 
 def _existing_entry(data: bytes, root: Table) -> tuple[int | None, int | None]:
