@@ -218,8 +218,8 @@ def _library_note(model_input: Mapping) -> str:
         return ""
     return (
         "\nMediaPipe's and the Task Library's image classifiers take uint8 or float32 input tensors;\n"
-        "this int8 one runs with the Interpreter API below. For those libraries use the gpu-float16\n"
-        'bundle, or build the cpu target with `[target.cpu] io_dtype = "uint8"`.\n'
+        "this int8 one runs with the Interpreter API below. For those libraries build the cpu target\n"
+        'with `[target.cpu] io_dtype = "uint8"` in the recipe, or use a float artifact.\n'
     )
 
 
@@ -254,7 +254,8 @@ def _output_description(job: DressInput, spec: Mapping) -> str:
     text = f"Probabilities of the {len(job.labels)} labels in labels.txt, in order"
     if spec["quantization"]:
         q = spec["quantization"]
-        text += f" ({spec['dtype']}: probability = (value - {q['zero_point']}) * {_number(q['scale'])})"
+        shift = f"+ {-q['zero_point']}" if q["zero_point"] < 0 else f"- {q['zero_point']}"
+        text += f" ({spec['dtype']}: probability = (value {shift}) * {_number(q['scale'])})"
     return text + "."
 
 

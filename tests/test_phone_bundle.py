@@ -206,3 +206,16 @@ def test_a_dressing_that_changes_predictions_is_refused(tiny_tflite, digits):
     check_same_predictions("same", tiny_tflite["int8"], tiny_tflite["int8"], x)
     with pytest.raises(ModelError, match="changed its predictions"):
         check_same_predictions("swapped", tiny_tflite["int8"], tiny_tflite["float32"], x)
+
+
+def test_uint8_io_artifact_for_mediapipe_and_the_task_library(tiny_model, tiny_phone_recipe, digits, mnist_small):
+    """What the README advises for those libraries: int8 weights, uint8 input and output."""
+    from converters.keras_tflite import convert_keras
+
+    model = convert_keras(tiny_model, quantization="int8", io_dtype="uint8", representative_data=mnist_small[0], calibration_samples=50)
+    artifact = Artifact("tiny-cpu-int8", "cpu", "int8", model)
+    apply_flavour([artifact], tiny_phone_recipe, digits)
+    assert read_metadata(artifact.model_bytes)["inputs"][0]["stats"] == {"min": [0.0], "max": [255.0]}
+    readme = artifact.extra_files["README.md"].decode()
+    assert ".coerceIn(0, 255).toByte()" in readme and "(output.get().toInt() and 0xFF)" in readme
+    assert "MediaPipe's and the Task Library's" not in readme
