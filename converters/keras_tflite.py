@@ -22,6 +22,7 @@ IO_DTYPES = ("float32", "int8", "uint8")
 # TFLiteConverter settings that exist only as private attributes but change the artifact a
 # target needs (per-tensor dense weights keep TFLM's arena and flash small).
 PRIVATE_OPTIONS = frozenset({"_experimental_disable_per_channel_quantization_for_dense_layers"})
+_TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "PruneLowMagnitude")
 
 
 def convert_keras(
@@ -43,7 +44,7 @@ def convert_keras(
     TPU's); by default it stays dynamic (-1 in the shape signature).
     """
     _validate(quantization, io_dtype, representative_data, model)
-    converter = _converter(model, batch_size)
+    converter = serving_converter(model, batch_size=_checked_batch(batch_size))
     _apply_quantization(converter, quantization, io_dtype, representative_data, calibration_samples)
     apply_converter_options(converter, options or {})
     try:
@@ -55,30 +56,47 @@ def convert_keras(
         raise ModelError(f"TFLite conversion ({quantization}) failed: {_first_line(exc)}") from exc
 
 
-def _converter(model, batch_size: int | None):
-    lite = tf().lite
-    if batch_size is None:
-        return lite.TFLiteConverter.from_keras_model(model)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+def _checked_batch(batch_size: int | None) -> int | None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise InputError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
-    return lite.TFLiteConverter.from_concrete_functions([fixed_batch_function(model, batch_size)], model)
+    return batch_size
 
 
-def fixed_batch_function(model, batch_size: int):
-    """The model's inference call traced with the batch fixed, keeping the serving signature.
+def serving_converter(model, *, batch_size: int | None = None):
+    """A TFLiteConverter for ``model`` through a ``serving_default`` signature with meaningful names.
 
-    Inputs keep the Keras input names and outputs are keyed by ``model.output_names``, so the
-    converted model has the same ``serving_default`` signature as ``from_keras_model`` gives.
+    ``from_keras_model`` names signature outputs after the output layer as the model holds it,
+    so a QAT model's ``probabilities`` comes out as ``quant_probabilities``. Here inputs keep
+    the model's input names and outputs the names the user gave the output layers, TF-MOT's
+    wrappers looked through (the sample: ``image`` -> ``probabilities``). Apps address tensors
+    by these keys (``runSignature`` on Android); the tensor names inside the flatbuffer stay
+    the converter's own (``serving_default_image:0``). ``batch_size`` fixes the batch
+    dimension; None keeps it dynamic.
     """
-    t = tf()
-    specs = [t.TensorSpec([batch_size, *x.shape[1:]], x.dtype, name=name) for x, name in zip(model.inputs, model.input_names)]
+    tf_ = tf()
+    specs = [
+        tf_.TensorSpec([batch_size, *tensor.shape[1:]], tensor.dtype, name=name)
+        for name, tensor in zip(model.input_names, model.inputs)
+    ]
+    outputs = signature_output_names(model)
 
-    def serve(*inputs):
-        outputs = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return dict(zip(model.output_names, outputs))
+    @tf_.function(input_signature=specs)
+    def serving_default(*inputs):
+        results = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        return dict(zip(outputs, results if isinstance(results, (list, tuple)) else [results]))
 
-    return t.function(serve).get_concrete_function(*specs)
+    return tf_.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], model)
+
+
+def signature_output_names(model) -> list[str]:
+    """The output layers' own names, looking through TF-MOT's QAT/pruning wrappers."""
+    names = []
+    for name in model.output_names:
+        layer = model.get_layer(name)
+        while type(layer).__name__ in _TFMOT_WRAPPERS:
+            layer = layer.layer
+        names.append(layer.name)
+    return names if len(set(names)) == len(names) else list(model.output_names)
 
 
 def is_qat_model(model) -> bool:

@@ -23,6 +23,7 @@ from edgekit.data import Dataset, load_dataset
 from edgekit.environment import describe_machine, software_versions
 from edgekit.errors import DataError
 from edgekit.evaluate import io_description, measure_artifact
+from edgekit.flavours import apply_flavour
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.registry import get_converter, get_target
 from edgekit.packaging import check_and_package
@@ -101,6 +102,7 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
         compressed = run_compression(model, steps_from_recipe(recipe), data)
     with timer.stage("convert"):
         artifacts = convert_all(model, compressed, targets, recipe, x_train)
+        apply_flavour(artifacts, recipe, dataset)
     with timer.stage("measure"):
         for artifact in artifacts:
             measure(artifact, targets, x_test, dataset.y_test, float_scores, recipe)
@@ -196,9 +198,8 @@ def measure(artifact: Artifact, targets, x_test, y_test, float_scores, recipe: R
     target = next((t for t in targets if t.name == artifact.target and t.quantization == artifact.quantization), None)
     if target is None:
         return
-    artifact.target_report, artifact.extra_files = check_and_package(
-        target, artifact.model_bytes, name=artifact.name, x_test=x_test
-    )
+    artifact.target_report, files = check_and_package(target, artifact.model_bytes, name=artifact.name, x_test=x_test)
+    artifact.extra_files.update(files)
 
 
 def write_artifact_bundle(out_dir: Path, artifact: Artifact, dataset: Dataset, recipe: Recipe) -> None:

@@ -83,11 +83,31 @@ class QuantizeSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class OutputSpec:
-    """Where bundles and reports go, relative to the recipe unless absolute."""
+    """Where bundles and reports go, relative to the recipe unless absolute.
+
+    ``flavour`` says how bundles are dressed for one kind of app (see ``edgekit.flavours``):
+    ``"plain"``, or ``"phone"`` (TFLite metadata in the model, a README with Kotlin).
+    """
 
     dir: str = "out"
     zip: bool = False
     latency_runs: int = 50
+    flavour: str = "plain"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetadataSpec:
+    """What the model says about itself in the TFLite metadata the phone flavour writes.
+
+    ``name`` defaults to the recipe's name and ``description`` to one made from the data;
+    empty fields are left out of the metadata.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    version: str = ""
+    author: str = ""
+    license: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +121,7 @@ class Recipe:
     prune: PruneSpec = field(default_factory=PruneSpec)
     quantize: QuantizeSpec = field(default_factory=QuantizeSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
+    metadata: MetadataSpec = field(default_factory=MetadataSpec)
     targets: tuple[str, ...] = ("cpu",)
     target: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     base_dir: Path = Path(".")
@@ -127,6 +148,7 @@ _SECTIONS: dict[str, type] = {
     "prune": PruneSpec,
     "quantize": QuantizeSpec,
     "output": OutputSpec,
+    "metadata": MetadataSpec,
 }
 _TOP_LEVEL = ("name", "targets", "target", *_SECTIONS)
 
@@ -374,6 +396,32 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
                 hint=f"choose one of: {', '.join(valid)}",
             )
     _check_normalisation(recipe.data, where)
+    _check_flavour(recipe, where)
+
+
+def _check_flavour(recipe: Recipe, where: _Locator) -> None:
+    """A known flavour, and one that has an artifact of this recipe to dress."""
+    from edgekit.errors import InputError
+    from edgekit.flavours import dressed_labels, flavour_names, get_flavour
+    from edgekit.registry import get_target
+
+    name = recipe.output.flavour
+    if name not in flavour_names():
+        raise RecipeError(f"{where('output', 'flavour')}: output.flavour = {name!r} is not valid", hint=f"choose one of: {', '.join(flavour_names())}")
+    wanted = dressed_labels(get_flavour(name))
+    if not wanted:
+        return
+    try:
+        built = {get_target(spec).variant(**recipe.target.get(spec.partition(":")[0], {})).label for spec in recipe.targets}
+    except InputError as exc:
+        raise RecipeError(f"{where(None, 'targets')}: {exc}") from exc
+    if not built & set(wanted):
+        specs = " or ".join(repr(label.replace("-", ":", 1)) for label in wanted)
+        raise RecipeError(
+            f"{where('output', 'flavour')}: flavour {name!r} dresses the {', '.join(wanted)} artifacts, "
+            f"but this recipe builds {', '.join(sorted(built))}",
+            hint=f"add {specs} to targets",
+        )
 
 
 def _check_normalisation(data: DataSpec, where: _Locator) -> None:

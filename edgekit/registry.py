@@ -21,6 +21,7 @@ TARGETS: dict[str, str] = {
 
 CONVERTERS: dict[str, str] = {
     "keras_tflite": "converters.keras_tflite:convert_keras",
+    "tflite_metadata": "converters.metadata:attach_metadata",
 }
 
 

@@ -35,3 +35,21 @@ def test_same_numbers_in_report_and_manifest(sample):
         manifest = verify_bundle(sample.out_dir / artifact["path"])
         for key in ("accuracy", "agreement", "bytes", "gzip_bytes", "sparsity", "latency_us"):
             assert manifest["metrics"][key] == artifact[key]
+
+
+def test_phone_bundle_metadata_reads_back_field_for_field(sample):
+    """The sample's cpu-int8 bundle, read with mediapipe's flatc code (not edgekit's)."""
+    from converters.metadata import associated_files
+    from tests.independent_readers import independent_read, mediapipe_readers
+
+    meta_schema, model_schema = mediapipe_readers()
+    (artifact,) = [a for a in sample.report["artifacts"] if a["name"].endswith("cpu-int8")]
+    bundle = sample.out_dir / artifact["path"]
+    manifest = verify_bundle(bundle)
+    assert "README.md" in manifest["files"]
+    model = (bundle / "model.tflite").read_bytes()
+    found = independent_read(model, meta_schema, model_schema)
+    assert (found["name"], found["input_name"], found["output_name"]) == ("MNIST digit classifier", "image", "probabilities")
+    normalization = manifest["inputs"][0]["normalization"]
+    assert (found["mean"], found["std"]) == (normalization["mean"], normalization["std"])
+    assert associated_files(model)["labels.txt"].decode().split() == manifest["labels"]
