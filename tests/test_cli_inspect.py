@@ -72,7 +72,7 @@ def test_inspect_unknown_target_lists_valid_ones(cli_env):
 
 def test_targets_lists_each_target_on_one_line(cli_env):
     lines = run(cli_env, "targets").stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["cpu", "gpu", "edgetpu"]
+    assert [line.split()[0] for line in lines] == ["cpu", "gpu", "edgetpu", "mcu", "ethos-u"]
     assert "uint8 I/O" in lines[2] and "float16" in lines[1]
 
 

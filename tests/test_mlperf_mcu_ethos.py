@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from conftest import mlperf_path
+from tests.conftest import mlperf_path
 from converters.keras_tflite import convert_keras
 from edgekit.runtime import open_model
 from edgekit.runtime.interpreter import dequantize, quantize

@@ -190,7 +190,7 @@ def _raw(**changes):
 def test_flavour_errors_name_the_fix():
     with pytest.raises(RecipeError, match="choose one of: plain, phone"):
         recipe_from_dict(_raw(output={"flavour": "watch"}))
-    with pytest.raises(RecipeError, match=r"dresses the cpu-int8 artifacts, but this recipe builds cpu-float32.*add 'cpu:int8'"):
+    with pytest.raises(RecipeError, match=r"dresses the cpu-int8, gpu-float16 artifacts, but this recipe builds cpu-float32.*add 'cpu:int8'"):
         recipe_from_dict(_raw(targets=["cpu:float32"]))
     with pytest.raises(RecipeError, match="unknown key 'licence' in \\[metadata\\]"):
         recipe_from_dict(_raw(metadata={"licence": "MIT"}))

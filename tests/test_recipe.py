@@ -27,7 +27,7 @@ def test_sample_recipe_loads():
     assert recipe.name == "mnist_cnn"
     assert recipe.prune.sparsity == 0.8
     assert recipe.quantize.mode == "qat"
-    assert recipe.targets == ("cpu",)
+    assert recipe.targets == ("cpu", "gpu", "edgetpu", "mcu", "ethos-u")
     assert recipe.resolve("simple_cnn.py") == SAMPLES.resolve() / "simple_cnn.py"
 
 
@@ -122,5 +122,5 @@ def test_override_syntax_error():
 
 def test_to_dict_is_plain_data():
     data = load_recipe(SAMPLES / "mnist_cnn.toml").to_dict()
-    assert "base_dir" not in data and data["targets"] == ["cpu"]
+    assert "base_dir" not in data and data["targets"] == ["cpu", "gpu", "edgetpu", "mcu", "ethos-u"]
     assert data["prune"]["sparsity"] == 0.8

@@ -21,7 +21,8 @@ def test_float_model_reaches_98_percent(sample):
 
 
 def test_int8_bundle_meets_the_promises(sample):
-    reference, int8 = sample.report["artifacts"]
+    artifacts = {a["name"].removeprefix("mnist_cnn-"): a for a in sample.report["artifacts"]}
+    reference, int8 = artifacts["float32"], artifacts["cpu-int8"]
     assert reference["quantization"] == "float32" and int8["quantization"] == "int8"
     assert abs(int8["accuracy"] - sample.report["float_model"]["accuracy"]) <= 0.005
     assert int8["gzip_bytes"] <= reference["gzip_bytes"] / 10
@@ -53,3 +54,16 @@ def test_phone_bundle_metadata_reads_back_field_for_field(sample):
     normalization = manifest["inputs"][0]["normalization"]
     assert (found["mean"], found["std"]) == (normalization["mean"], normalization["std"])
     assert associated_files(model)["labels.txt"].decode().split() == manifest["labels"]
+
+
+def test_all_five_targets_are_bundled_with_their_reports(sample):
+    targets = {a["target"]: a for a in sample.report["artifacts"]}
+    assert set(targets) == {"reference", "cpu", "gpu", "edgetpu", "mcu", "ethos-u"}
+    mcu = targets["mcu"]["target_report"]["details"]
+    assert mcu["tflm_samples"] == 2000 and mcu["tflm_top1_agreement"] >= 0.995
+    assert mcu["arena_bytes"] > 0 and mcu["flash_bytes"] == targets["mcu"]["bytes"]
+    vela = targets["ethos-u"]["target_report"]["details"]
+    assert 0 < vela["npu_op_share"] <= 1 and vela["sram_bytes"] > 0 and vela["inference_time_ms"] > 0
+    for name in ("gpu", "edgetpu"):
+        ops = targets[name]["target_report"]["ops"]
+        assert ops and all(op["placement"] for op in ops)

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import mlperf_path
+from tests.conftest import mlperf_path
 from edgekit.errors import BudgetError, InputError, ModelError
 from edgekit.registry import get_target
 from edgekit.runtime import open_model
