@@ -67,17 +67,31 @@ def load_model_file(path: str | Path, *, trust: bool = False):
         raise ModelError(f"model file not found: {path}")
     k = keras()
     try:
-        if path.is_dir():
-            return _load_saved_model(path)
-        if path.suffix == ".keras":
-            return k.models.load_model(path, compile=False, safe_mode=not trust)
-        if path.suffix in (".h5", ".hdf5"):
-            return k.models.load_model(path, compile=False)
+        with _custom_object_scope():
+            return _load(k, path, trust)
+    except ModelError:
+        raise
     except Exception as exc:  # corrupt files raise OSError, ValueError, KeyError...
         raise ModelError(
             f"{path}: cannot load as a Keras model: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
             hint="check the file is complete; Lambda layers in .keras files need --trust-model",
         ) from exc
+
+
+def _custom_object_scope():
+    """TF-MOT's QAT layers, so models saved after quantisation-aware training load too."""
+    from edgekit._compat import tfmot
+
+    return tfmot().quantization.keras.quantize_scope()
+
+
+def _load(k, path: Path, trust: bool):
+    if path.is_dir():
+        return _load_saved_model(path)
+    if path.suffix == ".keras":
+        return k.models.load_model(path, compile=False, safe_mode=not trust)
+    if path.suffix in (".h5", ".hdf5"):
+        return k.models.load_model(path, compile=False)
     raise ModelError(f"{path}: unsupported model file type", hint="use .keras, .h5 or a SavedModel directory")
 
 
