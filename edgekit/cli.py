@@ -17,6 +17,7 @@ from edgekit.errors import EdgekitError
 # name -> (dotted path of the click command, one-line help shown without importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
+    "analyze": ("edgekit.commands.analyze:analyze", "Per-layer sensitivity to pruning and quantisation, through the interpreter."),
 }
 
 
