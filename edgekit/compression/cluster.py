@@ -77,6 +77,8 @@ class Cluster:
         return None
 
     def strip(self, model):
+        if not self.clustered_layers:
+            return model  # nothing was wrapped (e.g. a subclassed model)
         return tfmot().clustering.keras.strip_clustering(model)
 
     def verify(self, model) -> dict:

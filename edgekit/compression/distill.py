@@ -26,7 +26,9 @@ from edgekit.errors import ModelError
 from edgekit.train import TrainData, fit
 
 log = logging.getLogger("edgekit")
-_EPSILON = 1e-7
+# Floor for log(p). It must be tiny: the teacher's "dark knowledge" lives in probabilities far
+# below 1e-7 (Keras' usual epsilon), which a larger floor would flatten into label smoothing.
+_EPSILON = 1e-30
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,12 @@ def wrap_layers(
         if isinstance(layer, keras().layers.InputLayer):
             return layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras().Model):
-            if nested and is_graph_model(layer):
+            if not is_graph_model(layer):
+                skipped.append(_subclassed(layer, step))
+            elif nested:
                 return keras().models.clone_model(layer, clone_function=clone)
-            skipped.append(_subclassed(layer, step))
+            else:
+                skipped.append(SkippedLayer(layer.name, type(layer).__name__, step, "a model nested in the model that could not be inlined"))
             return layer
         if matches(layer, exclude):
             skipped.append(SkippedLayer(layer.name, type(layer).__name__, step, f"excluded by the recipe ({step}.exclude)"))

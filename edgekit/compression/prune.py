@@ -140,7 +140,7 @@ class Prune:
         except ValueError as exc:
             raise ModelError(
                 f"{model.name} does not fit TF-MOT's PruneForLatencyOnXNNPack: {exc}",
-                hint="that policy needs a conv net that starts with a 3x3 stride-2 Conv2D and ends in GlobalAveragePooling2D; use prune.policy = \"none\"",
+                hint="the policy is for MobileNet-like nets on RGB input (ZeroPadding2D(1), then a 3x3 stride-2 Conv2D, ..., GlobalAveragePooling2D); use prune.policy = \"none\"",
             ) from exc
         return policy
 
@@ -159,6 +159,8 @@ class Prune:
         return None
 
     def strip(self, model):
+        if not self.pruned_layers:
+            return model  # nothing was wrapped (e.g. a subclassed model)
         return tfmot().sparsity.keras.strip_pruning(model)
 
     def verify(self, model) -> dict:

@@ -50,7 +50,7 @@ class QuantizeAware:
             log.warning("%s: no layer of %s can be quantisation-aware trained; int8 will be calibrated after training", self.name, model.name)
             return None
         try:
-            with quantization.quantize_scope():
+            with quantization.quantize_scope(custom_objects(annotated)):
                 quantized = quantization.quantize_apply(annotated, self.scheme())
         except (RuntimeError, ValueError) as exc:
             raise ModelError(
@@ -98,6 +98,19 @@ class QuantizeAware:
             "epochs": self.epochs,
             "applied": model is not None,
         }
+
+
+def custom_objects(model) -> dict:
+    """Layer classes from outside Keras/TF-MOT: QAT rebuilds the model from its config."""
+    from edgekit.compression.layers import all_layers
+
+    found = {}
+    for layer in all_layers(model):
+        inner = getattr(layer, "layer", layer)  # QuantizeAnnotate wraps the real layer
+        for cls in (type(layer), type(inner)):
+            if not cls.__module__.startswith(("tf_keras.", "keras.", "tensorflow")):
+                found[cls.__name__] = cls
+    return found
 
 
 def _default_registry():

@@ -136,11 +136,12 @@ def clone_with_weights(model):
     A subclassed model cannot be cloned by Keras; it is used as is (no TF-MOT step can wrap
     it either, so nothing will train it).
     """
-    try:
-        copy = keras().models.clone_model(model)
-    except ValueError:
-        log.warning("%s is a subclassed model: compression steps can only skip it", model.name)
+    from edgekit.compression.shrink import is_graph_model
+
+    if not is_graph_model(model):
+        log.warning("%s is a subclassed model: TF-MOT steps can only leave it as it is", model.name)
         return model
+    copy = keras().models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
 
