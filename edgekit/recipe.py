@@ -110,6 +110,8 @@ class DistillSpec:
     student is a factory (``student`` + ``student_kwargs``) or the teacher with every layer's
     width multiplied by ``width``. Loss = alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher/T,
     student/T). With ``guide`` the teacher keeps guiding pruning, clustering and QAT.
+    ``self_distill`` trains no student: the float model guides the fine-tuning of its own
+    pruned, clustered and QAT copy.
     """
 
     teacher: str = "model"
@@ -121,10 +123,11 @@ class DistillSpec:
     epochs: int = 10
     learning_rate: float | None = None
     guide: bool = True
+    self_distill: bool = False
 
     @property
     def enabled(self) -> bool:
-        return self.student is not None or self.width is not None
+        return self.student is not None or self.width is not None or self.self_distill
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -484,6 +487,12 @@ def _check_compression(recipe: Recipe, where: _Locator) -> None:
             f"{where('distill', 'width')}: distill.student and distill.width both set",
             hint="give a student factory, or a width to shrink the teacher by, not both",
         )
+    if distill.self_distill and (distill.student is not None or distill.width is not None):
+        raise RecipeError(
+            f"{where('distill', 'self_distill')}: distill.self_distill trains no student; remove distill.student / distill.width",
+        )
+    if distill.self_distill and not distill.guide:
+        raise RecipeError(f"{where('distill', 'guide')}: distill.self_distill only works through guide = true")
     if distill.student_kwargs and distill.student is None:
         raise RecipeError(f"{where('distill', 'student_kwargs')}: distill.student_kwargs needs distill.student")
 

@@ -150,3 +150,18 @@ def test_guide_off_leaves_later_steps_on_labels(tiny_model, mnist_small):
     after = _Recorder()
     run_compression(tiny_model, [Distill(width=0.5, epochs=1, guide=False), after], TrainData(x[:64], y[:64], batch_size=32))
     assert after.seen == [None]
+
+
+def test_self_distillation_guides_the_model_with_a_frozen_copy(tiny_model, mnist_small):
+    """No student: the float model teaches its own pruned copy; pruning must not touch the teacher."""
+    from edgekit.compression import kernel_sparsity
+
+    x, y, _, _ = mnist_small
+    after = _Recorder()
+    result = run_compression(tiny_model, [Distill(), Prune(sparsity=0.6, epochs=2), after], TrainData(x[:128], y[:128], batch_size=32))
+    teacher = after.seen[0]
+    assert isinstance(teacher, Teacher)
+    assert result.report["distill"]["student"] == "the model itself (self-distillation)"
+    assert kernel_sparsity(result.float_model)["overall"] == pytest.approx(0.6, abs=0.01)
+    assert kernel_sparsity(teacher.model)["overall"] < 0.05  # the teacher stayed dense
+    assert all(np.array_equal(a, b) for a, b in zip(teacher.model.get_weights(), tiny_model.get_weights()))

@@ -83,3 +83,11 @@ def test_bad_compression_keys_name_the_key_and_line(tmp_path, text, fragment):
         load_recipe(write(tmp_path, "\n" + text + "\n"))
     message = str(info.value)
     assert fragment in message and "recipe.toml:" in message
+
+
+def test_self_distillation_needs_no_student(tmp_path):
+    recipe = load_recipe(write(tmp_path, "\n[distill]\nself_distill = true\n"))
+    (distill,) = steps_from_recipe(recipe)
+    assert isinstance(distill, Distill) and distill.student is None and distill.width is None
+    with pytest.raises(RecipeError, match="self_distill trains no student"):
+        load_recipe(write(tmp_path, "\n[distill]\nself_distill = true\nwidth = 0.5\n"))

@@ -119,6 +119,8 @@ class Distill:
 
     ``teacher`` overrides the model passed to ``apply`` (e.g. a loader for a saved file);
     ``student`` is a factory for the untrained student, else the teacher is shrunk by ``width``.
+    With neither (``self_distill``), no student is trained: a frozen copy of the model becomes
+    the teacher that guides the fine-tuning of the model itself in the later steps.
     """
 
     student: Callable[[], Any] | None = None
@@ -134,6 +136,8 @@ class Distill:
     last_report: dict = dataclasses.field(default_factory=dict)
 
     def apply(self, model, data: TrainData):
+        if self.student is None and self.width is None:
+            return self._self_distill(model)
         teacher_model = self.teacher() if self.teacher is not None else model
         student = self.make_student(teacher_model)
         self.last_teacher = Teacher(teacher_model, alpha=self.alpha, temperature=self.temperature)
@@ -150,6 +154,27 @@ class Distill:
             "guides_later_steps": self.guide,
         }
         return student
+
+    def _self_distill(self, model):
+        """The model stays; a frozen copy (TF-MOT wrappers share layers, so it must be a copy)."""
+        from edgekit.compression.run import clone_with_weights
+
+        teacher_model = self.teacher() if self.teacher is not None else clone_with_weights(model)
+        check_compatible(teacher_model, model)
+        self.guide = True
+        self.last_teacher = Teacher(teacher_model, alpha=self.alpha, temperature=self.temperature)
+        params = int(model.count_params())
+        self.last_report = {
+            "teacher_params": int(teacher_model.count_params()),
+            "student_params": params,
+            "params_ratio": round(params / teacher_model.count_params(), 5),
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+            "epochs": 0,
+            "student": "the model itself (self-distillation)",
+            "guides_later_steps": True,
+        }
+        return model
 
     def make_student(self, teacher_model):
         if self.student is not None:
