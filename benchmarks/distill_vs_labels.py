@@ -1,11 +1,15 @@
 """Does distillation beat training from labels alone? Same student, same data, 3 seeds.
 
 On the MNIST split every sample uses (8,000 train / 2,000 test digits), a SimpleCNN teacher
-is trained once; then a student at a fraction of its width (1/4 width: about 1/16 of the
-parameters) is trained per seed twice, from the labels alone and with distillation, with
-the same epochs, learning rate, augmentation and seed. Accuracy is measured through the
-LiteRT interpreter on the float32 ``.tflite`` of each student. The table reports each seed,
-the mean, and the seed-to-seed spread (max - min) of both, and whether the margin beats it.
+is trained once; then a student at 0.45 of its width (about 1/5 of the parameters) is trained
+per seed twice, from the labels alone and with distillation, with the same epochs, learning
+rate schedule, augmentation and seed. Accuracy is measured through the LiteRT interpreter on
+the float32 ``.tflite`` of each student. The table reports each seed, the mean, and the
+seed-to-seed spread (max - min) of both, and whether the margin beats the larger spread.
+
+The defaults (student width, 30 epochs, cosine decay, 3-pixel shifts seen identically by
+teacher and student, alpha 0.1, T 4) were chosen on a hold-out of the training digits
+(``--validate 1500``), never on the test split.
 
     python benchmarks/distill_vs_labels.py [--seeds 0 1 2] [--json out.json]
 """
@@ -73,7 +77,8 @@ def load_or_train_teacher(x, y, args):
         return keras().models.load_model(cache, compile=False)
     seed_everything(0)
     teacher = simple_cnn.build(input_shape=(28, 28, 1), num_classes=10)
-    fit(teacher, TrainData(x, y, batch_size=64, seed=0, shift=args.shift), epochs=args.teacher_epochs, learning_rate=1e-3, stage="teacher")
+    data = TrainData(x, y, batch_size=64, seed=0, shift=args.teacher_shift)
+    fit(teacher, data, epochs=args.teacher_epochs, learning_rate=schedule(1e-3, data, args.teacher_epochs, args), stage="teacher")
     if cache is not None:
         teacher.save(cache)
     return teacher
@@ -87,17 +92,18 @@ def train_student(student, teacher, data, mode: str, args) -> None:
 
     if mode == "distilled":
         data = dataclasses.replace(data, teacher=Teacher(teacher, alpha=args.alpha, temperature=args.temperature))
-    fit(student, data, epochs=args.student_epochs, learning_rate=learning_rate(data, args), stage=f"{mode} student")
+    rate = schedule(args.learning_rate, data, args.student_epochs, args)
+    fit(student, data, epochs=args.student_epochs, learning_rate=rate, stage=f"{mode} student")
 
 
-def learning_rate(data, args):
+def schedule(rate: float, data, epochs: int, args):
     """Constant, or cosine-decayed to zero over the run: the last epoch's weights are then a
     settled point rather than a sample of Adam's noise, which shrinks the seed-to-seed spread."""
     from edgekit._compat import keras
 
     if args.schedule == "constant":
-        return args.learning_rate
-    return keras().optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=data.steps_per_epoch * args.student_epochs)
+        return rate
+    return keras().optimizers.schedules.CosineDecay(rate, decay_steps=data.steps_per_epoch * epochs)
 
 
 def interpreter_accuracy(model, x, y) -> float:
@@ -145,14 +151,15 @@ def format_table(rows, summary) -> str:
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--width", type=float, default=0.25, help="student width multiplier (0.25: about 1/16 of the parameters)")
-    parser.add_argument("--teacher-epochs", type=int, default=15)
-    parser.add_argument("--student-epochs", type=int, default=15)
+    parser.add_argument("--width", type=float, default=0.45, help="student width multiplier (0.45: about 1/5 of the parameters)")
+    parser.add_argument("--teacher-epochs", type=int, default=30)
+    parser.add_argument("--student-epochs", type=int, default=30)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--alpha", type=float, default=0.1)
     parser.add_argument("--temperature", type=float, default=4.0)
-    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="students' learning-rate schedule (both students)")
-    parser.add_argument("--shift", type=int, default=2, help="random translations in pixels (both students)")
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="learning-rate schedule (teacher and both students)")
+    parser.add_argument("--shift", type=int, default=3, help="random translations in pixels (both students see the same)")
+    parser.add_argument("--teacher-shift", type=int, default=2, help="random translations in pixels while training the teacher")
     parser.add_argument("--json", help="also write the rows and summary to this file")
     parser.add_argument("--teacher-cache", help="a .keras file: load the teacher from it, or save it there once trained")
     parser.add_argument("--validate", type=int, default=0, help="hold out the last N training digits and score on them instead of the test split (for choosing settings)")
