@@ -91,3 +91,11 @@ def test_self_distillation_needs_no_student(tmp_path):
     assert isinstance(distill, Distill) and distill.student is None and distill.width is None
     with pytest.raises(RecipeError, match="self_distill trains no student"):
         load_recipe(write(tmp_path, "\n[distill]\nself_distill = true\nwidth = 0.5\n"))
+
+
+def test_a_target_can_ask_for_the_xnnpack_pruning_policy(tmp_path):
+    recipe = load_recipe(write(tmp_path, '\n[prune]\nsparsity = 0.5\n[target.cpu]\npruning_policy = "xnnpack"\n'))
+    (prune,) = steps_from_recipe(recipe)
+    assert prune.policy == "xnnpack"
+    plain = load_recipe(write(tmp_path, "\n[prune]\nsparsity = 0.5\n"))
+    assert steps_from_recipe(plain)[0].policy == "none"

@@ -124,9 +124,9 @@ def pruning_policy(recipe: Recipe) -> str:
 
     for spec in recipe.targets:
         target = get_target(spec)
-        options = {**target.options, **recipe.target.get(target.name, {})}
-        if options.get("pruning_policy"):
-            return str(options["pruning_policy"])
+        policy = {**target.options, **recipe.target.get(target.name, {})}.get("pruning_policy") or "none"
+        if policy != "none":
+            return str(policy)
     return "none"
 
 
