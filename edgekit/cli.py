@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256."),
     "sweep": ("edgekit.commands.sweep:sweep", "Grid of sparsity x quantisation, measured, with a Pareto report."),
     "report": ("edgekit.commands.report:report", "Re-render report.md, results.csv and report.html from report.json."),
+    "analyze": ("edgekit.commands.analyze:analyze", "Per-layer sensitivity to pruning and quantisation, through the interpreter."),
 }
 
 

@@ -11,7 +11,7 @@ import gzip
 import numpy as np
 
 from edgekit.runtime import open_model
-from edgekit.runtime.inspect import weight_sparsity
+from edgekit.runtime.inspect import unique_weights_per_kernel, weight_sparsity
 from edgekit.runtime.latency import measure_latency
 from edgekit.train import top1_accuracy
 
@@ -34,12 +34,14 @@ def measure_artifact(
     runner = open_model(model_bytes)
     scores = runner.predict(x_test)
     latency = measure_latency(model_bytes, threads=threads, runs=latency_runs)
+    stored = open_model(model_bytes, default_delegates=False)
     return {
         "accuracy": round(top1_accuracy(scores, y_test), 5),
         "agreement": round(float(np.mean(scores.argmax(-1) == float_scores.argmax(-1))), 5),
         "bytes": len(model_bytes),
         "gzip_bytes": gzip_size(model_bytes),
-        "sparsity": round(weight_sparsity(open_model(model_bytes, default_delegates=False)), 5),
+        "sparsity": round(weight_sparsity(stored), 5),
+        "unique_weights_per_kernel": unique_weights_per_kernel(stored),
         "latency_us": {"p50": latency.p50, "p90": latency.p90, "p99": latency.p99, "threads": threads, "runs": latency.runs},
     }
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edgekit import distribute
 from edgekit._compat import seed_everything
 from edgekit.atomic import staged_directory
 from edgekit.bundle import write_bundle
@@ -85,29 +86,35 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
     """Run a recipe end to end and write bundles plus ``report.json``/``report.md``."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
-    out_dir = Path(out) if out is not None else recipe.resolve(recipe.output.dir)
+    out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
     targets = recipe_targets(recipe)
     timer = _Timer()
-    with timer.stage("load"):
+    # models are created and trained inside the recipe's tf.distribute strategy (if any)
+    with timer.stage("load"), distribute.strategy_scope(recipe.train.strategy):
         seed_everything(recipe.train.seed)
         dataset = load_dataset(recipe.data, base_dir=recipe.base_dir)
         model = load_model(recipe)
         check_input_shape(model, dataset)
     x_train, x_test = dataset.normalize(dataset.x_train), dataset.normalize(dataset.x_test)
     data = train_data(recipe, x_train, dataset.y_train)
-    with timer.stage("train"):
+    with timer.stage("train"), distribute.strategy_scope(recipe.train.strategy):
         train_float(model, data, recipe)
         float_scores = keras_predictions(model, x_test)
-    with timer.stage("compress"):
-        compressed = run_compression(model, steps_from_recipe(recipe), data)
+    sensitivity, exclude = analyze_for_build(model, recipe, x_train, x_test, dataset.y_test, timer)
+    with timer.stage("compress"), distribute.strategy_scope(recipe.train.strategy):
+        compressed = run_compression(model, steps_from_recipe(recipe, exclude=exclude), data)
     with timer.stage("convert"):
         artifacts = convert_all(model, compressed, targets, recipe, x_train)
+        sparse_reports = encode_sparse(artifacts, targets, compressed, recipe, x_train, x_test)
         apply_flavour(artifacts, recipe, dataset)
     with timer.stage("measure"):
         for artifact in artifacts:
             measure(artifact, targets, x_test, dataset.y_test, float_scores, recipe)
+        add_compression_facts(artifacts, compressed, sparse_reports)
     float_info = {"accuracy": round(top1_accuracy(float_scores, dataset.y_test), 5), "params": int(model.count_params())}
     report = make_report(recipe, float_info, compressed, artifacts, timer.seconds)
+    if sensitivity is not None:
+        report["sensitivity"] = sensitivity
     with staged_directory(out_dir) as staging:
         for artifact in artifacts:
             write_artifact_bundle(staging, artifact, dataset, recipe)
@@ -115,6 +122,48 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
         write_reports(staging, report)
     log.info("wrote %s", out_dir)
     return BuildResult(out_dir=out_dir, report=report, artifacts=artifacts)
+
+
+def analyze_for_build(model, recipe: Recipe, x_train, x_test, y_test, timer) -> tuple[dict | None, dict]:
+    """With ``analyze.threshold``: the sensitivity table, and the layers it keeps from compression."""
+    if recipe.analyze.threshold is None:
+        return None, {}
+    from edgekit.compression.sensitivity import analyze_recipe_model, sensitive_layers
+
+    with timer.stage("analyze"):
+        analysis = analyze_recipe_model(model, recipe, x_train, x_test, y_test)
+    exclude = sensitive_layers(analysis, recipe.analyze.threshold)
+    analysis["threshold"] = recipe.analyze.threshold
+    analysis["excluded"] = exclude
+    return analysis, exclude
+
+
+def encode_sparse(artifacts, targets, compressed: Compressed, recipe: Recipe, x_train, x_test) -> dict:
+    """With ``prune.sparse_encoding``: swap in the sparse-encoded model where it measurably works."""
+    if not recipe.prune.sparse_encoding:
+        return {}
+    from edgekit.compression.sparse_encoding import sparse_optimizations, try_sparse
+
+    reports = {}
+    for artifact, target in zip(artifacts[1:], targets):
+        options = {**target.converter_options, "optimizations": sparse_optimizations(target.quantization)}
+        sparse_target = target.variant(converter_options=options)
+        artifact.model_bytes, reports[artifact.name] = try_sparse(
+            artifact.model_bytes,
+            lambda: convert_for_target(sparse_target, compressed, recipe, x_train),
+            quantization=target.quantization,
+            x=x_test[: recipe.analyze.samples],
+            latency_runs=recipe.output.latency_runs,
+        )
+    return reports
+
+
+def add_compression_facts(artifacts, compressed: Compressed, sparse_reports: Mapping[str, dict]) -> None:
+    """Per artifact: the layers compression left out and, if tried, what sparse encoding did."""
+    for artifact in artifacts:
+        artifact.metrics["skipped_layers"] = [] if artifact.target == "reference" else compressed.skipped_layers
+        if artifact.name in sparse_reports:
+            artifact.metrics["sparse_encoding"] = sparse_reports[artifact.name]
 
 
 def recipe_targets(recipe: Recipe) -> list:

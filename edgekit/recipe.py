@@ -21,6 +21,9 @@ from edgekit.errors import RecipeError
 
 QUANTIZE_MODES = ("qat", "ptq")
 PRUNE_SCHEDULES = ("polynomial", "constant")
+PRUNE_POLICIES = ("none", "xnnpack")
+CLUSTER_INITS = ("kmeans++", "density", "linear", "random")
+STRATEGIES = ("none", "mirrored", "multi_worker")
 COLOR_MODES = ("grayscale", "rgb")
 
 
@@ -58,6 +61,7 @@ class TrainSpec:
     learning_rate: float = 1e-3
     seed: int = 0
     augment_shift: int = 0
+    strategy: str = "none"  # "mirrored" (all local GPUs, else CPUs) or "multi_worker" (TF_CONFIG)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +73,73 @@ class PruneSpec:
     schedule: str = "polynomial"
     learning_rate: float | None = None
     ramp_fraction: float = 0.6
+    m_by_n: str | None = None  # structured sparsity, e.g. "2:4" (2 zeros in every 4 weights)
+    policy: str = "none"  # "xnnpack": TF-MOT's PruneForLatencyOnXNNPack
+    exclude: list[str] = field(default_factory=list)  # layer names or types left dense
+    sparse_encoding: bool = False  # try the converter's sparse tensor encoding (measured)
+
+    @property
+    def enabled(self) -> bool:
+        return self.sparsity > 0 or self.m_by_n is not None
+
+    @property
+    def target_sparsity(self) -> float:
+        """The fraction of zeros pruning aims at: ``sparsity``, or m/n for m:n sparsity."""
+        if self.m_by_n is None:
+            return self.sparsity
+        zeros, block = parse_m_by_n(self.m_by_n)
+        return zeros / block
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClusterSpec:
+    """Weight clustering with TF-MOT: at most ``clusters`` unique values per kernel; 0 = off."""
+
+    clusters: int = 0
+    epochs: int = 2
+    learning_rate: float | None = None
+    init: str = "kmeans++"
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillSpec:
+    """Knowledge distillation into a smaller student; on when ``student`` or ``width`` is set.
+
+    ``teacher`` is ``"model"`` (the recipe's trained float model) or a saved model file. The
+    student is a factory (``student`` + ``student_kwargs``) or the teacher with every layer's
+    width multiplied by ``width``. Loss = alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher/T,
+    student/T). With ``guide`` the teacher keeps guiding pruning, clustering and QAT.
+    ``self_distill`` trains no student: the float model guides the fine-tuning of its own
+    pruned, clustered and QAT copy.
+    """
+
+    teacher: str = "model"
+    student: str | None = None
+    student_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    width: float | None = None
+    alpha: float = 0.1
+    temperature: float = 4.0
+    epochs: int = 10
+    learning_rate: float | None = None
+    guide: bool = True
+    self_distill: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.student is not None or self.width is not None or self.self_distill
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzeSpec:
+    """Per-layer sensitivity analysis (``edgekit analyze``); ``threshold`` lets the build use it.
+
+    Layers whose accuracy drops by more than ``threshold`` (a fraction: 0.01 = one point) when
+    pruned alone, or quantised alone, are left unpruned, or unquantised, by the build.
+    """
+
+    threshold: float | None = None
+    samples: int = 1000
 @dataclass(frozen=True, kw_only=True)
 class QuantizeSpec:
     """``qat`` fine-tunes with fake quantisation; ``ptq`` calibrates after training."""
@@ -79,6 +148,7 @@ class QuantizeSpec:
     epochs: int = 1
     learning_rate: float | None = None
     calibration_samples: int = 200
+    exclude: list[str] = field(default_factory=list)  # layer names or types kept in float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +190,9 @@ class Recipe:
     train: TrainSpec = field(default_factory=TrainSpec)
     prune: PruneSpec = field(default_factory=PruneSpec)
     quantize: QuantizeSpec = field(default_factory=QuantizeSpec)
+    distill: DistillSpec = field(default_factory=DistillSpec)
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    analyze: AnalyzeSpec = field(default_factory=AnalyzeSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
     targets: tuple[str, ...] = ("cpu",)
@@ -147,6 +220,9 @@ _SECTIONS: dict[str, type] = {
     "train": TrainSpec,
     "prune": PruneSpec,
     "quantize": QuantizeSpec,
+    "distill": DistillSpec,
+    "cluster": ClusterSpec,
+    "analyze": AnalyzeSpec,
     "output": OutputSpec,
     "metadata": MetadataSpec,
 }
@@ -379,6 +455,14 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
         ("quantize", "calibration_samples", recipe.quantize.calibration_samples >= 1, "at least 1"),
         ("data", "test_fraction", 0 < recipe.data.test_fraction < 1, "in (0, 1)"),
         ("output", "latency_runs", recipe.output.latency_runs >= 1, "at least 1"),
+        ("cluster", "clusters", recipe.cluster.clusters == 0 or recipe.cluster.clusters >= 2, "0 (off) or at least 2"),
+        ("cluster", "epochs", recipe.cluster.epochs >= 1, "at least 1"),
+        ("distill", "alpha", 0 <= recipe.distill.alpha <= 1, "in [0, 1]"),
+        ("distill", "temperature", recipe.distill.temperature > 0, "positive"),
+        ("distill", "epochs", recipe.distill.epochs >= 1, "at least 1"),
+        ("distill", "width", recipe.distill.width is None or 0 < recipe.distill.width < 1, "in (0, 1), e.g. 0.25"),
+        ("analyze", "threshold", recipe.analyze.threshold is None or 0 <= recipe.analyze.threshold < 1, "in [0, 1), e.g. 0.01"),
+        ("analyze", "samples", recipe.analyze.samples >= 1, "at least 1"),
     ]
     for section, key, ok, wanted in rules:
         if not ok:
@@ -388,6 +472,9 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
         ("quantize", "mode", recipe.quantize.mode, QUANTIZE_MODES),
         ("prune", "schedule", recipe.prune.schedule, PRUNE_SCHEDULES),
         ("data", "color", recipe.data.color, COLOR_MODES),
+        ("prune", "policy", recipe.prune.policy, PRUNE_POLICIES),
+        ("cluster", "init", recipe.cluster.init, CLUSTER_INITS),
+        ("train", "strategy", recipe.train.strategy, STRATEGIES),
     ]
     for section, key, value, valid in choices:
         if value not in valid:
@@ -397,6 +484,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
             )
     _check_normalisation(recipe.data, where)
     _check_flavour(recipe, where)
+    _check_compression(recipe, where)
 
 
 def _check_flavour(recipe: Recipe, where: _Locator) -> None:
@@ -422,6 +510,43 @@ def _check_flavour(recipe: Recipe, where: _Locator) -> None:
             f"but this recipe builds {', '.join(sorted(built))}",
             hint=f"add {specs} to targets",
         )
+
+
+
+def parse_m_by_n(text: str) -> tuple[int, int]:
+    """``"2:4"`` -> ``(2, 4)``: m zeros in every n consecutive weights."""
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text)
+    if not match or not 0 < int(match.group(1)) < int(match.group(2)):
+        raise RecipeError(f"prune.m_by_n = {text!r} must look like \"2:4\" (m zeros in every n weights, 0 < m < n)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _check_compression(recipe: Recipe, where: _Locator) -> None:
+    """Combinations of compression keys that cannot work together."""
+    prune, distill = recipe.prune, recipe.distill
+    if prune.m_by_n is not None:
+        try:
+            parse_m_by_n(prune.m_by_n)
+        except RecipeError as exc:
+            raise RecipeError(f"{where('prune', 'm_by_n')}: {exc.message}") from exc
+        if prune.sparsity > 0:
+            raise RecipeError(
+                f"{where('prune', 'sparsity')}: prune.sparsity and prune.m_by_n both set",
+                hint="m:n sparsity fixes the fraction of zeros; remove prune.sparsity",
+            )
+    if distill.student is not None and distill.width is not None:
+        raise RecipeError(
+            f"{where('distill', 'width')}: distill.student and distill.width both set",
+            hint="give a student factory, or a width to shrink the teacher by, not both",
+        )
+    if distill.self_distill and (distill.student is not None or distill.width is not None):
+        raise RecipeError(
+            f"{where('distill', 'self_distill')}: distill.self_distill trains no student; remove distill.student / distill.width",
+        )
+    if distill.self_distill and not distill.guide:
+        raise RecipeError(f"{where('distill', 'guide')}: distill.self_distill only works through guide = true")
+    if distill.student_kwargs and distill.student is None:
+        raise RecipeError(f"{where('distill', 'student_kwargs')}: distill.student_kwargs needs distill.student")
 
 
 def _check_normalisation(data: DataSpec, where: _Locator) -> None:

@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Mapping
 
-COLUMNS = ("artifact", "target", "quant", "accuracy", "agreement", "bytes", "gzip", "sparsity", "p50 µs")
+COLUMNS = ("artifact", "target", "quant", "accuracy", "agreement", "bytes", "gzip", "sparsity", "uniq/kernel", "p50 µs")
+SENSITIVITY_COLUMNS = ("layer", "type", "params", "pruned alone", "Δ prune", "int8 alone", "Δ int8")
+DEBUGGER_COLUMNS = ("op", "layer", "scale", "zero point", "mean sq. error", "max abs error")
 
 
 def artifact_row(artifact: Mapping) -> list[str]:
@@ -22,14 +24,67 @@ def artifact_row(artifact: Mapping) -> list[str]:
         f"{artifact['bytes']:,}",
         f"{artifact['gzip_bytes']:,}",
         f"{artifact['sparsity'] * 100:.1f} %",
+        _max_unique(artifact),
         f"{artifact['latency_us']['p50']:.0f}",
     ]
+
+
+def _max_unique(artifact: Mapping) -> str:
+    """The largest number of distinct values in any kernel (per channel for int8)."""
+    counts = artifact.get("unique_weights_per_kernel") or {}
+    return str(max(counts.values())) if counts else "-"
 
 
 def format_table(report: Mapping) -> str:
     """A fixed-width table of every artifact, preceded by the float model's accuracy."""
     lines = fixed_width(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
-    return "\n".join([_float_line(report), "", *lines])
+    head = _float_line(report)
+    notes = _artifact_notes(report["artifacts"])
+    sensitivity = ["", format_sensitivity(report["sensitivity"])] if report.get("sensitivity") else []
+    return "\n".join([head, "", *lines, *([""] + notes if notes else []), *sensitivity])
+
+
+def format_sensitivity(analysis: Mapping) -> str:
+    """The per-layer table: accuracy through the interpreter with one layer pruned, or in int8."""
+    rows = _sensitivity_rows(analysis)
+    probe = analysis["probe_sparsity"]
+    probe = probe if isinstance(probe, str) else f"{probe * 100:.0f} %"
+    head = (
+        f"Sensitivity (float32 baseline {analysis['baseline_accuracy'] * 100:.2f} % on {analysis['samples']:,} test inputs; "
+        f"each layer pruned alone to {probe}, or quantised alone to int8; Δ = accuracy lost, in points):"
+    )
+    lines = [head, *fixed_width(SENSITIVITY_COLUMNS, rows)]
+    if "excluded" in analysis:
+        excluded = analysis["excluded"]
+        lines.append(
+            f"threshold {analysis['threshold'] * 100:.2f} pts: left unpruned {', '.join(excluded['prune']) or 'none'}; "
+            f"left out of QAT {', '.join(excluded['quantize']) or 'none'}"
+        )
+    return "\n".join(lines)
+
+
+def _sensitivity_rows(analysis: Mapping) -> list[list[str]]:
+    return [
+        [
+            row["layer"],
+            row["type"],
+            f"{row['params']:,}",
+            _percent(row["prune_accuracy"]),
+            _points(row["prune_drop"]),
+            _percent(row["quant_accuracy"]),
+            _points(row["quant_drop"]),
+        ]
+        for row in analysis["layers"]
+    ]
+
+
+def format_debugger(analysis: Mapping) -> str:
+    """The TFLite QuantizationDebugger's per-op error of the fully int8 (calibrated) model."""
+    rows = [
+        [op["op"], op["layer"] or "-", f"{op['scale']:.3g}", str(op["zero_point"]), f"{op['mean_squared_error']:.3g}", f"{op['max_abs_error']:.3g}"]
+        for op in analysis["quantization_debugger"]
+    ]
+    return "\n".join(["QuantizationDebugger, int8 after calibration (error vs float, per op output):", *fixed_width(DEBUGGER_COLUMNS, rows)])
 
 
 def fixed_width(columns, rows: list[list[str]]) -> list[str]:
@@ -41,10 +96,30 @@ def fixed_width(columns, rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _artifact_notes(artifacts) -> list[str]:
+    """Skipped layers and sparse-encoding findings, one line each, under the table."""
+    notes = []
+    for artifact in artifacts:
+        skipped = artifact.get("skipped_layers") or []
+        if skipped:
+            listed = "; ".join(f"{s['layer']} ({s['type']}, {s['step']}): {s['reason']}" for s in skipped)
+            notes.append(f"{artifact['name']}: layers left as they were: {listed}")
+        sparse = artifact.get("sparse_encoding")
+        if sparse:
+            notes.append(f"{artifact['name']}: sparse encoding: {sparse['note']}")
+    return notes
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{value * 100:.2f} %"
+
+
+def _points(value) -> str:
+    return "-" if value is None else f"{value * 100:.2f}"
+
+
 def format_markdown(report: Mapping) -> str:
-    rows = [artifact_row(a) for a in report["artifacts"]]
-    table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    table += ["| " + " | ".join(row) + " |" for row in rows]
+    table = _markdown_table(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
     machine = report.get("environment", {}).get("machine", {})
     parts = [
         f"# edgekit report: {report['recipe']}",
@@ -58,7 +133,34 @@ def format_markdown(report: Mapping) -> str:
         f"invocations on {machine.get('cpu', 'this machine')} ({machine.get('cores', '?')} cores).",
     ]
     parts += _compression_lines(report.get("compression", {}))
+    notes = _artifact_notes(report["artifacts"])
+    if notes:
+        parts += ["", *[f"- {note}" for note in notes]]
+    parts += _unique_lines(report["artifacts"])
+    if report.get("sensitivity"):
+        parts += ["", *_sensitivity_markdown(report["sensitivity"])]
     return "\n".join(parts) + "\n"
+
+
+def _markdown_table(columns, rows) -> list[str]:
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return table + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _unique_lines(artifacts) -> list[str]:
+    lines = []
+    for artifact in artifacts:
+        counts = artifact.get("unique_weights_per_kernel") or {}
+        if counts:
+            listed = ", ".join(f"{name} {count}" for name, count in counts.items())
+            lines.append(f"- {artifact['name']}: unique weights per kernel (per channel for int8): {listed}")
+    return ["", *lines] if lines else []
+
+
+def _sensitivity_markdown(analysis: Mapping) -> list[str]:
+    head, *rest = format_sensitivity(analysis).split("\n")
+    tail = [line for line in rest if line.startswith("threshold")]
+    return [head, "", *_markdown_table(SENSITIVITY_COLUMNS, _sensitivity_rows(analysis)), *(["", *tail] if tail else [])]
 
 
 def write_reports(out_dir: str | Path, report: Mapping) -> None:
@@ -83,7 +185,25 @@ def _compression_lines(compression: Mapping) -> list[str]:
             f"{prune['sparsity_after_strip'] * 100:.2f} % (schedule {schedule['kind']}, end step "
             f"{schedule['end_step']} of {schedule['total_steps']}, every {schedule['frequency']} steps).",
         ]
-    for name in ("qat", "pqat"):
+    distill = compression.get("distill")
+    if distill:
+        lines += [
+            "",
+            f"Distillation: student ({distill['student']}) with {distill['student_params']:,} parameters, "
+            f"{distill['params_ratio']:.3f} of the teacher's {distill['teacher_params']:,}; alpha {distill['alpha']}, "
+            f"T {distill['temperature']}, {distill['epochs']} epoch(s)"
+            + ("; the teacher also guided every later fine-tuning." if distill["guides_later_steps"] else "."),
+        ]
+    cluster = compression.get("cluster")
+    if cluster:
+        most = max(cluster["unique_weights_per_kernel"].values(), default=0)
+        lines += [
+            "",
+            f"Clustering: {cluster['clusters']} clusters per kernel ({cluster['init']}"
+            + (", sparsity-preserving" if cluster["preserve_sparsity"] else "")
+            + f"); at most {most} unique values per kernel after strip_clustering.",
+        ]
+    for name in ("qat", "pqat", "cqat", "pcqat"):
         if name in compression:
             lines += ["", f"Quantisation-aware training: {compression[name]['scheme']}, {compression[name]['epochs']} epoch(s)."]
     return lines

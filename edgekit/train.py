@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -17,30 +17,36 @@ log = logging.getLogger("edgekit")
 
 @dataclass(frozen=True)
 class TrainData:
-    """Normalised training inputs and labels plus the batch size and seed to use them with."""
+    """Normalised training inputs and labels plus the batch size and seed to use them with.
+
+    ``teacher`` (a :class:`edgekit.compression.distill.Teacher`) turns every fit on this data
+    into distillation: the loss then mixes the labels with the teacher's softened outputs.
+    """
 
     x: np.ndarray
     y: np.ndarray
     batch_size: int = 64
     seed: int = 0
     shift: int = 0
+    teacher: Any = None
 
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
 
 
-
-
 def fit(model, data: TrainData, *, epochs: int, learning_rate: float, stage: str, callbacks: Sequence = ()) -> dict:
-    """Compile ``model`` for classification and train it; returns the last epoch's metrics."""
+    """Compile ``model`` for classification and train it; returns the last epoch's metrics.
+
+    With ``data.teacher`` the student ``model`` is trained inside a wrapper that also runs the
+    teacher; the student's own layers (and any TF-MOT wrappers in it) are what learns.
+    """
     k = keras()
-    model.compile(
-        optimizer=k.optimizers.Adam(learning_rate=learning_rate),
-        loss=k.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
-    history = model.fit(
+    trained, loss, metrics = model, k.losses.SparseCategoricalCrossentropy(), ["accuracy"]
+    if data.teacher is not None:
+        trained, loss, metrics = data.teacher.wrap(model)
+    trained.compile(optimizer=k.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics)
+    history = trained.fit(
         training_dataset(data),
         epochs=epochs,
         verbose=0,
@@ -60,7 +66,10 @@ def training_dataset(data: TrainData):
     dataset = dataset.shuffle(len(data.x), seed=data.seed, reshuffle_each_iteration=True)
     if data.shift and data.x.ndim == 4:
         dataset = dataset.map(lambda x, y: (_random_shift(x, data.shift, data.seed), y))
-    return dataset.batch(data.batch_size).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Under tf.distribute each worker takes its share of every batch (a no-op on one machine).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.batch(data.batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _random_shift(image, shift: int, seed: int):

@@ -68,4 +68,5 @@ CPU = Target(
     quantizations=("int8", *FLOAT_MODES),
     io_dtype="int8",
     check=check,
+    options={"pruning_policy": "none"},  # "xnnpack": prune with TF-MOT's PruneForLatencyOnXNNPack
 )

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from edgekit.manifest import verify_bundle
@@ -28,6 +29,34 @@ def test_int8_bundle_meets_the_promises(sample):
     assert int8["gzip_bytes"] <= reference["gzip_bytes"] / 10
     assert int8["gzip_bytes"] <= reference["bytes"] / 10
     assert int8["sparsity"] == pytest.approx(0.8, abs=0.01)
+
+
+def test_int8_is_one_fifteenth_of_float32_gzip_within_a_third_of_a_point(sample):
+    """Pruning + 16 clusters + PCQAT: at most 1/15 of the float32 gzip, within 0.3 points."""
+    reference, int8 = sample.report["artifacts"]
+    assert int8["gzip_bytes"] * 15 <= reference["gzip_bytes"]
+    assert round(reference["accuracy"] - int8["accuracy"], 5) <= 0.003
+    assert max(int8["unique_weights_per_kernel"].values()) <= 16
+    assert {s["layer"] for s in int8["skipped_layers"]} == {"conv1", "probabilities"}
+
+
+@pytest.fixture(scope="module")
+def tiny_mcu(tmp_path_factory):
+    return build(SAMPLES / "mnist_tiny_mcu.toml", out=tmp_path_factory.mktemp("mcu") / "out")
+
+
+def test_tiny_mcu_sample_fits_64k_flash_and_32k_arena(tiny_mcu):
+    """Distilled student: >= 97 % int8 through the interpreter, model bytes <= 64 KB, and the
+    tensor arena tflite-micro allocates for it <= 32 KB."""
+    _, int8 = tiny_mcu.report["artifacts"]
+    assert int8["quantization"] == "int8" and int8["accuracy"] >= 0.97
+    assert int8["bytes"] <= 64 * 1024
+    assert tiny_mcu.report["compression"]["distill"]["student_params"] * 3 < tiny_mcu.report["float_model"]["params"]
+    micro = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    model = (tiny_mcu.out_dir / int8["path"] / "model.tflite").read_bytes()
+    interpreter = micro.Interpreter.from_bytes(model, arena_size=32 * 1024)  # fails if 32 KB is not enough
+    interpreter.set_input(np.zeros((1, 28, 28, 1), np.int8), 0)
+    interpreter.invoke()
 
 
 def test_same_numbers_in_report_and_manifest(sample):

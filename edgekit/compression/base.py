@@ -17,3 +17,6 @@ class CompressionStep(Protocol):
 
     def strip(self, model):
         """Return a plain Keras model that keeps what ``apply`` learnt."""
+
+    def verify(self, model) -> dict:
+        """Check that what ``apply`` did survived ``strip`` (raise if not); report what it did."""

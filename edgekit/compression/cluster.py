@@ -1,0 +1,99 @@
+"""Weight clustering with TF-MOT: each kernel keeps at most ``clusters`` unique values.
+
+Clustering does not shrink the ``.tflite`` by itself (weights are still stored one per value),
+but a kernel with 16 distinct values compresses far better (gzip, OTA updates), and after
+int8 conversion the values stay on the shared centroids. After pruning, clustering runs
+sparsity-preserving (zeros stay zero), and QAT afterwards uses the cluster-preserving schemes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgekit._compat import tfmot
+from edgekit.compression.layers import SkippedLayer, check_patterns, wrap_layers
+from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel
+from edgekit.errors import EdgekitError, InputError
+from edgekit.train import TrainData, fit
+
+INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "density": "DENSITY_BASED", "linear": "LINEAR", "random": "RANDOM"}
+
+
+@dataclass(kw_only=True)
+class Cluster:
+    """Cluster every supported kernel into ``clusters`` centroids and fine-tune."""
+
+    clusters: int = 16
+    epochs: int = 2
+    learning_rate: float = 1e-4
+    init: str = "kmeans++"
+    preserve_sparsity: bool = False
+    exclude: tuple[str, ...] = ()
+    name: str = "cluster"
+    skipped: list[SkippedLayer] = field(default_factory=list)
+    clustered_layers: list[str] = field(default_factory=list)
+
+    def apply(self, model, data: TrainData):
+        wrapped = self.wrap(model)
+        if not self.clustered_layers:
+            return model
+        fit(wrapped, data, epochs=self.epochs, learning_rate=self.learning_rate, stage=self.name)
+        return wrapped
+
+    def wrap(self, model):
+        clustering = tfmot().clustering.keras
+        if self.init not in INITS:
+            raise InputError(f"unknown cluster init {self.init!r}", hint=f"choose one of: {', '.join(INITS)}")
+        check_patterns(model, self.exclude, key="cluster.exclude")
+        params = {
+            "number_of_clusters": self.clusters,
+            "cluster_centroids_init": getattr(clustering.CentroidInitialization, INITS[self.init]),
+            "preserve_sparsity": self.preserve_sparsity,
+        }
+        wrapped, self.skipped = wrap_layers(
+            model,
+            step=self.name,
+            wrap=lambda layer: clustering.cluster_weights(layer, **params),
+            supports=self._unsupported,
+            exclude=self.exclude,
+        )
+        self.clustered_layers = [
+            layer.layer.name for layer in wrapped.submodules if type(layer).__name__.startswith("ClusterWeights")
+        ]
+        return wrapped
+
+    def _unsupported(self, layer) -> str | None:
+        from tensorflow_model_optimization.python.core.clustering.keras.clusterable_layer import ClusterableLayer
+        from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
+
+        kernels = [w for w in layer.trainable_weights if "kernel" in w.name.split("/")[-1]]
+        if not kernels:
+            return ""  # pooling, BatchNormalization...: nothing to cluster
+        if not isinstance(layer, ClusterableLayer) and not ClusteringRegistry.supports(layer):
+            return "not supported by TF-MOT clustering (no ClusteringRegistry entry, not a ClusterableLayer)"
+        kernel = kernels[0]
+        if int(kernel.shape.num_elements()) <= self.clusters:
+            return f"too few weights ({kernel.shape.num_elements()}) for {self.clusters} clusters"
+        return None
+
+    def strip(self, model):
+        if not self.clustered_layers:
+            return model  # nothing was wrapped (e.g. a subclassed model)
+        return tfmot().clustering.keras.strip_clustering(model)
+
+    def verify(self, model) -> dict:
+        """Each clustered kernel must hold at most ``clusters`` distinct values after stripping."""
+        unique = unique_weights_per_kernel(model, layers=self.clustered_layers)
+        over = {name: count for name, count in unique.items() if count > self.clusters}
+        if over:
+            raise EdgekitError(f"after strip_clustering these kernels have more than {self.clusters} distinct values: {over}")
+        report = {
+            "clusters": self.clusters,
+            "init": self.init,
+            "preserve_sparsity": self.preserve_sparsity,
+            "clustered_layers": list(self.clustered_layers),
+            "unique_weights_per_kernel": unique,
+        }
+        if self.preserve_sparsity:
+            report["sparsity_after_strip"] = round(kernel_sparsity(model, layers=self.clustered_layers)["overall"], 5)
+        return report

@@ -1,0 +1,62 @@
+"""Clustering and the collaborative QAT schemes: what earlier steps did survives into the int8 file."""
+
+import numpy as np
+import pytest
+
+from converters.keras_tflite import convert_keras
+from edgekit.compression import Cluster, Prune, QuantizeAware, kernel_sparsity, unique_weights_per_kernel
+from edgekit.compression.run import run_compression, steps_from_recipe
+from edgekit.recipe import recipe_from_dict
+from edgekit.runtime import open_model
+from edgekit.runtime.inspect import unique_weights_per_kernel as stored_unique
+from edgekit.runtime.inspect import weight_sparsity
+from edgekit.train import TrainData
+
+MODEL = {"factory": "simple_cnn.py:build"}
+
+
+@pytest.mark.parametrize(
+    "prune, clusters, expected",
+    [(0.0, 0, ("qat", "Default8BitQuantizeScheme")), (0.5, 0, ("pqat", "Default8BitPrunePreserveQuantizeScheme")),
+     (0.0, 8, ("cqat", "Default8BitClusterPreserveQuantizeScheme")), (0.5, 8, ("pcqat", "Default8BitClusterPreserveQuantizeScheme"))],
+)
+def test_qat_scheme_follows_earlier_steps(prune, clusters, expected):
+    recipe = recipe_from_dict({"model": MODEL, "prune": {"sparsity": prune}, "cluster": {"clusters": clusters}, "quantize": {"mode": "qat"}})
+    qat = steps_from_recipe(recipe)[-1]
+    assert isinstance(qat, QuantizeAware)
+    assert (qat.name, type(qat.scheme()).__name__) == expected
+    if clusters:
+        cluster = next(step for step in steps_from_recipe(recipe) if isinstance(step, Cluster))
+        assert cluster.preserve_sparsity == (prune > 0)
+    if clusters:
+        assert qat.scheme().preserve_sparsity == (prune > 0)  # CQAT vs PCQAT
+
+
+def test_prune_cluster_pcqat_survive_into_the_int8_artifact(tiny_model, mnist_small):
+    x, y, x_test, y_test = mnist_small
+    steps = [
+        Prune(sparsity=0.6, epochs=2, learning_rate=1e-3),
+        Cluster(clusters=8, epochs=1, preserve_sparsity=True),
+        QuantizeAware(epochs=1, preserve_sparsity=True, preserve_clusters=True),
+    ]
+    result = run_compression(tiny_model, steps, TrainData(x, y, batch_size=32))
+    report = result.report
+    assert report["cluster"]["unique_weights_per_kernel"] and max(report["cluster"]["unique_weights_per_kernel"].values()) <= 8
+    assert report["cluster"]["sparsity_after_strip"] == pytest.approx(0.6, abs=0.01)
+    assert report["pcqat"]["scheme"] == "Default8BitClusterPreserveQuantizeScheme"
+    # the stripped float model: clustered and still sparse
+    assert max(unique_weights_per_kernel(result.float_model).values()) <= 8
+    assert kernel_sparsity(result.float_model)["overall"] == pytest.approx(0.6, abs=0.01)
+    # the shipped int8 file: per output channel at most 8 values, and the zeros are still there
+    int8 = convert_keras(result.qat_model, quantization="int8", io_dtype="int8", representative_data=x, calibration_samples=50)
+    stored = open_model(int8, default_delegates=False)
+    assert max(stored_unique(stored).values()) <= 8
+    assert weight_sparsity(stored) == pytest.approx(0.6, abs=0.02)
+    accuracy = float(np.mean(open_model(int8).predict(x_test).argmax(-1) == y_test))
+    assert accuracy > 0.5
+
+
+def test_unclustered_int8_kernels_have_many_values(tiny_tflite):
+    """The check above means something: a plain int8 kernel has far more than 8 values per channel."""
+    counts = stored_unique(open_model(tiny_tflite["int8"], default_delegates=False))
+    assert max(counts.values()) > 30
