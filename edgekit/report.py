@@ -211,7 +211,7 @@ def _compression_lines(compression: Mapping) -> list[str]:
 
 # --- sweeps: report.md, results.csv and report.html from the same report.json -------------
 
-SWEEP_COLUMNS = ("variant", "target", "pruned", "mode", "accuracy", "agreement", "bytes", "gzip", "zeros", "p50 µs", "pareto")
+SWEEP_COLUMNS = ("variant", "target", "pruned", "mode", "accuracy", "agreement", "bytes", "gzip", "zeros", "uniq/kernel", "p50 µs", "pareto")
 CSV_COLUMNS = (
     "name", "target", "sparsity_target", "mode", "quantization", "accuracy", "agreement", "bytes", "gzip_bytes",
     "sparsity", "latency_p50_us", "latency_p90_us", "latency_p99_us", "pareto_size", "pareto_latency", "path",
@@ -220,11 +220,11 @@ CSV_COLUMNS = (
 
 def sweep_row(artifact: Mapping) -> list[str]:
     """A build row plus the grid point and the Pareto fronts the variant is on."""
-    name, target, _, accuracy, agreement, size, gzip_bytes, zeros, p50 = artifact_row(artifact)
+    name, target, _, accuracy, agreement, size, gzip_bytes, zeros, unique, p50 = artifact_row(artifact)
     pruned = artifact.get("sparsity_target")
     pruned_text = "-" if pruned is None else f"{pruned * 100:g} %"
     mode = artifact.get("mode", artifact["quantization"])
-    return [name, target, pruned_text, mode, accuracy, agreement, size, gzip_bytes, zeros, p50, pareto_marks(artifact)]
+    return [name, target, pruned_text, mode, accuracy, agreement, size, gzip_bytes, zeros, unique, p50, pareto_marks(artifact)]
 
 
 def pareto_marks(artifact: Mapping) -> str:
