@@ -1,14 +1,21 @@
 """All-or-nothing output: build in a staging folder beside the destination, then rename.
 
 Ctrl-C, a crash or a kill leaves either the previous output or the new one, never a mix;
-the staging folder is removed on any failure.
+the staging folder is removed on any failure. On Linux an existing destination is swapped
+with the staging folder in one ``renameat2(RENAME_EXCHANGE)`` call, so even a kill between
+two renames cannot leave the destination missing. Staging folders carry their process id
+(``.NAME.partial-PID-xxxx``); one left by a killed process is removed by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +26,8 @@ def staged_directory(destination: str | Path) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces ``destination``."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
+    remove_stale_staging(destination)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-{os.getpid()}-", dir=destination.parent))
     try:
         yield staging
         replace_directory(staging, destination)
@@ -28,12 +36,50 @@ def staged_directory(destination: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_stale_staging(destination: Path) -> list[Path]:
+    """Delete staging folders for ``destination`` left by processes that no longer run.
+
+    A retired previous output (``.NAME.old-PID-...``) is put back first if the destination
+    is missing, which only the non-Linux two-rename swap can leave behind.
+    """
+    removed = []
+    for kind in ("partial", "old"):
+        for folder in destination.parent.glob(f".{glob.escape(destination.name)}.{kind}-*"):
+            if not folder.is_dir() or folder.is_symlink() or _owner_alive(folder.name, kind):
+                continue
+            if kind == "old" and not destination.exists() and (folder / "previous").is_dir():
+                os.replace(folder / "previous", destination)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _owner_alive(name: str, kind: str) -> bool:
+    """Whether the process whose id is in a staging folder's name still runs."""
+    pid_text = name.rpartition(f".{kind}-")[2].partition("-")[0]
+    if not pid_text.isdigit():
+        return True  # not one of ours (or from an older edgekit): leave it alone
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
 def replace_directory(source: Path, destination: Path) -> None:
     """Move ``source`` to ``destination``, swapping out an existing folder safely."""
     if not destination.exists():
         os.replace(source, destination)
         return
-    retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
+    if _exchange(source, destination):
+        shutil.rmtree(source, ignore_errors=True)  # now holds the previous output
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-{os.getpid()}-", dir=destination.parent))
     os.replace(destination, retired / "previous")
     try:
         os.replace(source, destination)
@@ -42,6 +88,28 @@ def replace_directory(source: Path, destination: Path) -> None:
         raise
     finally:
         shutil.rmtree(retired, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False where that is unavailable."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # old kernel or a file system without it
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def write_file_atomic(path: str | Path, data: bytes | str) -> None:

@@ -80,8 +80,13 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
 
 
 def verify_bundle(bundle: str | Path) -> dict[str, Any]:
-    """Check every listed file's size and sha256, and that no unlisted file is present."""
+    """Check every listed file's size and sha256, and that no unlisted file is present.
+
+    ``bundle`` is a bundle folder or a ``.zip`` of one (extracted safely to a temporary folder).
+    """
     bundle = Path(bundle)
+    if bundle.suffix == ".zip" and bundle.is_file():
+        return verify_zipped_bundle(bundle)
     manifest = read_manifest(bundle)
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
@@ -110,3 +115,30 @@ def _verify_file(bundle: Path, name: str, entry: Mapping[str, Any]) -> None:
             f"{bundle}: {name} does not match its sha256 in the manifest (tampered or corrupted)",
             hint="rebuild or re-copy the bundle",
         )
+
+
+def verify_zipped_bundle(archive: Path) -> dict[str, Any]:
+    """Extract a zipped bundle safely and verify it; errors name the zip, not the temp folder."""
+    import shutil
+    import tempfile
+
+    from edgekit.ziputil import safe_extract
+
+    scratch = Path(tempfile.mkdtemp(prefix="edgekit-verify-"))
+    try:
+        safe_extract(archive, scratch)
+        root = _zip_root(scratch)
+        try:
+            return verify_bundle(root)
+        except BundleError as exc:
+            raise BundleError(exc.message.replace(str(root), str(archive)), hint=exc.hint) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _zip_root(folder: Path) -> Path:
+    """The bundle folder inside an extracted zip: the top level, or its only subfolder."""
+    entries = list(folder.iterdir())
+    if (folder / MANIFEST_NAME).is_file() or len(entries) != 1 or not entries[0].is_dir():
+        return folder
+    return entries[0]
