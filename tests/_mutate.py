@@ -6,7 +6,9 @@ rather than at weight bytes, which any value is valid for.
 
 from __future__ import annotations
 
+import os
 import random
+import resource
 import struct
 
 KINDS = ("truncate", "bytes", "bitflip", "word", "header-only")
@@ -49,3 +51,32 @@ def mutations(data: bytes, count: int, seed: int = 0):
     for index in range(count):
         kind = KINDS[index % len(KINDS)]
         yield kind, mutate(data, positions, rng, kind)
+
+
+def run_in_child(data: bytes, *, xnnpack: bool = False) -> int:
+    """Load, allocate and invoke ``data`` with LiteRT in a forked child (reference kernels,
+    or with LiteRT's default XNNPACK delegate).
+
+    Returns the child's exit status: 0 ran, 3 a Python exception, negative the signal that
+    killed it (a native crash), so a crash is counted instead of killing the caller. Call it
+    only from a process that has not loaded TensorFlow (forking TF's threads is unsafe).
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash here is expected: no core dump
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        try:
+            import numpy as np
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+            resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            interpreter = Interpreter(model_content=data, experimental_op_resolver_type=resolver)
+            interpreter.allocate_tensors()
+            for detail in interpreter.get_input_details():
+                interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+            interpreter.invoke()
+        except Exception:
+            os._exit(3)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
