@@ -80,7 +80,7 @@ def _safe_name(archive_path: Path, member: zipfile.ZipInfo) -> PurePosixPath | N
         raise BundleError(f"{archive_path}: member {name!r} would be written outside the bundle")
     if name.endswith("/") or stat.S_ISDIR(mode):
         return None
-    if mode and not stat.S_ISREG(mode):
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # zips from Windows or writestr() carry no type
         raise BundleError(f"{archive_path}: member {name!r} is not a regular file")
     if not path.parts or path == PurePosixPath("."):
         raise BundleError(f"{archive_path}: member {name!r} has an empty name")

@@ -8,7 +8,6 @@ proves the code really would have run, and its absence proves edgekit did not ru
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
