@@ -189,8 +189,9 @@ def _check_confined(recipe: "Recipe", where: "_Locator", *, trusted: abc.Set[str
         if resolved != root and not resolved.is_relative_to(root):
             section, name = key.split(".")
             flag = _CLI_FLAG.get(key, f"--set {key}=PATH")
+            written = getattr(getattr(recipe, section), name)
             raise RecipeError(
-                f"{where(section, name)}: {key} = {value!r} points outside the recipe's folder {root}",
+                f"{where(section, name)}: {key} = {written!r} points outside the recipe's folder {root}",
                 hint=f"move it next to the recipe, or give it on the command line with {flag}",
             )
 

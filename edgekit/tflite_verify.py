@@ -75,7 +75,10 @@ def _quantization_problem(tensor: Tensor) -> str | None:
 
 
 def _dataflow_problem(graph: TFLiteGraph, subgraph: Subgraph) -> str | None:
-    """Every op output exists and has one producer, which is neither a constant nor a graph input."""
+    """Graph inputs and outputs exist; every op output exists and has one producer, which is
+    neither a constant nor a graph input."""
+    if any(index < 0 for index in (*subgraph.inputs, *subgraph.outputs)):
+        return "a graph input or output is absent (-1)"
     produced: dict[int, int] = {}
     inputs = set(subgraph.inputs)
     for op in subgraph.operators:

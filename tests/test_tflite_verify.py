@@ -116,6 +116,7 @@ def test_each_rule(tiny_tflite):
         "disagrees with its signature": _replace_tensor(graph, activation.index, shape=(1, 99, 26, 4)),
         "negative dimension": _replace_tensor(graph, activation.index, shape=(1, -5, 26, 4)),
         "absent (-1) output": _replace_op(graph, conv.index, outputs=(-1,)),
+        "graph input or output is absent": dataclasses.replace(graph, subgraphs=(dataclasses.replace(main, outputs=(-1,)),)),
         "is written by both": _replace_op(graph, conv.index + 1, outputs=conv.outputs),
         "a graph input or constant": _replace_op(graph, conv.index, outputs=(weights.index,)),
     }
