@@ -67,8 +67,8 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
         raise BundleError(f"{bundle}: not a bundle (no {MANIFEST_NAME})", hint="pass a folder written by 'edgekit build'")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: manifest is not valid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{path}: manifest is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not an edgekit manifest (format field missing or wrong)")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -102,15 +102,20 @@ def verify_bundle(bundle: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def _verify_file(bundle: Path, name: str, entry: Mapping[str, Any]) -> None:
+def _verify_file(bundle: Path, name: str, entry: Any) -> None:
     relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts:
+    if not name or "\x00" in name or relative.is_absolute() or ".." in relative.parts or relative == Path("."):
         raise BundleError(f"{bundle}: manifest names an unsafe path {name!r}")
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("sha256"), str) or type(entry.get("bytes")) is not int:
+        raise BundleError(f"{bundle}: manifest entry for {name!r} needs a sha256 string and a bytes count", hint="rebuild the bundle")
     path = bundle / relative
-    if not path.is_file() or path.is_symlink():
+    try:
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        data = None
+    if data is None:
         raise BundleError(f"{bundle}: {name} is missing", hint="the bundle is incomplete; copy it again")
-    data = path.read_bytes()
-    if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+    if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise BundleError(
             f"{bundle}: {name} does not match its sha256 in the manifest (tampered or corrupted)",
             hint="rebuild or re-copy the bundle",
