@@ -14,26 +14,72 @@ import ctypes
 import errno
 import glob
 import os
+import secrets
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
 
+class staged_directory:
+    """``with staged_directory(dest) as staging:`` yields an empty staging folder; on success it
+    replaces ``dest``, on any failure or interrupt it is removed.
+
+    A class rather than a generator so that cleanup starts the moment the block ends: an
+    interrupt landing between a generator's body and its resumption would strand the folder.
+    Creating, swapping and removing run with Ctrl-C/SIGTERM held back until they finish.
+    """
+
+    def __init__(self, destination: str | Path):
+        self.destination = Path(destination)
+        self.staging = self.destination.parent / f".{self.destination.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def __enter__(self) -> Path:
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(self.destination)
+        try:
+            with deferred_interrupts():
+                self.staging.mkdir(mode=0o755)
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        return self.staging
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        try:
+            with deferred_interrupts():
+                if exc_type is None:
+                    replace_directory(self.staging, self.destination)
+                else:
+                    shutil.rmtree(self.staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        return False
+
+
 @contextlib.contextmanager
-def staged_directory(destination: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces ``destination``."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(destination)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-{os.getpid()}-", dir=destination.parent))
+def deferred_interrupts(signals=(signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back during a short critical step, then deliver them.
+
+    Only the main thread can change handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    held = [sig for sig in signals if signal.getsignal(sig) is not None]  # None: a C handler we cannot restore
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in held}
     try:
-        yield staging
-        replace_directory(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(received):
+            signal.raise_signal(sig)
 
 
 def remove_stale_staging(destination: Path) -> list[Path]:

@@ -51,7 +51,7 @@ def read_configs(path: Path) -> list[Any]:
         raise
     except Exception as exc:  # zip, HDF5, protobuf and JSON each raise their own kinds
         raise ModelError(
-            f"{path}: cannot read the model's config ({type(exc).__name__}: {_first_line(exc)})",
+            f"{path}: cannot load as a Keras model: {type(exc).__name__}: {_first_line(exc)}",
             hint="check the file is complete and was saved by tf_keras (model.save)",
         ) from None
     return []
