@@ -62,8 +62,9 @@ def _quantization_problem(tensor: Tensor) -> str | None:
     q = tensor.quantization
     if q is None:
         return None
-    if not all(math.isfinite(s) and s >= 0 for s in q.scale):
-        return "quantisation scale is negative, infinite or NaN"
+    floor = 0.0 if tensor.dtype.startswith("float") else math.ulp(0.0)  # integer kernels divide by it
+    if not all(math.isfinite(s) and s >= floor for s in q.scale):
+        return "quantisation scale is zero, negative, infinite or NaN"
     if q.zero_point and len(q.zero_point) != len(q.scale):
         return f"{len(q.scale)} quantisation scales but {len(q.zero_point)} zero points"
     low, high = _ZERO_POINT_RANGE.get(tensor.dtype, (-(2**63), 2**63 - 1))

@@ -30,6 +30,7 @@ CRASHERS = [
     (IC, [(83425, 0o320)], "unquantised int8 tensor 24", True),
     (IC, [(83216, 0o10)], "unquantised int8 tensor 25", True),
     (IC, [(80020, 0o37)], "is written by both operator", True),
+    (IC, [(81700, 0), (81701, 0), (81702, 0), (81703, 0)], "quantisation scale is zero", True),
     (SWW, [(74387, 1)], "disagrees with its signature", False),
 ]
 
@@ -109,7 +110,8 @@ def test_each_rule(tiny_tflite):
     q = activation.quantization
     broken = {
         "outside the int8 range": _replace_tensor(graph, activation.index, quantization=Quantization(q.scale, (300,))),
-        "negative, infinite or NaN": _replace_tensor(graph, activation.index, quantization=Quantization((float("nan"),), (0,))),
+        "zero, negative, infinite or NaN": _replace_tensor(graph, activation.index, quantization=Quantization((float("nan"),), (0,))),
+        "scale is zero": _replace_tensor(graph, activation.index, quantization=Quantization((0.0,), (0,))),
         "1 quantisation scales but 2 zero points": _replace_tensor(graph, activation.index, quantization=Quantization(q.scale, (0, 0))),
         "per-channel scales do not match": _replace_tensor(graph, weights.index, quantization=dataclasses.replace(weights.quantization, quantized_dimension=3)),
         "mixes quantised tensors": _replace_tensor(graph, activation.index, quantization=None),
