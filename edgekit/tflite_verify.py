@@ -53,6 +53,8 @@ def _shape_problem(tensor: Tensor) -> str | None:
     if math.prod(tensor.shape) >= _MAX_ELEMENTS:
         return f"shape {list(tensor.shape)} has more than {_MAX_ELEMENTS:,} elements"
     signature = tensor.shape_signature
+    if not tensor.shape:  # unknown rank or a scalar: nothing to compare
+        return None
     if len(signature) != len(tensor.shape) or any(s not in (-1, d) for s, d in zip(signature, tensor.shape)):
         return f"shape {list(tensor.shape)} disagrees with its signature {list(signature)}"
     return None

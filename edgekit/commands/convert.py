@@ -16,7 +16,7 @@ import click
 @click.option("--std", type=float, default=1.0, show_default=True)
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="labels.txt, one class name per line.")
 @click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
-@click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in .keras files.")
+@click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in the model file.")
 def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, trust_model: bool):
     """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
     post-training quantisation, check it, measure it, and write its bundle."""
