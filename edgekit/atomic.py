@@ -1,39 +1,120 @@
 """All-or-nothing output: build in a staging folder beside the destination, then rename.
 
 Ctrl-C, a crash or a kill leaves either the previous output or the new one, never a mix;
-the staging folder is removed on any failure.
+the staging folder is removed on any failure. On Linux an existing destination is swapped
+with the staging folder in one ``renameat2(RENAME_EXCHANGE)`` call, so even a kill between
+two renames cannot leave the destination missing. Staging folders carry their process id
+(``.NAME.partial-PID-xxxx``); one left by a killed process is removed by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import os
+import secrets
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
 
+class staged_directory:
+    """``with staged_directory(dest) as staging:`` yields an empty staging folder; on success it
+    replaces ``dest``, on any failure or interrupt it is removed.
+
+    A class rather than a generator so that cleanup starts the moment the block ends: an
+    interrupt landing between a generator's body and its resumption would strand the folder.
+    Creating, swapping and removing run with Ctrl-C/SIGTERM held back until they finish.
+    """
+
+    def __init__(self, destination: str | Path):
+        self.destination = Path(destination)
+        self.staging = self.destination.parent / f".{self.destination.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def __enter__(self) -> Path:
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(self.destination)
+        try:
+            with deferred_interrupts():
+                self.staging.mkdir(mode=0o755)
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        return self.staging
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        try:
+            with deferred_interrupts():
+                if exc_type is None:
+                    replace_directory(self.staging, self.destination)
+                else:
+                    shutil.rmtree(self.staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        return False
+
+
 @contextlib.contextmanager
-def staged_directory(destination: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces ``destination``."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
-    _chmod_like_mkdir(staging)
+def deferred_interrupts(signals=(signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back during a short critical step, then deliver them.
+
+    Only the main thread can change handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    held = [sig for sig in signals if signal.getsignal(sig) is not None]  # None: a C handler we cannot restore
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in held}
     try:
-        yield staging
-        replace_directory(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(received):
+            signal.raise_signal(sig)
 
 
-def _chmod_like_mkdir(path: Path) -> None:
-    """mkdtemp makes 0700 folders; a bundle should get the usual permissions (0777 & ~umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
+def remove_stale_staging(destination: Path) -> list[Path]:
+    """Delete staging folders for ``destination`` left by processes that no longer run.
+
+    A retired previous output (``.NAME.old-PID-...``) is put back first if the destination
+    is missing, which only the non-Linux two-rename swap can leave behind.
+    """
+    removed = []
+    for kind in ("partial", "old"):
+        for folder in destination.parent.glob(f".{glob.escape(destination.name)}.{kind}-*"):
+            if not folder.is_dir() or folder.is_symlink() or _owner_alive(folder.name, kind):
+                continue
+            if kind == "old" and not destination.exists() and (folder / "previous").is_dir():
+                os.replace(folder / "previous", destination)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _owner_alive(name: str, kind: str) -> bool:
+    """Whether the process whose id is in a staging folder's name still runs."""
+    pid_text = name.rpartition(f".{kind}-")[2].partition("-")[0]
+    if not pid_text.isdigit():
+        return True  # not one of ours (or from an older edgekit): leave it alone
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
 
 
 def replace_directory(source: Path, destination: Path) -> None:
@@ -41,7 +122,10 @@ def replace_directory(source: Path, destination: Path) -> None:
     if not destination.exists():
         os.replace(source, destination)
         return
-    retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
+    if _exchange(source, destination):
+        shutil.rmtree(source, ignore_errors=True)  # now holds the previous output
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-{os.getpid()}-", dir=destination.parent))
     os.replace(destination, retired / "previous")
     try:
         os.replace(source, destination)
@@ -50,6 +134,28 @@ def replace_directory(source: Path, destination: Path) -> None:
         raise
     finally:
         shutil.rmtree(retired, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False where that is unavailable."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # old kernel or a file system without it
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def write_file_atomic(path: str | Path, data: bytes | str) -> None:

@@ -7,7 +7,9 @@ plus one line in ``COMMANDS``.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
 import click
 
@@ -77,6 +79,7 @@ def _configure_output(*, verbose: bool, quiet: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: edgekit's own errors become one line and an exit code, not a traceback."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    _stop_on_sigterm()
     try:
         cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as exc:
@@ -90,11 +93,26 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted; nothing was written", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line like every other error, not click's usage block
+        command = exc.ctx.command_path if exc.ctx else "edgekit"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"error: {message} (see '{command} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _stop_on_sigterm() -> None:
+    """``kill`` or ``timeout`` (SIGTERM) unwinds like Ctrl-C, so staging folders are removed."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":  # pragma: no cover

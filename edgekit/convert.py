@@ -22,6 +22,7 @@ from edgekit.packaging import check_and_package
 from edgekit.registry import get_converter, get_target
 from edgekit.runtime import open_model
 from edgekit.runtime.latency import measure_latency
+from edgekit.shapes import require_static_input, shape_fits
 
 log = logging.getLogger("edgekit")
 
@@ -54,6 +55,7 @@ def convert_file(
     chosen = get_target(target)
     model = load_model_file(model_path, trust=trust_model)
     input_shape = _single_input_shape(model, model_path)
+    require_static_input(input_shape, [chosen], where=str(model_path))
     x, y = load_representative(data, input_shape) if data else (None, None)
     if x is None and chosen.quantization == "int8":
         raise InputError(
@@ -96,7 +98,7 @@ def load_representative(path: str | Path, input_shape: tuple[int, ...]) -> tuple
         raise DataError(f"--data {path}: not found or not an .npz file or a folder of images")
     if x.ndim == len(input_shape) and input_shape[-1] == 1:
         x = x[..., None]
-    if tuple(x.shape[1:]) != tuple(d for d in input_shape):
+    if not shape_fits(input_shape, x.shape[1:]):
         raise DataError(
             f"--data {path}: samples have shape {tuple(x.shape[1:])} but the model takes {tuple(input_shape)}",
             hint="give data shaped like the model's input (without the batch axis)",

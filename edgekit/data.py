@@ -66,6 +66,11 @@ def load_dataset(spec: DataSpec, *, base_dir: Path = Path(".")) -> Dataset:
     else:
         path = Path(source).expanduser()
         path = path if path.is_absolute() else base_dir / path
+        if not path.exists():
+            raise DataError(
+                f"data source {source!r} not found or not supported: {path} does not exist",
+                hint="use 'mnist', an .npz file with x/y arrays, or a folder of images in class subfolders",
+            )
         if path.is_dir():
             x, y, labels = _image_folder(path, spec)
             x_train, y_train, x_test, y_test = _split(x, y, spec.test_fraction)
@@ -122,19 +127,18 @@ def _mnist():
 
 def _npz(path: Path, spec: DataSpec):
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read as .npz: {exc}") from exc
-    with archive:
-        keys = set(archive.files)
-        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-            parts = [archive[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-        elif {"x", "y"} <= keys:
-            parts = list(_split(archive["x"], archive["y"], spec.test_fraction))
-        else:
-            raise DataError(
-                f"{path}: expected arrays 'x' and 'y' (or x_train/y_train/x_test/y_test), found {sorted(keys)}"
-            )
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+                parts = [archive[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            elif {"x", "y"} <= keys:
+                parts = list(_split(archive["x"], archive["y"], spec.test_fraction))
+            else:
+                raise DataError(
+                    f"{path}: expected arrays 'x' and 'y' (or x_train/y_train/x_test/y_test), found {sorted(keys)}"
+                )
+    except (OSError, ValueError, EOFError) as exc:  # also object arrays, which would need pickle
+        raise DataError(f"{path}: cannot read as .npz: {exc}", hint="save plain numeric arrays with np.savez") from exc
     num_classes = int(max(parts[1].max(), parts[3].max())) + 1
     return (*parts, [str(i) for i in range(num_classes)])
 

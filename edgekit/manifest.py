@@ -67,8 +67,8 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
         raise BundleError(f"{bundle}: not a bundle (no {MANIFEST_NAME})", hint="pass a folder written by 'edgekit build'")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: manifest is not valid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{path}: manifest is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not an edgekit manifest (format field missing or wrong)")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -80,8 +80,13 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
 
 
 def verify_bundle(bundle: str | Path) -> dict[str, Any]:
-    """Check every listed file's size and sha256, and that no unlisted file is present."""
+    """Check every listed file's size and sha256, and that no unlisted file is present.
+
+    ``bundle`` is a bundle folder or a ``.zip`` of one (extracted safely to a temporary folder).
+    """
     bundle = Path(bundle)
+    if bundle.suffix == ".zip" and bundle.is_file():
+        return verify_zipped_bundle(bundle)
     manifest = read_manifest(bundle)
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
@@ -97,16 +102,48 @@ def verify_bundle(bundle: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def _verify_file(bundle: Path, name: str, entry: Mapping[str, Any]) -> None:
+def _verify_file(bundle: Path, name: str, entry: Any) -> None:
     relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts:
+    if not name or "\x00" in name or relative.is_absolute() or ".." in relative.parts or relative == Path("."):
         raise BundleError(f"{bundle}: manifest names an unsafe path {name!r}")
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("sha256"), str) or type(entry.get("bytes")) is not int:
+        raise BundleError(f"{bundle}: manifest entry for {name!r} needs a sha256 string and a bytes count", hint="rebuild the bundle")
     path = bundle / relative
-    if not path.is_file() or path.is_symlink():
+    try:
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        data = None
+    if data is None:
         raise BundleError(f"{bundle}: {name} is missing", hint="the bundle is incomplete; copy it again")
-    data = path.read_bytes()
-    if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+    if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise BundleError(
             f"{bundle}: {name} does not match its sha256 in the manifest (tampered or corrupted)",
             hint="rebuild or re-copy the bundle",
         )
+
+
+def verify_zipped_bundle(archive: Path) -> dict[str, Any]:
+    """Extract a zipped bundle safely and verify it; errors name the zip, not the temp folder."""
+    import shutil
+    import tempfile
+
+    from edgekit.ziputil import safe_extract
+
+    scratch = Path(tempfile.mkdtemp(prefix="edgekit-verify-"))
+    try:
+        safe_extract(archive, scratch)
+        root = _zip_root(scratch)
+        try:
+            return verify_bundle(root)
+        except BundleError as exc:
+            raise BundleError(exc.message.replace(str(root), str(archive)), hint=exc.hint) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _zip_root(folder: Path) -> Path:
+    """The bundle folder inside an extracted zip: the top level, or its only subfolder."""
+    entries = list(folder.iterdir())
+    if (folder / MANIFEST_NAME).is_file() or len(entries) != 1 or not entries[0].is_dir():
+        return folder
+    return entries[0]

@@ -2,7 +2,9 @@
 
 Factories are ``"file.py:function"`` (a file beside the recipe) or ``"package.module:function"``.
 Files are ``.keras`` (loaded with ``safe_mode=True``: no arbitrary Lambda code), ``.h5``
-(including old Keras 2.x HDF5 files) or a SavedModel directory. Models load with
+(including old Keras 2.x HDF5 files) or a SavedModel directory; every format's config is
+checked for code first (``edgekit.model_scan``), since tf_keras runs ``.h5``/SavedModel
+Lambda bytecode while loading. Models load with
 ``compile=False``: optimizer state from another Keras version is useless here and often breaks.
 """
 
@@ -65,6 +67,10 @@ def load_model_file(path: str | Path, *, trust: bool = False):
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file not found: {path}")
+    if not trust:
+        from edgekit.model_scan import check_model_safe
+
+        check_model_safe(path)
     k = keras()
     try:
         with _custom_object_scope():

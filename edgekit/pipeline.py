@@ -29,7 +29,9 @@ from edgekit.recipe import Recipe, load_recipe
 from edgekit.registry import get_converter, get_target
 from edgekit.packaging import check_and_package
 from edgekit.report import write_reports
+from edgekit.shapes import require_static_input, shape_fits
 from edgekit.train import TrainData, fit, keras_predictions, top1_accuracy
+from edgekit.ziputil import zip_folder
 
 log = logging.getLogger("edgekit")
 REFERENCE = "float32"
@@ -82,10 +84,19 @@ class _Timer:
         self.seconds[name] = round(time.perf_counter() - started, 2)
 
 
-def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> BuildResult:
-    """Run a recipe end to end and write bundles plus ``report.json``/``report.md``."""
+def build(
+    recipe: Recipe | str | Path,
+    *,
+    out: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    trust_model: bool = False,
+) -> BuildResult:
+    """Run a recipe end to end and write bundles plus ``report.json``/``report.md``.
+
+    ``trust_model`` lets ``model.file`` carry code (Lambda layers); off, such files are refused.
+    """
     if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides=overrides)
+        recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
     targets = recipe_targets(recipe)
     timer = _Timer()
@@ -93,8 +104,9 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
     with timer.stage("load"), distribute.strategy_scope(recipe.train.strategy):
         seed_everything(recipe.train.seed)
         dataset = load_dataset(recipe.data, base_dir=recipe.base_dir)
-        model = load_model(recipe)
+        model = load_model(recipe, trust=trust_model)
         check_input_shape(model, dataset)
+        require_static_input(model.input_shape[1:], targets, where=str(recipe.model.file or recipe.model.factory))
     x_train, x_test = dataset.normalize(dataset.x_train), dataset.normalize(dataset.x_test)
     data = train_data(recipe, x_train, dataset.y_train)
     with timer.stage("train"), distribute.strategy_scope(recipe.train.strategy):
@@ -118,6 +130,8 @@ def build(recipe: Recipe | str | Path, *, out: str | Path | None = None, overrid
     with staged_directory(out_dir) as staging:
         for artifact in artifacts:
             write_artifact_bundle(staging, artifact, dataset, recipe)
+            if recipe.output.zip:
+                zip_folder(staging / artifact.path, staging / f"{artifact.path}.zip")
         report["artifacts"] = [a.to_report() for a in artifacts]
         write_reports(staging, report)
     log.info("wrote %s", out_dir)
@@ -175,21 +189,21 @@ def recipe_targets(recipe: Recipe) -> list:
     return targets
 
 
-def load_model(recipe: Recipe):
+def load_model(recipe: Recipe, *, trust: bool = False):
     """The recipe's model: a fresh one from its factory or a saved file."""
     from edgekit.models import load_model_file, model_from_factory
 
     spec = recipe.model
     if spec.factory:
         return model_from_factory(spec.factory, spec.kwargs, base_dir=recipe.base_dir)
-    return load_model_file(recipe.resolve(spec.file))
+    return load_model_file(recipe.resolve(spec.file), trust=trust)
 
 
 def check_input_shape(model, dataset: Dataset) -> None:
     """Data and model must agree on the per-sample input shape."""
     expected = tuple(model.input_shape[1:])
     actual = dataset.input_shape
-    if expected != actual:
+    if not shape_fits(expected, actual):
         raise DataError(
             f"the model takes inputs of shape {expected} but the data has {actual}",
             hint="match the factory's input_shape to the data, or resize the data (data.image_size)",

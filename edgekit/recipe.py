@@ -229,8 +229,15 @@ _SECTIONS: dict[str, type] = {
 _TOP_LEVEL = ("name", "targets", "target", *_SECTIONS)
 
 
-def load_recipe(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Recipe:
-    """Read and validate a recipe file; ``overrides`` maps ``"section.key"`` to values."""
+def load_recipe(
+    path: str | Path, *, overrides: Mapping[str, Any] | None = None, trusted: abc.Iterable[str] = ()
+) -> Recipe:
+    """Read and validate a recipe file; ``overrides`` maps ``"section.key"`` to values.
+
+    Paths written in the file must stay inside the recipe's folder; paths given on the command
+    line (``overrides``, or keys listed in ``trusted`` such as ``output.dir`` for ``--out``) may
+    point anywhere.
+    """
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe not found: {path}", hint="give the path of a .toml recipe")
@@ -244,7 +251,47 @@ def load_recipe(path: str | Path, *, overrides: Mapping[str, Any] | None = None)
         raise RecipeError(f"{path}: not valid TOML: {exc}") from exc
     for dotted, value in (overrides or {}).items():
         _apply_override(raw, dotted, value, source=str(path))
-    return recipe_from_dict(raw, base_dir=path.parent.resolve(), source=str(path), text=text)
+    recipe = recipe_from_dict(raw, base_dir=path.parent.resolve(), source=str(path), text=text)
+    _check_confined(recipe, _Locator(str(path), text), trusted={*(overrides or {}), *trusted})
+    return recipe
+
+
+# Recipe keys that name files or folders; the callable picks the path out of the value.
+_PATH_KEYS: dict[str, Any] = {
+    "model.file": lambda spec: spec.model.file,
+    "model.factory": lambda spec: _factory_file(spec.model.factory),
+    "data.source": lambda spec: spec.data.source,
+    "output.dir": lambda spec: spec.output.dir,
+}
+_CLI_FLAG = {"output.dir": "--out DIR"}
+
+
+def _factory_file(factory: str | None) -> str | None:
+    """The file part of ``"file.py:function"``; None for ``"package.module:function"``."""
+    target = (factory or "").partition(":")[0]
+    return target if target.endswith(".py") else None
+
+
+def _check_confined(recipe: "Recipe", where: "_Locator", *, trusted: abc.Set[str]) -> None:
+    """A recipe from elsewhere may only reach files in its own folder (symlinks followed).
+
+    Otherwise a downloaded recipe could run ``../../somewhere/evil.py`` as a model factory,
+    read any file as data, or write its output over another project.
+    """
+    root = recipe.base_dir.resolve()
+    for key, pick in _PATH_KEYS.items():
+        value = pick(recipe)
+        if value is None or any(key == t or key.startswith(f"{t}.") for t in trusted):
+            continue
+        resolved = recipe.resolve(value).resolve()
+        if resolved != root and not resolved.is_relative_to(root):
+            section, name = key.split(".")
+            flag = _CLI_FLAG.get(key, f"--set {key}=PATH")
+            written = getattr(getattr(recipe, section), name)
+            raise RecipeError(
+                f"{where(section, name)}: {key} = {written!r} points outside the recipe's folder {root}",
+                hint=f"move it next to the recipe, or give it on the command line with {flag}",
+            )
 
 
 def recipe_from_dict(

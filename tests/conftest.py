@@ -7,6 +7,7 @@ Unit tests use these so the default run stays fast on 2 cores; the full sample r
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -103,12 +104,19 @@ latency_runs = 5
 """
 
 
+def write_tiny_recipe(folder: Path, name: str = "tiny.toml") -> Path:
+    """The tiny recipe in ``folder`` with ``simple_cnn.py`` copied beside it (recipes may
+    only reach files in their own folder)."""
+    shutil.copyfile(SAMPLES / "simple_cnn.py", folder / "simple_cnn.py")
+    path = folder / name
+    path.write_text(TINY_RECIPE.format(factory="simple_cnn.py:build", train=TINY_TRAIN, test=TINY_TEST))
+    return path
+
+
 @pytest.fixture
 def tiny_recipe(tmp_path) -> Path:
     """A recipe for the tiny CNN on 512 digits, written into a temporary folder."""
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY_RECIPE.format(factory=(SAMPLES / "simple_cnn.py").as_posix() + ":build", train=TINY_TRAIN, test=TINY_TEST))
-    return path
+    return write_tiny_recipe(tmp_path)
 
 
 def mlperf_path(*parts: str) -> Path:

@@ -52,3 +52,26 @@ def test_output_gets_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+
+
+def test_an_interrupt_during_the_swap_is_delivered_after_it(tmp_path, monkeypatch):
+    """Ctrl-C arriving while the staging folder replaces the output waits until the swap is done."""
+    import os
+    import signal
+
+    from edgekit import atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    swap = atomic.replace_directory
+
+    def interrupted_swap(source, destination):
+        os.kill(os.getpid(), signal.SIGINT)  # lands in the middle of the critical step
+        swap(source, destination)
+
+    monkeypatch.setattr(atomic, "replace_directory", interrupted_swap)
+    with pytest.raises(KeyboardInterrupt):
+        with staged_directory(out) as staging:
+            (staging / "new.txt").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -9,7 +9,7 @@ import pytest
 from edgekit.manifest import verify_bundle
 from edgekit.pipeline import build
 from edgekit.runtime import open_model
-from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
+from tests.conftest import SAMPLES, edgekit_command, write_tiny_recipe
 from tests.golden_structure import structure
 
 GOLDEN = SAMPLES.parent / "tests" / "golden" / "manifest_structure.json"
@@ -18,11 +18,7 @@ GOLDEN = SAMPLES.parent / "tests" / "golden" / "manifest_structure.json"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     folder = tmp_path_factory.mktemp("build")
-    recipe = folder / "tiny.toml"
-    recipe.write_text(
-        TINY_RECIPE.format(factory=(SAMPLES / "simple_cnn.py").as_posix() + ":build", train=TINY_TRAIN, test=TINY_TEST)
-    )
-    return build(recipe, out=folder / "out")
+    return build(write_tiny_recipe(folder), out=folder / "out")
 
 
 def test_report_json_has_the_promised_fields(built):

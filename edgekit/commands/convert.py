@@ -14,9 +14,9 @@ import click
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Folder for the bundle.")
 @click.option("--mean", type=float, default=0.0, show_default=True, help="Normalisation applied to --data: (x - mean) / std.")
 @click.option("--std", type=float, default=1.0, show_default=True)
-@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), help="labels.txt, one class name per line.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="labels.txt, one class name per line.")
 @click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
-@click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in .keras files.")
+@click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in the model file.")
 def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, trust_model: bool):
     """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
     post-training quantisation, check it, measure it, and write its bundle."""
@@ -25,13 +25,22 @@ def convert(model: Path, target: str, data, out: Path, mean: float, std: float, 
 
     if std == 0:
         raise InputError("--std must be non-zero (inputs are divided by it)")
-    names = labels.read_text(encoding="utf-8").split("\n") if labels else None
+    names = _read_labels(labels) if labels else None
     result = convert_file(
         model, target=target, out=out, data=data, mean=mean, std=std,
         labels=[n for n in names if n.strip()] if names else None,
         calibration_samples=calibration_samples, trust_model=trust_model,
     )
     click.echo(_summary(result))
+
+
+def _read_labels(path: Path) -> list[str]:
+    from edgekit.errors import InputError
+
+    try:
+        return path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--labels {path}: not a UTF-8 text file (byte {exc.start})", hint="one class name per line") from None
 
 
 def _summary(result) -> str:

@@ -28,8 +28,10 @@ def describe(path: Path, targets=()) -> dict:
     """Everything ``inspect`` shows, as plain data."""
     from edgekit.registry import get_target
     from edgekit.tflite_graph import read_tflite
+    from edgekit.tflite_verify import verify_tflite
 
-    graph = read_tflite(path)
+    # A target check may hand the model to an interpreter: refuse a damaged one here, by name.
+    graph = verify_tflite(path) if targets else read_tflite(path)
     main = graph.main
     reports = {}
     for spec in targets:

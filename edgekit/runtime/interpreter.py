@@ -48,20 +48,14 @@ class TensorSpec:
 
 
 def read_model_bytes(model: bytes | str | Path) -> bytes:
-    """The model's bytes, with a clear error for a missing or non-TFLite file."""
-    if isinstance(model, (bytes, bytearray)):
-        data, where = bytes(model), "model bytes"
-    else:
-        path = Path(model)
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file", hint="check the path")
-        data, where = path.read_bytes(), str(path)
-    if len(data) < 8 or data[4:8] != _TFLITE_MAGIC:
-        raise ModelError(
-            f"{where}: not a TFLite model (no 'TFL3' identifier)",
-            hint="pass a .tflite file produced by a TFLite/LiteRT converter",
-        )
-    return data
+    """The model's bytes, verified before any native code sees them.
+
+    A missing, foreign, truncated or corrupt file (valid header, damaged flatbuffer) raises
+    ModelError here; handed to the interpreter it could abort the whole process instead.
+    """
+    from edgekit.tflite_verify import verify_tflite
+
+    return verify_tflite(bytes(model) if isinstance(model, bytearray) else model).data
 
 
 class ModelRunner:

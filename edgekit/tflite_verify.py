@@ -1,0 +1,107 @@
+"""Verify a .tflite model before a native interpreter sees it.
+
+LiteRT's C++ code trusts the model: a flatbuffer offset, a zero point or a tensor index
+that is wrong can abort or crash the whole process, which no ``try`` can catch. So every
+model the runtime opens is first parsed by edgekit's bounds-checked reader
+(``edgekit.tflite_graph``) and then checked against the rules LiteRT's kernels assume but do
+not all test. Either step fails with a :class:`~edgekit.errors.ModelError` naming the file.
+The rules were found by mutating real models and watching for crashes
+(``tests/test_tflite_verify.py``, ``benchmarks/mutate_tflite.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from edgekit.errors import ModelError
+from edgekit.tflite_graph import Subgraph, Tensor, TFLiteGraph, read_tflite
+
+# The range a zero point must lie in for each integer storage type.
+_ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int4": (-8, 7)}
+_INTEGER = set(_ZERO_POINT_RANGE)
+_MAX_ELEMENTS = 2**31  # element counts beyond int32 overflow LiteRT kernels' index arithmetic
+
+
+def verify_tflite(model: bytes | bytearray | str | Path) -> TFLiteGraph:
+    """Parse ``model`` (bytes or a path) and check it is safe to hand to an interpreter."""
+    graph = read_tflite(model)
+    where = "model bytes" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
+    problem = first_problem(graph)
+    if problem is not None:
+        raise ModelError(f"{where}: inconsistent TFLite model: {problem}", hint="the file is damaged; export the model again")
+    return graph
+
+
+def first_problem(graph: TFLiteGraph) -> str | None:
+    """The first rule the model breaks, in words, or None."""
+    for subgraph in graph.subgraphs:
+        for tensor in subgraph.tensors:
+            problem = _shape_problem(tensor) or _quantization_problem(tensor)
+            if problem:
+                return f"subgraph {subgraph.index} tensor {tensor.index} ({tensor.name}): {problem}"
+        problem = _dataflow_problem(graph, subgraph) or _mixed_quantization(subgraph)
+        if problem:
+            return f"subgraph {subgraph.index}: {problem}"
+    return None
+
+
+def _shape_problem(tensor: Tensor) -> str | None:
+    """Converters write a shape and a signature that agree (-1 only where dynamic)."""
+    if any(d < 0 for d in tensor.shape):
+        return f"negative dimension in shape {list(tensor.shape)}"
+    if math.prod(tensor.shape) >= _MAX_ELEMENTS:
+        return f"shape {list(tensor.shape)} has more than {_MAX_ELEMENTS:,} elements"
+    signature = tensor.shape_signature
+    if not tensor.shape:  # unknown rank or a scalar: nothing to compare
+        return None
+    if len(signature) != len(tensor.shape) or any(s not in (-1, d) for s, d in zip(signature, tensor.shape)):
+        return f"shape {list(tensor.shape)} disagrees with its signature {list(signature)}"
+    return None
+
+
+def _quantization_problem(tensor: Tensor) -> str | None:
+    q = tensor.quantization
+    if q is None:
+        return None
+    floor = 0.0 if tensor.dtype.startswith("float") else math.ulp(0.0)  # integer kernels divide by it
+    if not all(math.isfinite(s) and s >= floor for s in q.scale):
+        return "quantisation scale is zero, negative, infinite or NaN"
+    if q.zero_point and len(q.zero_point) != len(q.scale):
+        return f"{len(q.scale)} quantisation scales but {len(q.zero_point)} zero points"
+    low, high = _ZERO_POINT_RANGE.get(tensor.dtype, (-(2**63), 2**63 - 1))
+    if any(not low <= z <= high for z in q.zero_point):
+        return f"a zero point lies outside the {tensor.dtype} range {low}..{high}"
+    if q.per_channel and not (0 <= q.quantized_dimension < tensor.rank and tensor.shape[q.quantized_dimension] == len(q.scale)):
+        return f"{len(q.scale)} per-channel scales do not match axis {q.quantized_dimension} of shape {list(tensor.shape)}"
+    return None
+
+
+def _dataflow_problem(graph: TFLiteGraph, subgraph: Subgraph) -> str | None:
+    """Graph inputs and outputs exist; every op output exists and has one producer, which is
+    neither a constant nor a graph input."""
+    if any(index < 0 for index in (*subgraph.inputs, *subgraph.outputs)):
+        return "a graph input or output is absent (-1)"
+    produced: dict[int, int] = {}
+    inputs = set(subgraph.inputs)
+    for op in subgraph.operators:
+        for index in op.outputs:
+            if index < 0:
+                return f"operator {op.index} ({op.name}) has an absent (-1) output"
+            if index in produced:
+                return f"tensor {index} is written by both operator {produced[index]} and operator {op.index} ({op.name})"
+            if index in inputs or graph.is_constant(subgraph.tensors[index]):
+                return f"operator {op.index} ({op.name}) writes tensor {index}, a graph input or constant"
+            produced[index] = op.index
+    return None
+
+
+def _mixed_quantization(subgraph: Subgraph) -> str | None:
+    """Quantised kernels read every integer tensor's scale: all or none must have one."""
+    for op in subgraph.operators:
+        tensors = [subgraph.tensors[i] for i in (*op.inputs, *op.outputs) if i >= 0]
+        integer = [t for t in tensors if t.dtype in _INTEGER]
+        bare = [t for t in integer if t.quantization is None]
+        if bare and len(bare) < len(integer):
+            return f"operator {op.index} ({op.name}) mixes quantised tensors with unquantised {bare[0].dtype} tensor {bare[0].index}"
+    return None

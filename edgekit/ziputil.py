@@ -1,0 +1,112 @@
+"""Zipped bundles: a deterministic writer and an extractor that is safe on hostile archives.
+
+A bundle travels as one ``.zip`` to a phone build or a Raspberry Pi. Writing it with fixed
+timestamps, permissions and member order makes the same bundle give the same bytes.
+Extracting a zip from elsewhere must not write outside the target folder (absolute names,
+``..``, symlinks), nor fill the disk (a zip bomb): sizes are counted as bytes are actually
+decompressed, not trusted from the archive's header.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from edgekit.atomic import write_file_atomic
+from edgekit.errors import BundleError
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can store
+MAX_TOTAL_BYTES = 2 * 1024**3  # all members together, uncompressed
+MAX_MEMBERS = 1000
+_CHUNK = 1 << 20
+
+
+def zip_folder(folder: str | Path, destination: str | Path, *, root: str | None = None) -> Path:
+    """Write ``folder``'s files into ``destination`` under ``root/`` (default: the folder's name)."""
+    folder, destination = Path(folder), Path(destination)
+    root = folder.name if root is None else root
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(f"{root}/{path.relative_to(folder).as_posix()}", date_time=FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            info.create_system = 3  # unix, so the permissions above are read back
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    write_file_atomic(destination, buffer.getvalue())
+    return destination
+
+
+def safe_extract(
+    archive_path: str | Path,
+    destination: str | Path,
+    *,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_members: int = MAX_MEMBERS,
+) -> list[Path]:
+    """Extract every regular file of a zip into ``destination``; refuse anything unsafe."""
+    archive_path, destination = Path(archive_path), Path(destination)
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            members = archive.infolist()
+            if len(members) > max_members:
+                raise BundleError(f"{archive_path}: {len(members)} members, more than the limit of {max_members}")
+            names = [_safe_name(archive_path, member) for member in members]
+            budget = _Budget(archive_path, max_total_bytes)
+            return [
+                _extract_one(archive, member, destination / name, budget)
+                for member, name in zip(members, names)
+                if name is not None
+            ]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
+        raise BundleError(f"{archive_path}: not a readable zip ({exc})", hint="copy the bundle again") from None
+    except OSError as exc:
+        raise BundleError(f"{archive_path}: cannot read or extract the zip ({exc})") from None
+
+
+def _safe_name(archive_path: Path, member: zipfile.ZipInfo) -> PurePosixPath | None:
+    """The member's relative path, None for a folder entry; unsafe names raise."""
+    name = member.filename
+    mode = member.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise BundleError(f"{archive_path}: member {name!r} is a symbolic link; bundles contain only files")
+    if member.flag_bits & 0x1:
+        raise BundleError(f"{archive_path}: member {name!r} is encrypted")
+    path = PurePosixPath(name.replace("\\", "/"))
+    if "\x00" in name or path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise BundleError(f"{archive_path}: member {name!r} would be written outside the bundle")
+    if name.endswith("/") or stat.S_ISDIR(mode):
+        return None
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # zips from Windows or writestr() carry no type
+        raise BundleError(f"{archive_path}: member {name!r} is not a regular file")
+    if not path.parts or path == PurePosixPath("."):
+        raise BundleError(f"{archive_path}: member {name!r} has an empty name")
+    return path
+
+
+class _Budget:
+    """Counts bytes as they are decompressed; a zip bomb stops at the limit."""
+
+    def __init__(self, archive_path: Path, limit: int):
+        self.archive_path, self.limit, self.used = archive_path, limit, 0
+
+    def spend(self, count: int, name: str) -> None:
+        self.used += count
+        if self.used > self.limit:
+            raise BundleError(
+                f"{self.archive_path}: unpacks to more than {self.limit:,} bytes (at member {name!r}); refusing a possible zip bomb"
+            )
+
+
+def _extract_one(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: _Budget) -> Path:
+    if target.exists():
+        raise BundleError(f"{budget.archive_path}: member {member.filename!r} appears twice")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with archive.open(member) as source, open(target, "xb") as sink:
+        while chunk := source.read(_CHUNK):
+            budget.spend(len(chunk), member.filename)
+            sink.write(chunk)
+    return target
