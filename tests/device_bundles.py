@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN
+from tests.conftest import write_tiny_recipe, SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN
 
 _built: dict[str, Path] = {}
 
@@ -20,7 +20,7 @@ def tiny_bundles(tmp_path_factory) -> dict[str, Path]:
 
         root = tmp_path_factory.mktemp("device-bundles")
         recipe = root / "tiny.toml"
-        recipe.write_text(TINY_RECIPE.format(factory=(SAMPLES / "simple_cnn.py").as_posix() + ":build", train=TINY_TRAIN, test=TINY_TEST))
+        write_tiny_recipe(recipe.parent, recipe.name)
         result = build(recipe, out=root / "out")
         for bundle in sorted((result.out_dir / "bundles").iterdir()):
             key = "int8" if bundle.name.endswith("-int8") else "float32" if bundle.name.endswith("-float32") else bundle.name

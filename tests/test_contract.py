@@ -14,7 +14,7 @@ from edgekit.manifest import verify_bundle
 from edgekit.pipeline import build
 from edgekit.registry import get_target, target_names
 from edgekit.runtime import open_model
-from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
+from tests.conftest import write_tiny_recipe, SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,7 @@ def every_target(tmp_path_factory):
     """One tiny build with every registered target (no pruning or QAT: the contract is conversion)."""
     folder = tmp_path_factory.mktemp("contract")
     recipe = folder / "tiny.toml"
-    recipe.write_text(
-        TINY_RECIPE.format(factory=(SAMPLES / "simple_cnn.py").as_posix() + ":build", train=TINY_TRAIN, test=TINY_TEST)
-    )
+    write_tiny_recipe(recipe.parent, recipe.name)
     overrides = {"targets": target_names(), "prune.sparsity": 0.0, "quantize.mode": "ptq", "train.epochs": 2}
     result = build(recipe, out=folder / "out", overrides=overrides)
     return {artifact["target"]: artifact for artifact in result.report["artifacts"]} | {"_out": result.out_dir}

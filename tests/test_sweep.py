@@ -19,7 +19,7 @@ from edgekit.pareto import dominates
 from edgekit.recipe import load_recipe
 from edgekit.runtime import open_model
 from edgekit.sweep import float_model_key, plan_grid, variant_key
-from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
+from tests.conftest import write_tiny_recipe, SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
 from tests.test_report_html import assert_offline, probe_in_browser, screenshot
 
 GRID = ("--sparsity", "0,0.5", "--quantize", "float32,qat", "--set", "train.epochs=40")
@@ -28,7 +28,7 @@ NAMES = ["tiny-cpu-s0-float32", "tiny-cpu-s0-qat", "tiny-cpu-s50-float32", "tiny
 
 def write_recipe(folder: Path) -> Path:
     recipe = folder / "tiny.toml"
-    recipe.write_text(TINY_RECIPE.format(factory=(SAMPLES / "simple_cnn.py").as_posix() + ":build", train=TINY_TRAIN, test=TINY_TEST))
+    write_tiny_recipe(recipe.parent, recipe.name)
     return recipe
 
 
