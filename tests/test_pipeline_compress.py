@@ -2,6 +2,8 @@
 
 import json
 
+import shutil
+
 import pytest
 
 from edgekit.manifest import verify_bundle
@@ -61,7 +63,8 @@ latency_runs = 5
 def built(tmp_path_factory):
     folder = tmp_path_factory.mktemp("chain")
     recipe = folder / "chain.toml"
-    recipe.write_text(RECIPE.format(factory=(SAMPLES / "simple_cnn.py").as_posix() + ":build"))
+    shutil.copyfile(SAMPLES / "simple_cnn.py", folder / "simple_cnn.py")  # recipes reach only their own folder
+    recipe.write_text(RECIPE.format(factory="simple_cnn.py:build"))
     return build(recipe, out=folder / "out")
 
 
