@@ -7,9 +7,10 @@ rate schedule, augmentation and seed. Accuracy is measured through the LiteRT in
 the float32 ``.tflite`` of each student. The table reports each seed, the mean, and the
 seed-to-seed spread (max - min) of both, and whether the margin beats the larger spread.
 
-The defaults (student width, 30 epochs, cosine decay, 3-pixel shifts seen identically by
-teacher and student, alpha 0.1, T 4) were chosen on a hold-out of the training digits
-(``--validate 1500``), never on the test split.
+Both students are compared at two training budgets: 10 epochs and 30 epochs. The defaults
+(student width, budgets, cosine decay, 3-pixel shifts seen identically by teacher and student,
+alpha 0.1, T 4) were chosen on a hold-out of the training digits (``--validate 1500``), never
+on the test split.
 
     python benchmarks/distill_vs_labels.py [--seeds 0 1 2] [--json out.json]
 """
@@ -46,22 +47,25 @@ def main(argv=None) -> int:
     teacher_accuracy = interpreter_accuracy(teacher, x_test, y_test)
     print(f"teacher: {teacher.count_params():,} parameters, {teacher_accuracy * 100:.2f} % ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    rows = []
-    for seed in args.seeds:
-        data = TrainData(x, y, batch_size=64, seed=seed, shift=args.shift)
-        accuracies = {}
-        for mode in ("labels", "distilled"):
-            seed_everything(seed)
-            student = simple_cnn.build(input_shape=(28, 28, 1), num_classes=10, width=args.width)
-            train_student(student, teacher, data, mode, args)
-            accuracies[mode] = interpreter_accuracy(student, x_test, y_test)
-        rows.append({"seed": seed, **accuracies})
-        print(f"seed {seed}: labels {accuracies['labels'] * 100:.2f} %  distilled {accuracies['distilled'] * 100:.2f} %", flush=True)
-    summary = summarise(rows, teacher, student, teacher_accuracy, args)
-    print()
-    print(format_table(rows, summary))
+    results = {}
+    for epochs in args.student_epochs:
+        rows = []
+        for seed in args.seeds:
+            data = TrainData(x, y, batch_size=64, seed=seed, shift=args.shift)
+            accuracies = {}
+            for mode in ("labels", "distilled"):
+                seed_everything(seed)
+                student = simple_cnn.build(input_shape=(28, 28, 1), num_classes=10, width=args.width)
+                train_student(student, teacher, data, mode, epochs, args)
+                accuracies[mode] = interpreter_accuracy(student, x_test, y_test)
+            rows.append({"seed": seed, **accuracies})
+            print(f"{epochs} epochs, seed {seed}: labels {accuracies['labels'] * 100:.2f} %  distilled {accuracies['distilled'] * 100:.2f} %", flush=True)
+        results[epochs] = {"rows": rows, "summary": summarise(rows, teacher, student, teacher_accuracy, epochs, args)}
+    for epochs, result in results.items():
+        print(f"\n{epochs} student epochs ({'validation hold-out' if args.validate else 'test split'}):")
+        print(format_table(result["rows"], result["summary"]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
@@ -84,7 +88,7 @@ def load_or_train_teacher(x, y, args):
     return teacher
 
 
-def train_student(student, teacher, data, mode: str, args) -> None:
+def train_student(student, teacher, data, mode: str, epochs: int, args) -> None:
     import dataclasses
 
     from edgekit.compression.distill import Teacher
@@ -92,8 +96,8 @@ def train_student(student, teacher, data, mode: str, args) -> None:
 
     if mode == "distilled":
         data = dataclasses.replace(data, teacher=Teacher(teacher, alpha=args.alpha, temperature=args.temperature))
-    rate = schedule(args.learning_rate, data, args.student_epochs, args)
-    fit(student, data, epochs=args.student_epochs, learning_rate=rate, stage=f"{mode} student")
+    rate = schedule(args.learning_rate, data, epochs, args)
+    fit(student, data, epochs=epochs, learning_rate=rate, stage=f"{mode} student")
 
 
 def schedule(rate: float, data, epochs: int, args):
@@ -114,7 +118,7 @@ def interpreter_accuracy(model, x, y) -> float:
     return top1_accuracy(open_model(convert_keras(model)).predict(x), y)
 
 
-def summarise(rows, teacher, student, teacher_accuracy, args) -> dict:
+def summarise(rows, teacher, student, teacher_accuracy, epochs, args) -> dict:
     labels = [row["labels"] for row in rows]
     distilled = [row["distilled"] for row in rows]
     spread = max(max(labels) - min(labels), max(distilled) - min(distilled))
@@ -130,7 +134,8 @@ def summarise(rows, teacher, student, teacher_accuracy, args) -> dict:
         "distilled_spread": round(max(distilled) - min(distilled), 5),
         "margin": round(margin, 5),
         "margin_beats_spread": margin > spread,
-        "settings": {k: v for k, v in vars(args).items() if k != "json"},
+        "student_epochs": epochs,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "student_epochs")},
     }
 
 
@@ -153,7 +158,10 @@ def parse_args(argv):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--width", type=float, default=0.45, help="student width multiplier (0.45: about 1/5 of the parameters)")
     parser.add_argument("--teacher-epochs", type=int, default=30)
-    parser.add_argument("--student-epochs", type=int, default=30)
+    parser.add_argument(
+        "--student-epochs", type=int, nargs="+", default=[10, 30],
+        help="training budgets to compare at: 10 (labels not yet converged) and 30 (both converged)",
+    )
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--alpha", type=float, default=0.1)
     parser.add_argument("--temperature", type=float, default=4.0)

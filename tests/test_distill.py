@@ -165,3 +165,18 @@ def test_self_distillation_guides_the_model_with_a_frozen_copy(tiny_model, mnist
     assert kernel_sparsity(result.float_model)["overall"] == pytest.approx(0.6, abs=0.01)
     assert kernel_sparsity(teacher.model)["overall"] < 0.05  # the teacher stayed dense
     assert all(np.array_equal(a, b) for a, b in zip(teacher.model.get_weights(), tiny_model.get_weights()))
+
+
+def test_teacher_from_a_model_file(tiny_model, tmp_path):
+    """[distill] teacher = "file.keras": loaded (not retrained) and shrunk into the student."""
+    from edgekit.compression.run import steps_from_recipe
+    from edgekit.recipe import recipe_from_dict
+
+    tiny_model.save(tmp_path / "teacher.keras")
+    recipe = recipe_from_dict(
+        {"model": {"factory": "simple_cnn.py:build"}, "distill": {"teacher": "teacher.keras", "width": 0.5}}, base_dir=tmp_path
+    )
+    (step,) = steps_from_recipe(recipe)
+    teacher = step.teacher()
+    assert all(np.array_equal(a, b) for a, b in zip(teacher.get_weights(), tiny_model.get_weights()))
+    assert step.make_student(teacher).count_params() < teacher.count_params() / 3

@@ -126,3 +126,30 @@ def test_only_the_chief_writes_the_output(monkeypatch, tmp_path, config, chief):
     out = distribute.output_dir(tmp_path / "out", "multi_worker")
     assert (out == tmp_path / "out") is chief
     assert distribute.output_dir(tmp_path / "out", "none") == tmp_path / "out"
+
+
+BUILD_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from edgekit._compat import tf
+    cpu = tf().config.list_physical_devices("CPU")[0]
+    tf().config.set_logical_device_configuration(cpu, [tf().config.LogicalDeviceConfiguration()] * 2)
+    import edgekit
+    result = edgekit.build(sys.argv[1], out=sys.argv[2], overrides={"train.strategy": "mirrored"})
+    print("RESULT " + json.dumps({"artifacts": result.report["artifacts"], "compression": result.report["compression"]}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_build_under_mirrored_strategy(tiny_recipe, tmp_path):
+    """The whole build (train, prune, PQAT, convert, measure) with every model a MirroredVariable model."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", BUILD_SCRIPT, str(tiny_recipe), str(tmp_path / "out")],
+        cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    result = _result(process, timeout=600)
+    reference, int8 = result["artifacts"]
+    assert int8["quantization"] == "int8" and int8["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert int8["accuracy"] > 0.5
+    assert (tmp_path / "out" / "report.json").exists()

@@ -12,9 +12,11 @@ are left unpruned or unquantised (``steps_from_recipe(..., exclude=...)``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -158,7 +160,7 @@ def magnitude_prune(values: np.ndarray, sparsity: float, m_by_n: tuple[int, int]
 
 def debugger_statistics(debugger) -> list[dict]:
     """The debugger's per-op table (op, layer, scale, mean squared error, max abs error...)."""
-    with quiet_native_output():
+    with _quiet_debugger():
         debugger.run()
     text = io.StringIO()
     debugger.layer_statistics_dump(text)
@@ -182,6 +184,16 @@ def debugger_statistics(debugger) -> list[dict]:
     return rows
 
 
+@contextlib.contextmanager
+def _quiet_debugger():
+    """The debugger runs TF's deprecated tf.lite.Interpreter and warns about unset input
+    statistics on every selective model; neither is news to the user."""
+    with quiet_native_output(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        yield
+
+
 def _debugger(model, x: np.ndarray, samples: int):
     """A QuantizationDebugger calibrated once on ``samples`` inputs (options change cheaply)."""
     tf = _tf()
@@ -194,7 +206,7 @@ def _debugger(model, x: np.ndarray, samples: int):
 
     converter.representative_dataset = dataset
     try:
-        with quiet_native_output():
+        with _quiet_debugger():
             return tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
     except Exception as exc:
         raise ModelError(f"the TFLite QuantizationDebugger cannot analyse {model.name}: {str(exc).splitlines()[0][:300]}") from exc
@@ -208,7 +220,7 @@ def _quantise_alone(debugger, layer: str, ops: list[dict], x, y) -> float | None
         return None
     others = [op["tensor"] for op in ops if op["layer"] != layer]
     try:
-        with quiet_native_output():
+        with _quiet_debugger():
             debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=others)
             model_bytes = debugger.get_nondebug_quantized_model()
     except ValueError:
