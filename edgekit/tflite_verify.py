@@ -20,6 +20,17 @@ from edgekit.tflite_graph import Subgraph, Tensor, TFLiteGraph, read_tflite
 # The range a zero point must lie in for each integer storage type.
 _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int4": (-8, 7)}
 _INTEGER = set(_ZERO_POINT_RANGE)
+# Ops whose kernels read every input (or every input but an optional bias) without checking:
+# an absent (-1) or missing input there is a null pointer in LiteRT. Optional positions listed.
+_OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2}, "TRANSPOSE_CONV": {3}}
+_ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3, "ADD": 2, "SUB": 2, "MUL": 2,
+          "DIV": 2, "MAXIMUM": 2, "MINIMUM": 2, "SQUARED_DIFFERENCE": 2, "MEAN": 2, "SUM": 2, "PAD": 2, "RESHAPE": 1,
+          "TRANSPOSE": 2, "BATCH_MATMUL": 2, "GATHER": 2, "STRIDED_SLICE": 4, "SLICE": 3, "CONCATENATION": 1,
+          "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "SOFTMAX": 1, "LOGISTIC": 1, "TANH": 1, "RELU": 1, "RELU6": 1,
+          "HARD_SWISH": 1, "LEAKY_RELU": 1, "QUANTIZE": 1, "DEQUANTIZE": 1, "RESIZE_BILINEAR": 2,
+          "RESIZE_NEAREST_NEIGHBOR": 2, "SQUEEZE": 1, "EXPAND_DIMS": 2, "ARG_MAX": 2, "PACK": 1, "CAST": 1}  # fmt: skip
+# Quantised convolutions dereference their bias: LiteRT's converter always writes one.
+_QUANTISED_NEEDS_BIAS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 _MAX_ELEMENTS = 2**31  # element counts beyond int32 overflow LiteRT kernels' index arithmetic
 
 
@@ -40,7 +51,7 @@ def first_problem(graph: TFLiteGraph) -> str | None:
             problem = _shape_problem(tensor) or _quantization_problem(tensor)
             if problem:
                 return f"subgraph {subgraph.index} tensor {tensor.index} ({tensor.name}): {problem}"
-        problem = _dataflow_problem(graph, subgraph) or _mixed_quantization(subgraph)
+        problem = _dataflow_problem(graph, subgraph) or _mixed_quantization(subgraph) or _missing_input(subgraph)
         if problem:
             return f"subgraph {subgraph.index}: {problem}"
     return None
@@ -93,6 +104,21 @@ def _dataflow_problem(graph: TFLiteGraph, subgraph: Subgraph) -> str | None:
             if index in inputs or graph.is_constant(subgraph.tensors[index]):
                 return f"operator {op.index} ({op.name}) writes tensor {index}, a graph input or constant"
             produced[index] = op.index
+    return None
+
+
+def _missing_input(subgraph: Subgraph) -> str | None:
+    """Ops LiteRT runs without checking their inputs must have all the ones they read."""
+    for op in subgraph.operators:
+        if op.custom or op.name not in _ARITY:
+            continue
+        optional = _OPTIONAL_INPUTS.get(op.name, set())
+        absent = [i for i, index in enumerate(op.inputs) if index < 0 and i not in optional]
+        if len(op.inputs) < _ARITY[op.name] or absent:
+            return f"operator {op.index} ({op.name}) lacks a required input ({len(op.inputs)} given, {absent or 'too few'} absent)"
+        quantised = subgraph.tensors[op.inputs[0]].quantization is not None
+        if quantised and op.name in _QUANTISED_NEEDS_BIAS and (len(op.inputs) < 3 or op.inputs[2] < 0):
+            return f"operator {op.index} ({op.name}) is quantised but has no bias input"
     return None
 
 

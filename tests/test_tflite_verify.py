@@ -23,14 +23,15 @@ from tests.conftest import MLPERF, mlperf_path
 
 IC = ("ic", "pretrainedResnet_quant.tflite")
 SWW = ("sww", "str_ww_ref_model.tflite")
-# (model, [(offset, new byte)], what the check says, run it raw here); every one crashed LiteRT
-# when found. The last segfaults only after a minute of work on a 671 MB input, so the test
-# only checks it is refused.
+# (model, [(offset, new byte)], what the check says, run it raw here); every one aborted or
+# segfaulted LiteRT 2.3 when found. The last segfaults only after a minute of work on a 671 MB
+# input, so the test only checks it is refused.
 CRASHERS = [
     (IC, [(83425, 0o320)], "unquantised int8 tensor 24", True),
     (IC, [(83216, 0o10)], "unquantised int8 tensor 25", True),
     (IC, [(80020, 0o37)], "is written by both operator", True),
     (IC, [(81700, 0), (81701, 0), (81702, 0), (81703, 0)], "quantisation scale is zero", True),
+    (SWW, [(50036, 0o2)], "DEPTHWISE_CONV_2D) is quantised but has no bias input", True),
     (SWW, [(74387, 1)], "disagrees with its signature", False),
 ]
 
@@ -121,6 +122,8 @@ def test_each_rule(tiny_tflite):
         "graph input or output is absent": dataclasses.replace(graph, subgraphs=(dataclasses.replace(main, outputs=(-1,)),)),
         "is written by both": _replace_op(graph, conv.index + 1, outputs=conv.outputs),
         "a graph input or constant": _replace_op(graph, conv.index, outputs=(weights.index,)),
+        "lacks a required input": _replace_op(graph, conv.index, inputs=(conv.inputs[0], -1, conv.inputs[2])),
+        "is quantised but has no bias input": _replace_op(graph, conv.index, inputs=conv.inputs[:2]),
     }
     for expected, damaged in broken.items():
         assert expected in (first_problem(damaged) or ""), expected
