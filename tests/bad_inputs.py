@@ -232,6 +232,7 @@ CASES: list[Case] = [
     Case("predict", "zip with a ../ member", "predict {bundles}/dotdot.zip {inputs}/good.npy", 2, "{bundles}/dotdot.zip: member '../evil.sh' would be written outside"),
     Case("predict", "manifest model is labels.txt", "predict {bundles}/model_is_labels {inputs}/good.npy", 2, "{bundles}/model_is_labels/labels.txt: not a TFLite model"),
     Case("predict", "manifest I/O edited", "predict {bundles}/io_mismatch {inputs}/good.npy", 2, "{bundles}/io_mismatch: manifest input (dtype, scale, zero point)"),
+    Case("predict", "manifest scale as text", "predict {bundles}/scale_text {inputs}/good.npy", 2, "{bundles}/scale_text: manifest inputs[0].quantization needs a numeric 'scale'"),
     Case("predict", "manifest std 0", "predict {bundles}/std_zero {inputs}/good.npy", 2, "{bundles}/std_zero: manifest inputs[0].normalization needs"),
     Case("predict", "manifest image height as text", "predict {bundles}/bad_image {inputs}/digit.png", 2, "{bundles}/bad_image: manifest inputs[0].image needs"),
     Case("predict", "input missing", "predict {bundle} {inputs}/nothere.npy", 2, "{inputs}/nothere.npy: no such input file"),
@@ -239,6 +240,7 @@ CASES: list[Case] = [
     Case("predict", ".npy of the wrong shape", "predict {bundle} {inputs}/wrong_shape.npy", 2, "{inputs}/wrong_shape.npy: shape (32, 32, 3) does not fit the model's input (28, 28, 1)"),
     Case("predict", ".npy of strings", "predict {bundle} {inputs}/good.npy {inputs}/strings.npy", 2, "{inputs}/strings.npy: array of dtype <U1 is not numeric"),
     Case("predict", ".npy of pickled objects", "predict {bundle} {inputs}/objects.npy", 2, "{inputs}/objects.npy: not a readable .npy array"),
+    Case("predict", ".npz named .npy", "predict {bundle} {inputs}/archive.npy", 2, "{inputs}/archive.npy: an .npz archive, not a .npy array"),
     Case("predict", ".npy truncated", "predict {bundle} {inputs}/truncated.npy", 2, "{inputs}/truncated.npy: not a readable .npy array"),
     Case("predict", ".npy with no samples", "predict {bundle} {inputs}/no_samples.npy", 2, "{inputs}/no_samples.npy: holds no samples"),
     Case("predict", ".npy of NaN", "predict {bundle} {inputs}/nan.npy", 2, "{inputs}/nan.npy: contains NaN or infinite values"),
@@ -494,6 +496,7 @@ BUNDLES = {
     "model_not_listed": _manifest_edit(lambda m: m.update(model="nothere.tflite")),
     "model_is_labels": _manifest_edit(lambda m: m.update(model="labels.txt")),
     "io_mismatch": _manifest_edit(lambda m: m["inputs"][0].update(dtype="float32")),
+    "scale_text": _manifest_edit(lambda m: m["inputs"][0]["quantization"].update(scale="small")),
     "std_zero": _manifest_edit(lambda m: m["inputs"][0]["normalization"].update(std=[0.0])),
     "bad_image": _manifest_edit(lambda m: m["inputs"][0].update(image={"height": "28", "width": 28})),
     "no_image": _manifest_edit(lambda m: m["inputs"][0].update(image=None)),
@@ -552,6 +555,8 @@ def _inputs(folder: Path, rng) -> None:
     np.save(folder / "no_samples.npy", np.zeros((0, 28, 28, 1), np.uint8))
     np.save(folder / "nan.npy", np.full((28, 28, 1), np.nan, np.float32))
     (folder / "truncated.npy").write_bytes((folder / "good.npy").read_bytes()[:100])
+    np.savez(folder / "archive.npz", x=np.zeros((28, 28), np.uint8))
+    (folder / "archive.npz").rename(folder / "archive.npy")
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + rng.bytes(100))
     (folder / "notes.txt").write_text("a digit\n")
     (folder / "empty_folder").mkdir()

@@ -23,6 +23,7 @@ from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, creat
 
 COLORS = ("grayscale", "rgb")  # edgekit.recipe.COLOR_MODES, kept here so the device needs no recipe code
 
+
 @dataclass(frozen=True)
 class Prediction:
     """One input's top-k classes, best first."""
@@ -111,7 +112,10 @@ def check_io_agrees(path: Path, manifest: dict, runner: ModelRunner) -> None:
         if not isinstance(spec, dict):
             raise BundleError(f"{path}: manifest {kind}s[0] is not an object", hint="rebuild the bundle with 'edgekit build'")
         quant = spec.get("quantization")
-        want = (spec.get("dtype"), quant and round(float(quant["scale"]), 9), quant and int(quant["zero_point"]))
+        try:
+            want = (spec.get("dtype"), quant and round(float(quant["scale"]), 9), quant and int(quant["zero_point"]))
+        except (KeyError, TypeError, ValueError):
+            raise BundleError(f"{path}: manifest {kind}s[0].quantization needs a numeric 'scale' and 'zero_point'", hint="rebuild the bundle with 'edgekit build'") from None
         have = (actual[0].dtype, round(actual[0].scale, 9) if actual[0].quantized else None, actual[0].zero_point if actual[0].quantized else None)
         if want != have:
             raise BundleError(
@@ -192,6 +196,9 @@ def _load_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array: {exc}") from None
+    if not isinstance(array, np.ndarray):  # np.load opens an .npz whatever its name
+        array.close()
+        raise DataError(f"{path}: an .npz archive, not a .npy array", hint="save one array with numpy.save")
     if array.dtype.kind not in "biuf":
         raise DataError(f"{path}: array of dtype {array.dtype} is not numeric", hint="save raw pixel or feature values")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
