@@ -49,7 +49,7 @@ def bad_input_rows(folder: Path) -> list[str]:
     rows = ["| command | bad inputs tried | clear one-line error | right exit code | no traceback | nothing left behind | median s |",
             "|---|---:|---:|---:|---:|---:|---:|"]
     for command, group in sorted(by_command.items()):
-        problems = [o.problems(names) for o in group]
+        problems = [o.problems() for o in group]
         rows.append(
             f"| `{command}` | {len(group)} | {sum(not any(p.startswith(('not exactly', 'message')) for p in ps) for ps in problems)}"
             f" | {sum(not any(p.startswith('exit code') for p in ps) for ps in problems)}"
@@ -57,7 +57,7 @@ def bad_input_rows(folder: Path) -> list[str]:
             f" | {sum(not any(p.startswith('left files') for p in ps) for ps in problems)}"
             f" | {statistics.median(o.seconds for o in group):.1f} |"
         )
-    failures = [(o.case, o.problems(names)) for o in outcomes if o.problems(names)]
+    failures = [(o.case, o.problems()) for o in outcomes if o.problems()]
     for case, found in failures:
         rows.append(f"\nFAILED {case.command}: {case.what}: {found}")
     return rows

@@ -158,6 +158,23 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(error, os.strerror(error), str(b))
 
 
+def check_writable(path: str | Path, *, what: str, is_file: bool = False) -> None:
+    """Refuse now an output path that could not be written later (a parent is a file, or
+    read-only), instead of after minutes of training or measuring. An output folder's
+    missing parents are created when it is written; a single file's folder must exist."""
+    from edgekit.errors import InputError
+
+    parent = Path(os.path.abspath(path)).parent
+    if is_file and not parent.exists():
+        raise InputError(f"{what} {path}: the folder {parent} does not exist", hint="create it first, or choose another path")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{what} {path}: {parent} is a file, not a folder", hint="choose another output path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path}: cannot write in {parent} (permission denied)", hint="choose another output path")
+
+
 def write_file_atomic(path: str | Path, data: bytes | str) -> None:
     """Write a single file via a temporary sibling and ``os.replace``."""
     path = Path(path)

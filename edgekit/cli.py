@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the system refused (disk full, permission denied): its words, one line
+        if verbose:
+            raise
+        click.echo(f"error: {exc} (run with --verbose for the traceback)", err=True)
+        sys.exit(1)
     except click.exceptions.Abort:
         click.echo("interrupted; nothing was written", err=True)
         sys.exit(130)

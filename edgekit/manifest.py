@@ -7,12 +7,13 @@ labels, the versions that made it, the recipe, the measured metrics and the targ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-from edgekit.errors import BundleError
+from edgekit.errors import BundleError, EdgekitError
 
 FORMAT = "edgekit-bundle"
 FORMAT_VERSION = 1
@@ -63,6 +64,8 @@ def dumps(manifest: Mapping[str, Any]) -> str:
 def read_manifest(bundle: str | Path) -> dict[str, Any]:
     """Load and sanity-check a bundle's manifest (not its files: see ``verify_bundle``)."""
     path = Path(bundle) / MANIFEST_NAME
+    if not Path(bundle).exists():
+        raise BundleError(f"{bundle}: no such bundle folder or .zip", hint="check the path")
     if not path.is_file():
         raise BundleError(f"{bundle}: not a bundle (no {MANIFEST_NAME})", hint="pass a folder written by 'edgekit build'")
     try:
@@ -93,6 +96,9 @@ def verify_bundle(bundle: str | Path) -> dict[str, Any]:
         raise BundleError(f"{bundle}: manifest lists no files")
     for name, entry in files.items():
         _verify_file(bundle, name, entry)
+    model = manifest.get("model", "model.tflite")
+    if not isinstance(model, str) or model not in files:
+        raise BundleError(f"{bundle}: manifest key 'model' = {model!r} is not one of its listed files", hint="rebuild the bundle")
     extra = sorted(
         str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and str(p.relative_to(bundle)) not in files
     )
@@ -109,8 +115,10 @@ def _verify_file(bundle: Path, name: str, entry: Any) -> None:
     if not isinstance(entry, Mapping) or not isinstance(entry.get("sha256"), str) or type(entry.get("bytes")) is not int:
         raise BundleError(f"{bundle}: manifest entry for {name!r} needs a sha256 string and a bytes count", hint="rebuild the bundle")
     path = bundle / relative
+    if path.is_symlink():
+        raise BundleError(f"{bundle}: {name} is a symbolic link; bundles contain only regular files", hint="copy the bundle again")
     try:
-        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        data = path.read_bytes() if path.is_file() else None
     except OSError:
         data = None
     if data is None:
@@ -124,19 +132,29 @@ def _verify_file(bundle: Path, name: str, entry: Any) -> None:
 
 def verify_zipped_bundle(archive: Path) -> dict[str, Any]:
     """Extract a zipped bundle safely and verify it; errors name the zip, not the temp folder."""
+    with unzipped_bundle(archive) as root:
+        return verify_bundle(root)
+
+
+@contextlib.contextmanager
+def unzipped_bundle(archive: Path) -> Iterator[Path]:
+    """The bundle folder of a safely extracted zip, removed afterwards.
+
+    An edgekit error raised inside names the zip instead of the temporary folder.
+    """
     import shutil
     import tempfile
 
     from edgekit.ziputil import safe_extract
 
-    scratch = Path(tempfile.mkdtemp(prefix="edgekit-verify-"))
+    scratch = Path(tempfile.mkdtemp(prefix="edgekit-unzip-"))
     try:
         safe_extract(archive, scratch)
         root = _zip_root(scratch)
         try:
-            return verify_bundle(root)
-        except BundleError as exc:
-            raise BundleError(exc.message.replace(str(root), str(archive)), hint=exc.hint) from None
+            yield root
+        except EdgekitError as exc:
+            raise type(exc)(exc.message.replace(str(root), str(archive)), hint=exc.hint) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -72,6 +72,18 @@ class Remote:
             raise InputError(f"invalid host {self.host!r}", hint="use user@host, a Host alias from ~/.ssh/config, or ssh://user@host:port")
         if re.fullmatch(r"[^:\[\]/]+:\d+", self.host):
             raise InputError(f"invalid host {self.host!r}: ssh does not take host:port", hint=f"write ssh://{self.host} or set Port in ~/.ssh/config")
+        try:
+            destination, _ = _split_uri(self.host)  # urlsplit checks the port and brackets
+        except ValueError as exc:
+            raise InputError(f"invalid host {self.host!r}: {exc}", hint="write ssh://user@host:port, e.g. ssh://pi@10.0.0.5:2222") from None
+        if not destination or destination.endswith("@"):
+            raise InputError(f"invalid host {self.host!r}: no host name", hint="use user@host, a Host alias from ~/.ssh/config, or ssh://user@host:port")
+        try:
+            words = shlex.split(self.python)
+        except ValueError as exc:
+            raise InputError(f"--remote-python {self.python!r}: {exc}") from None
+        if not words:
+            raise InputError("--remote-python is empty", hint="name the device's Python, e.g. python3 or ~/edgekit-venv/bin/python")
 
     @property
     def destination(self) -> str:

@@ -308,15 +308,49 @@ def read_report(folder: str | Path) -> dict:
     from edgekit.errors import InputError
 
     path = Path(folder) / "report.json"
+    if not Path(folder).is_dir():
+        raise InputError(f"{folder}: no such folder", hint="give the output folder of edgekit sweep or edgekit build")
     if not path.is_file():
         raise InputError(f"no report.json in {folder}", hint="give the output folder of edgekit sweep or edgekit build")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise InputError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
     if not isinstance(report, dict) or not isinstance(report.get("artifacts"), list) or "float_model" not in report:
         raise InputError(f"{path}: not an edgekit report (needs 'artifacts' and 'float_model')")
+    problem = _report_problem(report)
+    if problem:
+        raise InputError(f"{path}: {problem}", hint="re-run the sweep or build that wrote it, or fix the field")
     return report
+
+
+# The fields every rendering reads, and their types; optional sections are checked where used.
+_NUMBER = (int, float)
+_REPORT_FIELDS = {"recipe": str, "float_model": dict}
+_FLOAT_MODEL_FIELDS = {"accuracy": _NUMBER, "params": int}
+_ARTIFACT_FIELDS = {
+    "name": str, "target": str, "quantization": str, "accuracy": _NUMBER, "agreement": _NUMBER,
+    "bytes": int, "gzip_bytes": int, "sparsity": _NUMBER, "latency_us": dict,
+}  # fmt: skip
+_LATENCY_FIELDS = {"p50": _NUMBER, "p90": _NUMBER, "p99": _NUMBER}
+
+
+def _report_problem(report: Mapping) -> str | None:
+    """The first missing or mistyped field, named by its path in the JSON, or None."""
+    checks = [("", report, _REPORT_FIELDS), ("float_model.", report.get("float_model"), _FLOAT_MODEL_FIELDS)]
+    for i, artifact in enumerate(report["artifacts"]):
+        checks.append((f"artifacts[{i}].", artifact, _ARTIFACT_FIELDS))
+        if isinstance(artifact, dict):
+            checks.append((f"artifacts[{i}].latency_us.", artifact.get("latency_us"), _LATENCY_FIELDS))
+    for prefix, value, fields in checks:
+        if not isinstance(value, dict):
+            return f"{prefix.rstrip('.')} is not an object"
+        for key, kind in fields.items():
+            if key not in value:
+                return f"{prefix}{key} is missing"
+            if not isinstance(value[key], kind) or isinstance(value[key], bool):
+                return f"{prefix}{key} = {json.dumps(value[key])[:40]} has the wrong type"
+    return None
 
 
 def render_reports(out_dir: str | Path, report: Mapping) -> list[Path]:
@@ -336,18 +370,17 @@ def render_reports(out_dir: str | Path, report: Mapping) -> list[Path]:
     report = copy.deepcopy(dict(report))
     if "pareto" not in report:
         report["pareto"] = mark_pareto(report["artifacts"])
+    # Everything is rendered before anything is written: a field that breaks the HTML must
+    # not leave new plots beside an old report.md.
     plots = make_plots(report)
-    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    written = []
-    for plot in plots:
-        written.append(out_dir / "plots" / f"{plot.name}.png")
-        write_file_atomic(written[-1], plot.png)
     markdown = format_sweep_markdown(report, {p.title: f"plots/{p.name}.png" for p in plots}) if "sweep" in report else format_markdown(report)
-    files = {"report.md": markdown, "results.csv": results_csv(report), "report.html": render_html(report, plots)}
-    for name, text in files.items():
-        write_file_atomic(out_dir / name, text)
-        written.append(out_dir / name)
-    return written
+    files = {f"plots/{plot.name}.png": plot.png for plot in plots}
+    files.update({"report.md": markdown, "results.csv": results_csv(report), "report.html": render_html(report, plots)})
+    if plots:
+        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_file_atomic(out_dir / name, data)
+    return [out_dir / name for name in files]
 
 
 def write_sweep_reports(out_dir: str | Path, report: Mapping) -> list[Path]:

@@ -3,8 +3,9 @@
 A bundle travels as one ``.zip`` to a phone build or a Raspberry Pi. Writing it with fixed
 timestamps, permissions and member order makes the same bundle give the same bytes.
 Extracting a zip from elsewhere must not write outside the target folder (absolute names,
-``..``, symlinks), nor fill the disk (a zip bomb): sizes are counted as bytes are actually
-decompressed, not trusted from the archive's header.
+``..``, symlinks), nor fill the disk (a zip bomb): an archive whose header declares too much
+is refused before anything is written, and since a header can lie, sizes are also counted as
+bytes are actually decompressed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def safe_extract(
             if len(members) > max_members:
                 raise BundleError(f"{archive_path}: {len(members)} members, more than the limit of {max_members}")
             names = [_safe_name(archive_path, member) for member in members]
+            declared = sum(member.file_size for member in members)
+            if declared > max_total_bytes:  # refused before a byte is written; liars are caught below
+                raise BundleError(f"{archive_path}: declares {declared:,} bytes unpacked, more than the limit of {max_total_bytes:,}; refusing a possible zip bomb")
             budget = _Budget(archive_path, max_total_bytes)
             return [
                 _extract_one(archive, member, destination / name, budget)

@@ -8,7 +8,13 @@ README's table. A command that lands later adds its cases with one line, for exa
     CASES += file_cases("verify", "verify {file}", ".zip") + [Case("verify", "...", "verify {dir}", 2, "...")]
 
 Templates are formatted with the workspace's names (``{good_tflite}``, ``{recipes}``, ...)
-plus ``{out}``, a folder that must not exist after the run, and split like a shell line.
+plus ``{out}``, a folder that must not exist after the run, and split like a shell line. A
+case whose command may write into its input (``report`` writes beside report.json) names
+that input in ``stage``: a copy of it is made in the case's own folder as ``{staged}``.
+
+Each case runs in an empty folder of its own, with ``TMPDIR`` inside it: after the run, any
+file added, changed or removed there (output, a ``.partial-`` staging folder, a temporary
+folder left behind) counts as debris.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class Case:
     code: int  # 2: usage or input error, 1: a failure of a well-formed run
     fragment: str  # the error line must contain this (formatted like argv)
     heavy: bool = False  # loads TensorFlow: run with the other heavy cases in one process
+    stage: str = ""  # a workspace path copied into the case's folder first, named {staged}
 
     def args(self, names: dict) -> list[str]:
         return shlex.split(self.argv.format(**names))
@@ -102,6 +109,12 @@ RECIPES = {
     "wrong_shape.toml": RECIPE_HEAD + '[data]\nsource = "rgb32.npz"\n',
     "wrong_classes.toml": RECIPE_HEAD.replace("num_classes = 10", "num_classes = 3") + "[data]\n" + DATA_LIMITS,
     "dynamic_for_edgetpu.toml": 'targets = ["edgetpu"]\n[model]\nfile = "dynamic.keras"\n[data]\n' + DATA_LIMITS,
+    # a good recipe, for sweep and analyze options that are wrong on their own
+    "tiny.toml": RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
+    "threshold_high.toml": RECIPE_HEAD + "[analyze]\nthreshold = 1.5\n",
+    "threshold_negative.toml": RECIPE_HEAD + "[analyze]\nthreshold = -0.01\n",
+    "analyze_no_samples.toml": RECIPE_HEAD + "[analyze]\nsamples = 0\n",
+    "analyze_unknown_key.toml": RECIPE_HEAD + "[analyze]\nthresh = 0.1\n",
 }
 
 
@@ -188,13 +201,149 @@ CASES: list[Case] = [
     _build("wrong_shape.toml", "data shape vs model", "the model takes inputs of shape (28, 28, 1) but the data has (32, 32, 3)", heavy=True),
     _build("wrong_classes.toml", "classes vs outputs", "the model has 3 outputs but the data has 10 classes", heavy=True),
     _build("dynamic_for_edgetpu.toml", "dynamic shape for edgetpu", "needs static shapes", heavy=True),
+    Case("build", "--out under a file", "build {recipes}/tiny.toml --out {good_tflite}/out", 2, "{good_tflite} is a file, not a folder"),
+    Case("convert", "--out under a file", "convert {keras}/good.keras --target cpu --out {good_tflite}/out", 2, "{good_tflite} is a file, not a folder"),
+    # ---- verify: a bundle folder or .zip, every file against the manifest's sha256
+    *file_cases("verify", "verify {file}", ".zip"),
+    Case("verify", "folder missing", "verify {bundles}/nothere", 2, "{bundles}/nothere: no such bundle folder or .zip"),
+    Case("verify", "folder without manifest", "verify {bundles}/no_manifest", 2, "{bundles}/no_manifest: not a bundle (no manifest.json)"),
+    Case("verify", "model bytes changed", "verify {bundles}/tampered", 2, "{bundles}/tampered: model.tflite does not match its sha256"),
+    Case("verify", "a file missing", "verify {bundles}/missing_file", 2, "{bundles}/missing_file: labels.txt is missing"),
+    Case("verify", "an unknown extra file", "verify {bundles}/extra_file", 2, "{bundles}/extra_file: files not in the manifest: payload.sh"),
+    Case("verify", "a file is a symlink", "verify {bundles}/symlink", 2, "{bundles}/symlink: labels.txt is a symbolic link"),
+    Case("verify", "manifest not JSON", "verify {bundles}/manifest_not_json", 2, "{bundles}/manifest_not_json/manifest.json: manifest is not valid JSON"),
+    Case("verify", "manifest not an object", "verify {bundles}/manifest_list", 2, "{bundles}/manifest_list/manifest.json: not an edgekit manifest"),
+    Case("verify", "manifest format version 2", "verify {bundles}/manifest_v2", 2, "{bundles}/manifest_v2/manifest.json: manifest format version 2 is not supported"),
+    Case("verify", "sha256 edited in the manifest", "verify {bundles}/manifest_sha", 2, "{bundles}/manifest_sha: labels.txt does not match its sha256"),
+    Case("verify", "manifest names ../", "verify {bundles}/manifest_unsafe_path", 2, "{bundles}/manifest_unsafe_path: manifest names an unsafe path '../labels.txt'"),
+    Case("verify", "manifest model not listed", "verify {bundles}/model_not_listed", 2, "manifest key 'model' = 'nothere.tflite' is not one of its listed files"),
+    Case("verify", "good bundle, then a tampered one", "verify {bundle} {bundles}/tampered", 2, "{bundles}/tampered: model.tflite does not match"),
+    Case("verify", "tampered zip", "verify {bundles}/tampered.zip", 2, "{bundles}/tampered.zip: model.tflite does not match its sha256"),
+    Case("verify", "zip with a ../ member", "verify {bundles}/dotdot.zip", 2, "{bundles}/dotdot.zip: member '../evil.sh' would be written outside the bundle"),
+    Case("verify", "zip with an absolute member", "verify {bundles}/absolute.zip", 2, "{bundles}/absolute.zip: member '/tmp/evil.sh' would be written outside"),
+    Case("verify", "zip with a symlink", "verify {bundles}/symlink.zip", 2, "{bundles}/symlink.zip: member 'b/labels.txt' is a symbolic link"),
+    Case("verify", "zip bomb (declares 3 GiB)", "verify {bundles}/bomb.zip", 2, "{bundles}/bomb.zip: declares 3,221,225,472 bytes unpacked"),
+    Case("verify", "zip with 1001 members", "verify {bundles}/many.zip", 2, "{bundles}/many.zip: 1001 members, more than the limit of 1000"),
+    # ---- predict: the bundle is verified and checked against its model, then every input
+    Case("predict", "bundle missing", "predict {bundles}/nothere {inputs}/good.npy", 2, "{bundles}/nothere: no such bundle folder or .zip"),
+    Case("predict", "a .tflite, not a bundle", "predict {good_tflite} {inputs}/good.npy", 2, "{good_tflite}: not a bundle (no manifest.json)"),
+    Case("predict", "tampered bundle", "predict {bundles}/tampered {inputs}/good.npy", 2, "{bundles}/tampered: model.tflite does not match its sha256"),
+    Case("predict", "tampered zip", "predict {bundles}/tampered.zip {inputs}/good.npy", 2, "{bundles}/tampered.zip: model.tflite does not match its sha256"),
+    Case("predict", "zip with a ../ member", "predict {bundles}/dotdot.zip {inputs}/good.npy", 2, "{bundles}/dotdot.zip: member '../evil.sh' would be written outside"),
+    Case("predict", "manifest model is labels.txt", "predict {bundles}/model_is_labels {inputs}/good.npy", 2, "{bundles}/model_is_labels/labels.txt: not a TFLite model"),
+    Case("predict", "manifest I/O edited", "predict {bundles}/io_mismatch {inputs}/good.npy", 2, "{bundles}/io_mismatch: manifest input (dtype, scale, zero point)"),
+    Case("predict", "manifest scale as text", "predict {bundles}/scale_text {inputs}/good.npy", 2, "{bundles}/scale_text: manifest inputs[0].quantization needs a numeric 'scale'"),
+    Case("predict", "manifest std 0", "predict {bundles}/std_zero {inputs}/good.npy", 2, "{bundles}/std_zero: manifest inputs[0].normalization needs"),
+    Case("predict", "manifest image height as text", "predict {bundles}/bad_image {inputs}/digit.png", 2, "{bundles}/bad_image: manifest inputs[0].image needs"),
+    Case("predict", "input missing", "predict {bundle} {inputs}/nothere.npy", 2, "{inputs}/nothere.npy: no such input file"),
+    Case("predict", "input is an empty folder", "predict {bundle} {inputs}/empty_folder", 2, "{inputs}/empty_folder: is a folder"),
+    Case("predict", ".npy of the wrong shape", "predict {bundle} {inputs}/wrong_shape.npy", 2, "{inputs}/wrong_shape.npy: shape (32, 32, 3) does not fit the model's input (28, 28, 1)"),
+    Case("predict", ".npy of strings", "predict {bundle} {inputs}/good.npy {inputs}/strings.npy", 2, "{inputs}/strings.npy: array of dtype <U1 is not numeric"),
+    Case("predict", ".npy of pickled objects", "predict {bundle} {inputs}/objects.npy", 2, "{inputs}/objects.npy: not a readable .npy array"),
+    Case("predict", ".npz named .npy", "predict {bundle} {inputs}/archive.npy", 2, "{inputs}/archive.npy: an .npz archive, not a .npy array"),
+    Case("predict", ".npy truncated", "predict {bundle} {inputs}/truncated.npy", 2, "{inputs}/truncated.npy: not a readable .npy array"),
+    Case("predict", ".npy with no samples", "predict {bundle} {inputs}/no_samples.npy", 2, "{inputs}/no_samples.npy: holds no samples"),
+    Case("predict", ".npy of NaN", "predict {bundle} {inputs}/nan.npy", 2, "{inputs}/nan.npy: contains NaN or infinite values"),
+    Case("predict", "corrupt image", "predict {bundle} {inputs}/corrupt.png", 2, "{inputs}/corrupt.png: cannot read image"),
+    Case("predict", "image for a model without image spec", "predict {bundles}/no_image {inputs}/digit.png", 2, "{inputs}/digit.png: this model does not take images"),
+    Case("predict", "unsupported input type", "predict {bundle} {inputs}/notes.txt", 2, "{inputs}/notes.txt: unsupported input type '.txt'"),
+    Case("predict", "-k 0", "predict {bundle} {inputs}/good.npy -k 0", 2, "Invalid value for '-k' / '--top-k': 0"),
+    Case("predict", "--threads 0", "predict {bundle} {inputs}/good.npy --threads 0", 2, "Invalid value for '--threads': 0"),
+    Case("predict", "unknown --runtime", "predict {bundle} {inputs}/good.npy --runtime tflite", 2, "Invalid value for '--runtime': 'tflite'"),
+    # ---- bench: models and options are checked before anything is measured
+    *file_cases("bench", "bench {file}", ".tflite"),
+    Case("bench", "tampered bundle", "bench {bundles}/tampered", 2, "{bundles}/tampered: model.tflite does not match its sha256"),
+    Case("bench", "folder that is not a bundle", "bench {bundles}/no_manifest", 2, "{bundles}/no_manifest: not a bundle (no manifest.json)"),
+    Case("bench", "zip bomb", "bench {bundles}/bomb.zip", 2, "{bundles}/bomb.zip: declares 3,221,225,472 bytes unpacked"),
+    Case("bench", "a .npy, not a model", "bench {inputs}/good.npy", 2, "{inputs}/good.npy: not a TFLite model"),
+    Case("bench", "--threads 0", "bench {good_tflite} --threads 0", 2, "Invalid value for --threads: '0'"),
+    Case("bench", "--threads with a negative", "bench {good_tflite} --threads 1,-2", 2, "Invalid value for --threads: '1,-2'"),
+    Case("bench", "--threads as a word", "bench {good_tflite} --threads four", 2, "Invalid value for --threads: 'four'"),
+    Case("bench", "--runs 0", "bench {good_tflite} --runs 0", 2, "Invalid value for '--runs': 0"),
+    Case("bench", "--warmup -1", "bench {good_tflite} --warmup -1", 2, "Invalid value for '--warmup': -1"),
+    Case("bench", "--min-time nan", "bench {good_tflite} --min-time nan", 2, "--min-time nan: must be a finite number of seconds"),
+    Case("bench", "--min-time inf", "bench {good_tflite} --min-time inf", 2, "--min-time inf: must be a finite number of seconds"),
+    Case("bench", "unknown --delegate", "bench {good_tflite} --delegate tpu", 2, "unknown delegate 'tpu'"),
+    Case("bench", "--delegate .so missing", "bench {good_tflite} --delegate {bad}/libnothere.so", 2, "--delegate {bad}/libnothere.so: no such delegate library"),
+    Case("bench", "--delegate not a library", "bench {good_tflite} --delegate {bad}/not-a-delegate.so", 2, "cannot load delegate library {bad}/not-a-delegate.so"),
+    Case("bench", "unknown --runtime", "bench {good_tflite} --runtime tflite", 2, "Invalid value for '--runtime': 'tflite'"),
+    Case("bench", "--json in a missing folder", "bench {good_tflite} --json {out}/results.json", 2, "--json {out}/results.json: the folder {out} does not exist"),
+    Case("bench", "--json under a file", "bench {good_tflite} --json {good_tflite}/results.json", 2, "{good_tflite} is a file, not a folder"),
+    Case("bench", "--host unreachable", "bench {good_tflite} --host ssh://127.0.0.1:1 {ssh}", 1, "ssh://127.0.0.1:1: connection refused"),
+    Case("bench", "--host host:port", "bench {good_tflite} --host 127.0.0.1:22 {ssh}", 2, "invalid host '127.0.0.1:22': ssh does not take host:port"),
+    Case("bench", "--path with ..", "bench {good_tflite} --host ssh://127.0.0.1:1 --path ../x {ssh}", 2, "remote path '../x' is not allowed"),
+    # ---- deploy: the bundle and the options are checked before connecting; a dead host fails fast
+    Case("deploy", "bundle missing", "deploy {bundles}/nothere --host ssh://127.0.0.1:1 {ssh}", 2, "Directory '{bundles}/nothere' does not exist"),
+    Case("deploy", "a zip, not a folder", "deploy {bundles}/tampered.zip --host ssh://127.0.0.1:1 {ssh}", 2, "Directory '{bundles}/tampered.zip' is a file"),
+    Case("deploy", "folder that is not a bundle", "deploy {bundles}/no_manifest --host ssh://127.0.0.1:1 {ssh}", 2, "{bundles}/no_manifest: not a bundle"),
+    Case("deploy", "tampered bundle", "deploy {bundles}/tampered --host ssh://127.0.0.1:1 {ssh}", 2, "{bundles}/tampered: model.tflite does not match its sha256"),
+    Case("deploy", "unknown extra file", "deploy {bundles}/extra_file --host ssh://127.0.0.1:1 {ssh}", 2, "{bundles}/extra_file: files not in the manifest: payload.sh"),
+    Case("deploy", "no --host", "deploy {bundle}", 2, "Missing option '--host'"),
+    Case("deploy", "closed port", "deploy {bundle} --host ssh://127.0.0.1:1 {ssh}", 1, "ssh://127.0.0.1:1: connection refused (no SSH server on that port) while connecting"),
+    Case("deploy", "unknown host name", "deploy {bundle} --host pi@edgekit-no-such-host.invalid {ssh}", 1, "pi@edgekit-no-such-host.invalid: cannot resolve the host name"),
+    Case("deploy", "host:port", "deploy {bundle} --host 127.0.0.1:22 {ssh}", 2, "invalid host '127.0.0.1:22': ssh does not take host:port"),
+    Case("deploy", "host that is an ssh option", "deploy {bundle} --host -oProxyCommand=sh {ssh}", 2, "invalid host '-oProxyCommand=sh'"),
+    Case("deploy", "port out of range", "deploy {bundle} --host ssh://127.0.0.1:99999 {ssh}", 2, "invalid host 'ssh://127.0.0.1:99999': Port out of range"),
+    Case("deploy", "URI without a host", "deploy {bundle} --host ssh://:22 {ssh}", 2, "invalid host 'ssh://:22': no host name"),
+    Case("deploy", "--path with ..", "deploy {bundle} --host ssh://127.0.0.1:1 --path ../x {ssh}", 2, "remote path '../x' is not allowed"),
+    Case("deploy", "--path with a shell command", "deploy {bundle} --host ssh://127.0.0.1:1 --path '$(reboot)' {ssh}", 2, "remote path '$(reboot)' is not allowed"),
+    Case("deploy", "--ssh-config missing", "deploy {bundle} --host ssh://127.0.0.1:1 --ssh-config {bad}/nothere.config", 2, "File '{bad}/nothere.config' does not exist"),
+    Case("deploy", "--remote-python empty", "deploy {bundle} --host ssh://127.0.0.1:1 --remote-python '' {ssh}", 2, "--remote-python is empty"),
+    Case("deploy", "--connect-timeout 0", "deploy {bundle} --host ssh://127.0.0.1:1 {ssh} --connect-timeout 0", 2, "Invalid value for '--connect-timeout': 0"),
+    # ---- sweep: the recipe, the grid and the output are checked before anything trains
+    Case("sweep", "recipe missing", "sweep {recipes}/missing.toml --out {out}", 2, "recipe not found"),
+    Case("sweep", "recipe random bytes", "sweep {recipes}/binary.toml --out {out}", 2, "{recipes}/binary.toml: not a text file"),
+    Case("sweep", "unknown recipe key", "sweep {recipes}/unknown_key.toml --out {out}", 2, "unknown key 'epoch' in [train]"),
+    Case("sweep", "sparsity 1.5", "sweep {recipes}/tiny.toml --sparsity 0,1.5 --out {out}", 2, "sparsity 1.5 must be in [0, 1)"),
+    Case("sweep", "negative sparsity", "sweep {recipes}/tiny.toml --sparsity -0.1 --out {out}", 2, "sparsity -0.1 must be in [0, 1)"),
+    Case("sweep", "sparsity NaN", "sweep {recipes}/tiny.toml --sparsity nan --out {out}", 2, "sparsity nan must be in [0, 1)"),
+    Case("sweep", "sparsity as a word", "sweep {recipes}/tiny.toml --sparsity half --out {out}", 2, "--sparsity 'half': expected comma-separated numbers"),
+    Case("sweep", "unknown quantize mode", "sweep {recipes}/tiny.toml --quantize int8,int4 --out {out}", 2, "unknown quantize mode 'int4'"),
+    Case("sweep", "empty --quantize", "sweep {recipes}/tiny.toml --quantize , --out {out}", 2, "--quantize ',': names nothing"),
+    Case("sweep", "empty --targets", "sweep {recipes}/tiny.toml --targets , --out {out}", 2, "--targets ',': names nothing"),
+    Case("sweep", "unknown target", "sweep {recipes}/tiny.toml --targets cpu,npu --out {out}", 2, "--targets: unknown target 'npu'"),
+    Case("sweep", "no target has the mode", "sweep {recipes}/tiny.toml --targets edgetpu --quantize float16 --out {out}", 2, "the sweep grid is empty"),
+    Case("sweep", "bad --set", "sweep {recipes}/tiny.toml --set prune.sparsity=2 --out {out}", 2, "prune.sparsity = 2.0 must be in [0, 1)"),
+    Case("sweep", "--out under a file", "sweep {recipes}/tiny.toml --out {good_tflite}/sweep", 2, "--out {good_tflite}/sweep: {good_tflite} is a file, not a folder"),
+    Case("sweep", "--cache is a file", "sweep {recipes}/tiny.toml --cache {good_tflite} --out {out}", 2, "Directory '{good_tflite}' is a file"),
+    Case("sweep", "factory file missing", "sweep {recipes}/missing_factory_file.toml --sparsity 0 --quantize float32 --targets cpu --out {out}", 2, "model factory file not found", heavy=True),
+    Case("sweep", "data shape vs model", "sweep {recipes}/wrong_shape.toml --sparsity 0 --quantize float32 --targets cpu --out {out}", 2, "the model takes inputs of shape (28, 28, 1) but the data has (32, 32, 3)", heavy=True),
+    # ---- report: only an edgekit report.json is re-rendered, and nothing is written otherwise
+    Case("report", "folder missing", "report {reports}/nothere", 2, "{reports}/nothere: no such folder"),
+    Case("report", "a file, not a folder", "report {good_tflite}", 2, "Directory '{good_tflite}' is a file"),
+    Case("report", "no report.json", "report {staged}", 2, "no report.json in {staged}", stage="reports/no_report"),
+    Case("report", "a bundle folder", "report {bundle}", 2, "no report.json in {bundle}"),
+    Case("report", "report.json not JSON", "report {staged}", 2, "{staged}/report.json: not valid JSON", stage="reports/not_json"),
+    Case("report", "report.json random bytes", "report {staged}", 2, "{staged}/report.json: not valid JSON", stage="reports/binary"),
+    Case("report", "report.json nested 100,000 deep", "report {staged}", 2, "{staged}/report.json: not valid JSON", stage="reports/nested"),
+    Case("report", "report.json a list", "report {staged}", 2, "{staged}/report.json: not an edgekit report", stage="reports/list"),
+    Case("report", "no float_model", "report {staged}", 2, "{staged}/report.json: not an edgekit report (needs 'artifacts' and 'float_model')", stage="reports/no_float_model"),
+    Case("report", "artifact without latency", "report {staged}", 2, "{staged}/report.json: artifacts[0].latency_us is missing", stage="reports/no_latency"),
+    Case("report", "latency without p90", "report {staged}", 2, "{staged}/report.json: artifacts[0].latency_us.p90 is missing", stage="reports/no_p90"),
+    Case("report", "accuracy as text", "report {staged}", 2, '{staged}/report.json: artifacts[0].accuracy = "high" has the wrong type', stage="reports/text_accuracy"),
+    Case("report", "artifact not an object", "report {staged}", 2, "{staged}/report.json: artifacts[1] is not an object", stage="reports/artifact_not_object"),
+    Case("report", "params null", "report {staged}", 2, "{staged}/report.json: float_model.params = null has the wrong type", stage="reports/float_model_params"),
+    # ---- analyze: the recipe (with its [analyze] section) and --out, before TensorFlow trains
+    Case("analyze", "recipe missing", "analyze {recipes}/missing.toml", 2, "recipe not found"),
+    Case("analyze", "invalid TOML", "analyze {recipes}/not_toml.toml", 2, "not valid TOML"),
+    Case("analyze", "threshold 1.5", "analyze {recipes}/threshold_high.toml", 2, "analyze.threshold = 1.5 must be in [0, 1)"),
+    Case("analyze", "negative threshold", "analyze {recipes}/threshold_negative.toml", 2, "analyze.threshold = -0.01 must be in [0, 1)"),
+    Case("analyze", "samples 0", "analyze {recipes}/analyze_no_samples.toml", 2, "analyze.samples = 0 must be at least 1"),
+    Case("analyze", "unknown [analyze] key", "analyze {recipes}/analyze_unknown_key.toml", 2, "unknown key 'thresh' in [analyze]"),
+    Case("analyze", "--set threshold 2", "analyze {recipes}/tiny.toml --set analyze.threshold=2", 2, "analyze.threshold = 2"),
+    Case("analyze", "prune sparsity 1.5", "analyze {recipes}/sparsity.toml", 2, "prune.sparsity = 1.5 must be in [0, 1)"),
+    Case("analyze", "--out is a folder", "analyze {recipes}/tiny.toml --out {data}", 2, "File '{data}' is a directory"),
+    Case("analyze", "--out in a missing folder", "analyze {recipes}/tiny.toml --out {out}/analysis.json", 2, "the folder {out} does not exist"),
+    Case("analyze", "--out under a file", "analyze {recipes}/tiny.toml --out {good_tflite}/analysis.json", 2, "{good_tflite} is a file, not a folder"),
+    Case("analyze", "factory function missing", "analyze {recipes}/missing_function.toml", 2, "has no function 'nothere'", heavy=True),
+    Case("analyze", "classes vs outputs", "analyze {recipes}/wrong_classes.toml", 2, "the model has 3 outputs but the data has 10 classes", heavy=True),
 ]
 
 
 def make_workspace(folder: Path, *, tflite: bytes, keras_model, lambda_model, dynamic_model, two_input_model) -> dict:
     """Write every bad (and the few good) inputs the cases name; returns the template names."""
     rng = np.random.default_rng(0)
-    names = {key: folder / key for key in ("bad", "keras", "data", "recipes", "runs")}
+    names = {key: folder / key for key in ("bad", "keras", "data", "recipes", "runs", "bundles", "inputs", "reports")}
     for path in names.values():
         path.mkdir(parents=True, exist_ok=True)
     bad, keras_dir, data, recipes = names["bad"], names["keras"], names["data"], names["recipes"]
@@ -209,7 +358,15 @@ def make_workspace(folder: Path, *, tflite: bytes, keras_model, lambda_model, dy
     _bad_files(bad, goods, rng)
     _data_files(data, rng)
     _recipes(recipes, keras_dir, data, rng)
-    return {**{k: str(v) for k, v in names.items()}, "good_tflite": str(keras_dir / "good.tflite")}
+    _bundles(names["bundles"], tflite)
+    _inputs(names["inputs"], rng)
+    _reports(names["reports"], rng)
+    (folder / "ssh_config").write_text("# empty: the machine's own ~/.ssh/config must not matter here\n")
+    return {
+        **{k: str(v) for k, v in names.items()},
+        "root": str(folder), "good_tflite": str(keras_dir / "good.tflite"), "bundle": str(names["bundles"] / "good"),
+        "ssh": f"--ssh-config {folder / 'ssh_config'} --connect-timeout 5",
+    }
 
 
 def _bad_files(bad: Path, goods: dict, rng) -> None:
@@ -222,6 +379,7 @@ def _bad_files(bad: Path, goods: dict, rng) -> None:
     (bad / "header_only.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + rng.bytes(2000))
     (bad / "root_offset.tflite").write_bytes(b"\xff\xff\xff\x7fTFL3" + bytes(64))
     (bad / "model.onnx").write_bytes(b"\x08\x07onnx")
+    (bad / "not-a-delegate.so").write_bytes(rng.bytes(4096))
     (bad / "inconsistent.tflite").write_bytes(_inconsistent(goods[".tflite"]))
 
 
@@ -306,6 +464,140 @@ def _recipes(recipes: Path, keras_dir: Path, data: Path, rng) -> None:
         (recipes / name).write_bytes(rng.bytes(512) if text is None else text.encode())
 
 
+def _manifest_edit(change):
+    """A bundle mutation that rewrites manifest.json with ``change(manifest)`` applied."""
+
+    def apply(bundle: Path) -> None:
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        change(manifest)
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+    return apply
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+# bundle folder name -> what is done to a copy of a good bundle
+BUNDLES = {
+    "tampered": lambda b: _flip_last_byte(b / "model.tflite"),
+    "missing_file": lambda b: (b / "labels.txt").unlink(),
+    "extra_file": lambda b: (b / "payload.sh").write_text("echo hi\n"),
+    "symlink": lambda b: ((b / "labels.txt").unlink(), (b / "labels.txt").symlink_to("/etc/hostname")),
+    "no_manifest": lambda b: (b / "manifest.json").unlink(),
+    "manifest_not_json": lambda b: (b / "manifest.json").write_text('{"format": "edgekit-bundle",'),
+    "manifest_list": lambda b: (b / "manifest.json").write_text("[]"),
+    "manifest_v2": _manifest_edit(lambda m: m.update(format_version=2)),
+    "manifest_sha": _manifest_edit(lambda m: m["files"]["labels.txt"].update(sha256="0" * 64)),
+    "manifest_unsafe_path": _manifest_edit(lambda m: m["files"].update({"../labels.txt": m["files"].pop("labels.txt")})),
+    "model_not_listed": _manifest_edit(lambda m: m.update(model="nothere.tflite")),
+    "model_is_labels": _manifest_edit(lambda m: m.update(model="labels.txt")),
+    "io_mismatch": _manifest_edit(lambda m: m["inputs"][0].update(dtype="float32")),
+    "scale_text": _manifest_edit(lambda m: m["inputs"][0]["quantization"].update(scale="small")),
+    "std_zero": _manifest_edit(lambda m: m["inputs"][0]["normalization"].update(std=[0.0])),
+    "bad_image": _manifest_edit(lambda m: m["inputs"][0].update(image={"height": "28", "width": 28})),
+    "no_image": _manifest_edit(lambda m: m["inputs"][0].update(image=None)),
+}
+
+
+def _bundles(folder: Path, tflite: bytes) -> None:
+    """A good bundle of the tiny int8 model, a copy of it per mutation, and hostile zips."""
+    import shutil
+
+    from edgekit.bundle import write_bundle
+    from edgekit.evaluate import io_description
+    from edgekit.ziputil import zip_folder
+
+    inputs, outputs = io_description(tflite)
+    inputs[0].update(normalization={"mean": [0.0], "std": [255.0], "raw_dtype": "uint8"}, image={"height": 28, "width": 28, "channels": 1, "color": "grayscale"})
+    outputs[0]["kind"] = "probabilities"
+    write_bundle(
+        folder / "good", model_bytes=tflite, labels=[str(i) for i in range(10)], name="tiny-int8", target="cpu", quantization="int8",
+        inputs=inputs, outputs=outputs, versions={"edgekit": "test"}, recipe=None, metrics={},
+    )  # fmt: skip
+    for name, mutate in BUNDLES.items():
+        shutil.copytree(folder / "good", folder / name)
+        mutate(folder / name)
+    zip_folder(folder / "tampered", folder / "tampered.zip")
+    _zip(folder / "dotdot.zip", [("b/manifest.json", b"{}"), ("../evil.sh", b"echo\n")])
+    _zip(folder / "absolute.zip", [("/tmp/evil.sh", b"echo\n")])
+    link = zipfile.ZipInfo("b/labels.txt")
+    link.create_system, link.external_attr = 3, (0o120777 << 16)
+    _zip(folder / "symlink.zip", [(link, b"/etc/passwd")])
+    _zip(folder / "many.zip", [(f"b/f{i}", b"") for i in range(1001)])
+    _declare_size(_zip(folder / "bomb.zip", [("b/model.tflite", bytes(1 << 20))]), 3 << 30)
+
+
+def _zip(path: Path, entries) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, data in entries:
+            archive.writestr(info, data)
+    return path
+
+
+def _declare_size(archive: Path, size: int) -> None:
+    """Make the only member declare ``size`` bytes unpacked, as a zip bomb's header does."""
+    data = bytearray(archive.read_bytes())
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 24 : central + 28] = size.to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+
+
+def _inputs(folder: Path, rng) -> None:
+    """Inputs for ``predict``: one good array, and arrays and images that must be refused."""
+    np.save(folder / "good.npy", rng.integers(0, 255, (28, 28), dtype=np.uint8))
+    np.save(folder / "wrong_shape.npy", rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    np.save(folder / "strings.npy", np.array([["a"] * 28] * 28))
+    np.save(folder / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(folder / "no_samples.npy", np.zeros((0, 28, 28, 1), np.uint8))
+    np.save(folder / "nan.npy", np.full((28, 28, 1), np.nan, np.float32))
+    (folder / "truncated.npy").write_bytes((folder / "good.npy").read_bytes()[:100])
+    np.savez(folder / "archive.npz", x=np.zeros((28, 28), np.uint8))
+    (folder / "archive.npz").rename(folder / "archive.npy")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + rng.bytes(100))
+    (folder / "notes.txt").write_text("a digit\n")
+    (folder / "empty_folder").mkdir()
+    _png(folder / "digit.png", rng)
+
+
+def _good_report() -> dict:
+    artifact = {
+        "name": "m-cpu-int8", "target": "cpu", "quantization": "int8", "path": "bundles/m-cpu-int8", "accuracy": 0.9,
+        "agreement": 0.99, "bytes": 20_000, "gzip_bytes": 15_000, "sparsity": 0.0,
+        "latency_us": {"p50": 50.0, "p90": 60.0, "p99": 70.0, "threads": 1, "runs": 50},
+    }  # fmt: skip
+    return {"recipe": "m", "float_model": {"accuracy": 0.91, "params": 1000}, "compression": {}, "artifacts": [artifact]}
+
+
+def _reports(folder: Path, rng) -> None:
+    """Folders with a report.json that ``report`` must refuse (each is copied before a run)."""
+    def broken(change):
+        report = _good_report()
+        change(report)
+        return json.dumps(report)
+
+    texts = {
+        "not_json": '{"recipe": "m", ',
+        "binary": rng.bytes(256),
+        "list": "[]",
+        "nested": "[" * 100_000 + "]" * 100_000,
+        "no_float_model": json.dumps({"artifacts": []}),
+        "no_latency": broken(lambda r: r["artifacts"][0].pop("latency_us")),
+        "no_p90": broken(lambda r: r["artifacts"][0]["latency_us"].pop("p90")),
+        "text_accuracy": broken(lambda r: r["artifacts"][0].update(accuracy="high")),
+        "artifact_not_object": broken(lambda r: r["artifacts"].append("m-cpu-float32")),
+        "float_model_params": broken(lambda r: r["float_model"].update(params=None)),
+    }
+    for name, text in texts.items():
+        (folder / name).mkdir()
+        (folder / name / "report.json").write_bytes(text if isinstance(text, bytes) else text.encode())
+    (folder / "no_report").mkdir()
+    (folder / "no_report" / "report.md").write_text("# a report without its report.json\n")
+
+
 def case_id(case: Case) -> str:
     return f"{case.command}: {case.what}"
 
@@ -317,9 +609,11 @@ class Outcome:
     stderr: str
     leftovers: list[str]
     seconds: float
+    names: dict  # the template names the case ran with ({out}, {staged} included)
 
-    def problems(self, names: dict) -> list[str]:
+    def problems(self) -> list[str]:
         """What is wrong with how the command failed; empty when it failed cleanly."""
+        names = self.names
         found = []
         lines = [line for line in self.stderr.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error: ")]
@@ -336,11 +630,23 @@ class Outcome:
         return found
 
 
+@dataclass(frozen=True)
+class Slot:
+    """The folder a case runs in, and what it held before the run."""
+
+    folder: Path
+    before: dict
+
+    @property
+    def tmp(self) -> Path:
+        return self.folder / "tmp"
+
+
 def run_cases(cases: list[Case], names: dict, env: dict, *, workers: int = 3) -> list[Outcome]:
-    """Run ``cases`` as ``edgekit`` processes, each in an empty folder of its own."""
+    """Run ``cases`` as ``edgekit`` processes, each in a folder of its own."""
     import concurrent.futures
 
-    slots = [_run_dir(names, case) for case in cases]
+    slots = [_prepare(names, case) for case in cases]
     light = [(case, slot) for case, slot in zip(cases, slots) if not case.heavy]
     heavy = [(case, slot) for case, slot in zip(cases, slots) if case.heavy]
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -351,29 +657,37 @@ def run_cases(cases: list[Case], names: dict, env: dict, *, workers: int = 3) ->
     return sorted(outcomes, key=lambda outcome: order[id(outcome.case)])
 
 
-def _run_dir(names: dict, case: Case) -> Path:
+def _prepare(names: dict, case: Case) -> Slot:
+    import shutil
+
     runs = Path(names["runs"])
-    index = len(list(runs.iterdir()))
-    folder = runs / f"{index:03d}-{case.command}"
-    folder.mkdir()
-    return folder
+    folder = runs / f"{len(list(runs.iterdir())):03d}-{case.command}"
+    (folder / "tmp").mkdir(parents=True)
+    if case.stage:
+        source = Path(names["root"]) / case.stage
+        if source.is_dir():
+            shutil.copytree(source, folder / source.name, symlinks=True)
+        else:
+            shutil.copy2(source, folder / source.name, follow_symlinks=False)
+    return Slot(folder, _snapshot(folder))
 
 
-def _case_names(names: dict, folder: Path) -> dict:
-    return {**names, "out": str(folder / "out")}
+def _case_names(names: dict, case: Case, slot: Slot) -> dict:
+    staged = {"staged": str(slot.folder / Path(case.stage).name)} if case.stage else {}
+    return {**names, **staged, "out": str(slot.folder / "out")}
 
 
-def _run_one(case: Case, folder: Path, names: dict, env: dict) -> Outcome:
+def _run_one(case: Case, slot: Slot, names: dict, env: dict) -> Outcome:
     import subprocess
     import sys
     import time
 
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "edgekit", *case.args(_case_names(names, folder))],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "edgekit", *case.args(_case_names(names, case, slot))],
+        cwd=slot.folder, env=dict(env, TMPDIR=str(slot.tmp)), capture_output=True, text=True, timeout=300,
     )
-    return Outcome(case, done.returncode, done.stderr, _leftovers(folder), time.perf_counter() - started)
+    return Outcome(case, done.returncode, done.stderr, _leftovers(slot), time.perf_counter() - started, _case_names(names, case, slot))
 
 
 def _run_batch(pairs, names: dict, env: dict) -> list[Outcome]:
@@ -382,7 +696,7 @@ def _run_batch(pairs, names: dict, env: dict) -> list[Outcome]:
     import time
 
     started = time.perf_counter()
-    request = [{"argv": case.args(_case_names(names, folder)), "cwd": str(folder)} for case, folder in pairs]
+    request = [{"argv": case.args(_case_names(names, case, slot)), "cwd": str(slot.folder), "tmp": str(slot.tmp)} for case, slot in pairs]
     done = subprocess.run(
         [sys.executable, "-m", "tests._cli_batch"], input=json.dumps(request), cwd=names["runs"],
         env=env, capture_output=True, text=True, timeout=1200,
@@ -391,11 +705,27 @@ def _run_batch(pairs, names: dict, env: dict) -> list[Outcome]:
         raise RuntimeError(f"the batch process died with {done.returncode}: {done.stderr[-3000:]}")
     seconds = (time.perf_counter() - started) / len(pairs)
     results = json.loads(done.stdout)
-    return [Outcome(case, r["code"], r["stderr"], _leftovers(folder), seconds) for (case, folder), r in zip(pairs, results)]
+    return [
+        Outcome(case, r["code"], r["stderr"], _leftovers(slot), seconds, _case_names(names, case, slot)) for (case, slot), r in zip(pairs, results)
+    ]
 
 
-def _leftovers(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+def _snapshot(folder: Path) -> dict:
+    """{relative path: (size, mtime) for files, None for folders} (a folder's time changes
+    whenever a temporary file comes and goes, so only its presence counts)."""
+    found = {}
+    for path in folder.rglob("*"):
+        info = path.lstat()
+        found[str(path.relative_to(folder))] = None if path.is_dir() and not path.is_symlink() else (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def _leftovers(slot: Slot) -> list[str]:
+    after = _snapshot(slot.folder)
+    added = [name for name in after if name not in slot.before]
+    changed = [f"{name} (changed)" for name in after if name in slot.before and after[name] != slot.before[name]]
+    removed = [f"{name} (removed)" for name in slot.before if name not in after]
+    return sorted(added + changed + removed)
 
 
 def all_cases() -> list[Case]:

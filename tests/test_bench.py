@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.errors import BundleError, ToolError
+from edgekit.errors import BundleError, InputError
 from edgekit.runtime.bench import BenchSettings, bench_model, bench_models
 from edgekit.runtime.latency import summarize
 from tests.conftest import REPO, edgekit_command
@@ -115,7 +115,8 @@ def test_library_that_is_not_a_delegate_is_refused(bundles):
     result = cli("bench", str(bundles["int8"]), "--delegate", libm, *FAST_ARGS)
     [line] = result.stderr.strip().splitlines()
     assert "not a TFLite external delegate" in line
-    with pytest.raises(ToolError, match="does not exist"):
+    assert result.returncode == 2  # a file the user named is their input, not the machine's setup
+    with pytest.raises(InputError, match="no such delegate library"):
         bench_model(bundles["int8"], threads=1, settings=BenchSettings(delegate="/nonexistent/libdelegate.so"))
 
 

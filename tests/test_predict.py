@@ -124,7 +124,7 @@ def test_bad_inputs_get_clear_errors(bundles, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "broken.png").write_bytes(b"not a png")
     cases = {
-        "wrong.npy": "input of shape (5, 5) does not fit the model's input (28, 28, 1)",
+        "wrong.npy": "wrong.npy: shape (5, 5) does not fit the model's input (28, 28, 1)",
         "notes.txt": "unsupported input type '.txt'",
         "broken.png": "broken.png: cannot read image",
         "missing.npy": "missing.npy: no such input file",
@@ -133,6 +133,21 @@ def test_bad_inputs_get_clear_errors(bundles, tmp_path):
         result = cli("predict", str(bundles["int8"]), str(tmp_path / name))
         assert result.returncode == 2, name
         assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_zipped_bundle_predicts_like_its_folder_and_leaves_nothing(bundles, raw_test_digits, tmp_path, monkeypatch):
+    import tempfile
+
+    from edgekit.ziputil import zip_folder
+
+    archive = zip_folder(bundles["int8"], tmp_path / "bundle.zip")
+    monkeypatch.setattr(tempfile, "tempdir", str((tmp_path / "tmp").resolve()))
+    (tmp_path / "tmp").mkdir()
+    zipped = open_bundle(archive)
+    x = raw_test_digits[0][:20]
+    assert zipped.path == archive
+    assert np.array_equal(zipped.scores(x), open_bundle(bundles["int8"]).scores(x))
+    assert list((tmp_path / "tmp").iterdir()) == []  # extracted only while verified and read
 
 
 def test_not_a_bundle(tmp_path):

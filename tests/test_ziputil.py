@@ -103,6 +103,20 @@ def test_bomb_limit_counts_real_bytes_not_the_header(tmp_path):
         safe_extract(archive, tmp_path / "out", max_total_bytes=1024 * 1024)
 
 
+def test_a_header_declaring_too_much_is_refused_before_anything_is_written(tmp_path):
+    """An honest zip bomb says how big it is: refused at once, not after filling the disk."""
+    archive = _zip(tmp_path / "bomb.zip", [("a.txt", b"first"), ("big.bin", bytes(1024))])
+    data = bytearray(archive.read_bytes())
+    central = data.rfind(b"PK\x01\x02")  # the last member's central directory entry
+    data[central + 24 : central + 28] = (8 * 1024 * 1024).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(BundleError, match="declares 8,388,613 bytes unpacked"):
+        safe_extract(archive, target, max_total_bytes=1024 * 1024)
+    assert list(target.iterdir()) == []
+
+
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", bytes(range(256)) * 4])
 def test_broken_zips_are_bundle_errors(tmp_path, content):
     path = tmp_path / "b.zip"

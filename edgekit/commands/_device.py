@@ -25,15 +25,23 @@ def threads_option(command):
 def remote_options(command):
     """Where and how to reach the device over SSH (the user's ssh config applies)."""
     options = [
-        click.option("--path", "remote_dir", default="edgekit-bundles", show_default=True, help="Folder on the device, relative to its home."),
+        click.option("--path", "remote_dir", default="edgekit-bundles", show_default=True, callback=_remote_path, help="Folder on the device, relative to its home."),
         click.option("--remote-python", default="python3", show_default=True, help="The device's Python with edgekit installed, e.g. ~/edgekit-venv/bin/python."),
-        click.option("--ssh-config", envvar="EDGEKIT_SSH_CONFIG", type=click.Path(dir_okay=False), help="An ssh_config file to use instead of ~/.ssh/config [env EDGEKIT_SSH_CONFIG]."),
+        click.option("--ssh-config", envvar="EDGEKIT_SSH_CONFIG", type=click.Path(exists=True, dir_okay=False), help="An ssh_config file to use instead of ~/.ssh/config [env EDGEKIT_SSH_CONFIG]."),
         click.option("--connect-timeout", default=10, show_default=True, type=click.IntRange(min=1), help="Seconds to wait for an SSH connection."),
         click.option("--timeout", "command_timeout", default=900, show_default=True, type=click.IntRange(min=1), help="Seconds any one remote step may take."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _remote_path(ctx, param, value):
+    """Checked before anything connects: a bad --path is a usage error, not a failed copy."""
+    from edgekit.remote import remote_path
+
+    remote_path(value)
+    return value
 
 
 def make_remote(host: str, *, remote_python: str, ssh_config: str | None, connect_timeout: int, command_timeout: int):

@@ -19,3 +19,13 @@ def recipe_overrides(command):
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def writable(ctx, param, value):
+    """Click callback for output options: a path that cannot be written fails before the work."""
+    if value is not None and str(value) != "-":
+        from edgekit.atomic import check_writable
+
+        is_file = isinstance(param.type, click.Path) and not param.type.dir_okay
+        check_writable(value, what=param.opts[0], is_file=is_file)
+    return value

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import recipe_overrides
+from edgekit.commands._options import recipe_overrides, writable
 
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the analysis as JSON to this file.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=writable, help="Also write the analysis as JSON to this file.")
 @recipe_overrides
 def analyze(recipe: Path, out: Path | None, overrides: dict):
     """Train RECIPE's float model, then prune (at the recipe's sparsity) and quantise each

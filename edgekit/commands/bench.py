@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from edgekit.commands._device import make_remote, remote_options, runtime_option
+from edgekit.commands._options import writable
 
 log = logging.getLogger("edgekit")
 
@@ -22,7 +23,7 @@ log = logging.getLogger("edgekit")
 @click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Keep timing until this many seconds have passed.")
 @click.option("--delegate", default="xnnpack", show_default=True, metavar="xnnpack|none|gpu|edgetpu|PATH.so", help="xnnpack: LiteRT's default CPU delegate; none: built-in kernels only; edgetpu: libedgetpu; or an external delegate library.")
 @runtime_option
-@click.option("--json", "json_path", metavar="FILE", help="Also write every result with its context as JSON ('-' for stdout, which then gets only the JSON).")
+@click.option("--json", "json_path", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True), callback=writable, help="Also write every result with its context as JSON ('-' for stdout, which then gets only the JSON).")
 @click.option("--host", "hosts", multiple=True, metavar="USER@HOST", help="Run on this device over SSH instead (repeat for a fleet); the models are copied there first.")
 @remote_options
 def bench(models, threads_list, runs, warmup, min_time, delegate, runtime, json_path, hosts, **remote):

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import recipe_overrides
+from edgekit.commands._options import recipe_overrides, writable
 
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the recipe's output.dir).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Output folder (default: the recipe's output.dir).")
 @click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in the recipe's model.file.")
 @recipe_overrides
 def build(recipe: Path, out: Path | None, overrides: dict, trust_model: bool):

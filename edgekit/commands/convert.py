@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from edgekit.commands._options import writable
+
 
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--target", "target", required=True, help="Target name, optionally with a quantisation: cpu, cpu:float16, mcu, ...")
 @click.option("--data", type=click.Path(path_type=Path), help="Representative inputs: an .npz (array 'x', optional 'y') or a folder of images.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Folder for the bundle.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), callback=writable, show_default=True, help="Folder for the bundle.")
 @click.option("--mean", type=float, default=0.0, show_default=True, help="Normalisation applied to --data: (x - mean) / std.")
 @click.option("--std", type=float, default=1.0, show_default=True)
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="labels.txt, one class name per line.")

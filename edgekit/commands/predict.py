@@ -30,7 +30,7 @@ def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool
     raws, sources = [], []
     for path in inputs:
         raw = load_input(path, loaded.input_spec.get("image"))
-        batch = as_batch(raw, loaded.runner.inputs[0])
+        batch = as_batch(raw, loaded.runner.inputs[0], source=str(path))
         raws.append(batch)
         sources.extend([str(path)] if len(batch) == 1 else [f"{path}[{i}]" for i in range(len(batch))])
     predictions = loaded.predict(np.concatenate(raws), sources, top_k=top_k, normalized=normalized)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import recipe_overrides
+from edgekit.commands._options import recipe_overrides, writable
 
 SPARSITIES = "0,0.5,0.8,0.9"
 MODES = "float32,float16,dynamic,int8,qat"
@@ -21,8 +21,8 @@ MODES = "float32,float16,dynamic,int8,qat"
     help="Quantisation modes, comma-separated: float32, float16, dynamic, int8 (post-training calibration), qat (QAT fine-tuning, then int8).",
 )  # fmt: skip
 @click.option("--targets", default=None, metavar="LIST", help="Targets, comma-separated (default: the recipe's targets).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the recipe's output.dir + '-sweep').")
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Folder for trained models, reused across runs (default: OUT/cache).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Output folder (default: the recipe's output.dir + '-sweep').")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Folder for trained models, reused across runs (default: OUT/cache).")
 @recipe_overrides
 def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict):
     """Train RECIPE's float model once (cached), then convert, measure and bundle every
@@ -39,7 +39,10 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
 
     loaded = load_recipe(recipe, overrides=overrides)
     out = out if out is not None else default_out_dir(loaded)
-    grid = dict(sparsities=_numbers("--sparsity", sparsities), modes=_names(modes), targets=_names(targets) if targets else None)
+    grid = dict(
+        sparsities=_numbers("--sparsity", sparsities), modes=_names("--quantize", modes),
+        targets=_names("--targets", targets) if targets is not None else None,
+    )  # fmt: skip
     try:
         with RichProgress(enabled=logging.getLogger("edgekit").isEnabledFor(logging.INFO)) as progress:
             result = run_sweep(loaded, out=out, cache=cache, progress=progress, **grid)
@@ -50,14 +53,19 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
     click.echo(f"\nreport: {result.out_dir / 'report.html'} (also report.md, results.csv, report.json)")
 
 
-def _names(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+def _names(option: str, text: str) -> list[str]:
+    from edgekit.errors import InputError
+
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    if not names:
+        raise InputError(f"{option} {text!r}: names nothing", hint="give a comma-separated list, or leave the option out for the default")
+    return names
 
 
 def _numbers(option: str, text: str) -> list[float]:
     from edgekit.errors import InputError
 
     try:
-        return [float(item) for item in _names(text)]
+        return [float(item) for item in _names(option, text)]
     except ValueError:
         raise InputError(f"{option} {text!r}: expected comma-separated numbers, e.g. 0,0.5,0.8") from None

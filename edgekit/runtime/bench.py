@@ -11,6 +11,7 @@ often what the user feels. Peak RSS is reset before each model where Linux allow
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -42,8 +43,10 @@ class BenchSettings:
     def __post_init__(self):
         if not self.threads or any(t < 1 for t in self.threads):
             raise InputError(f"threads must be positive integers, got {list(self.threads)}", hint="e.g. --threads 1,2,4")
-        if self.runs < 1 or self.warmup < 0 or self.min_time < 0:
-            raise InputError("--runs must be >= 1, --warmup and --min-time >= 0")
+        if self.runs < 1 or self.warmup < 0:
+            raise InputError(f"--runs {self.runs} / --warmup {self.warmup}: runs must be at least 1, warm-up at least 0")
+        if not 0 <= self.min_time < math.inf:  # also refuses NaN, which every comparison lets through
+            raise InputError(f"--min-time {self.min_time}: must be a finite number of seconds, at least 0")
         if self.delegate not in DELEGATES and not self.delegate.endswith(".so") and "/" not in self.delegate:
             raise InputError(f"unknown delegate {self.delegate!r}", hint=f"choose {', '.join(DELEGATES)} or a path to a delegate .so")
 
@@ -165,6 +168,12 @@ class ModelSource:
 def read_source(path: str | Path) -> ModelSource:
     """A bundle folder is verified (sha256 of every file) before its model is read."""
     path = Path(path)
+    if path.suffix == ".zip" and path.is_file():
+        from edgekit.manifest import unzipped_bundle
+
+        with unzipped_bundle(path) as root:
+            source = read_source(root)
+        return replace(source, name=source.name if source.name != root.name else path.stem)
     if path.is_dir():
         from edgekit.manifest import verify_bundle
 
@@ -188,7 +197,9 @@ def load_delegates(delegate: str, backend: Backend) -> list:
             return [backend.load_delegate(library)]
         except (ValueError, OSError, RuntimeError) as exc:
             problem = _first_line(exc)
-    raise ToolError(f"cannot load {what}: {problem}", hint=delegate_hint(delegate))
+    # a named delegate missing here is the machine's setup (1); a file the user named is their input (2)
+    error = ToolError if delegate in DELEGATES else InputError
+    raise error(f"cannot load {what}: {problem}", hint=delegate_hint(delegate))
 
 
 def check_delegate_library(library: str) -> str | None:
@@ -214,7 +225,7 @@ def delegate_library(delegate: str) -> str:
         return _GPU_LIBRARY
     path = Path(delegate).expanduser()
     if not path.is_file():
-        raise ToolError(f"delegate library {path} does not exist", hint="pass the path of a TFLite external delegate .so")
+        raise InputError(f"--delegate {delegate}: no such delegate library", hint="pass the path of a TFLite external delegate .so")
     return str(path.resolve())
 
 

@@ -10,7 +10,7 @@ manifest's, never a guess; images are decoded and resized by the same function t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,9 +18,10 @@ import numpy as np
 
 from edgekit.data import IMAGE_SUFFIXES
 from edgekit.errors import BundleError, DataError
-from edgekit.manifest import file_entry, verify_bundle
-from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner
+from edgekit.manifest import file_entry, unzipped_bundle, verify_bundle
+from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner, read_model_bytes
 
+COLORS = ("grayscale", "rgb")  # edgekit.recipe.COLOR_MODES, kept here so the device needs no recipe code
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,25 @@ def open_bundle(
     delegates: Sequence = (),
     default_delegates: bool = True,
 ) -> DeviceBundle:
-    """Verify every file, load the model, and check the manifest agrees with the model."""
+    """Verify every file, load the model, and check the manifest agrees with the model.
+
+    A zipped bundle is extracted to a temporary folder only while it is checked and read:
+    the interpreter holds the model in memory, so nothing stays on disk.
+    """
     path = Path(path)
+    options = dict(threads=threads, runtime=runtime, delegates=delegates, default_delegates=default_delegates)
+    if path.suffix == ".zip" and path.is_file():
+        with unzipped_bundle(path) as root:
+            return replace(open_bundle(root, **options), path=path)
     manifest = verify_bundle(path)
     model_name = manifest.get("model", "model.tflite")
-    data = (path / model_name).read_bytes()
+    data = read_model_bytes(path / model_name)  # refuses a damaged model before native code sees it
     if file_entry(data) != {k: manifest["files"][model_name].get(k) for k in ("sha256", "bytes")}:
         raise BundleError(f"{path}: {model_name} changed while it was being loaded", hint="copy the bundle again")
-    runner = create_runner(data, threads=threads, runtime=runtime, delegates=delegates, default_delegates=default_delegates)
+    runner = create_runner(data, **options)
     allocate(runner)
     check_io_agrees(path, manifest, runner)
+    check_input_spec(path, manifest["inputs"][0], runner.inputs[0])
     return DeviceBundle(path, manifest, runner)
 
 
@@ -99,8 +109,13 @@ def check_io_agrees(path: Path, manifest: dict, runner: ModelRunner) -> None:
         if not isinstance(described, list) or not described:
             raise BundleError(f"{path}: manifest describes no model {kind}s", hint="rebuild the bundle with 'edgekit build'")
         spec = described[0]
+        if not isinstance(spec, dict):
+            raise BundleError(f"{path}: manifest {kind}s[0] is not an object", hint="rebuild the bundle with 'edgekit build'")
         quant = spec.get("quantization")
-        want = (spec.get("dtype"), quant and round(float(quant["scale"]), 9), quant and int(quant["zero_point"]))
+        try:
+            want = (spec.get("dtype"), quant and round(float(quant["scale"]), 9), quant and int(quant["zero_point"]))
+        except (KeyError, TypeError, ValueError):
+            raise BundleError(f"{path}: manifest {kind}s[0].quantization needs a numeric 'scale' and 'zero_point'", hint="rebuild the bundle with 'edgekit build'") from None
         have = (actual[0].dtype, round(actual[0].scale, 9) if actual[0].quantized else None, actual[0].zero_point if actual[0].quantized else None)
         if want != have:
             raise BundleError(
@@ -109,18 +124,49 @@ def check_io_agrees(path: Path, manifest: dict, runner: ModelRunner) -> None:
             )
 
 
-def as_batch(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
+def check_input_spec(path: Path, spec: dict, tensor: TensorSpec) -> None:
+    """The normalisation and image size the device will apply must be usable as written.
+
+    A hand-edited manifest (std 0, a text mean, a negative height) would otherwise give
+    silent nonsense or a crash halfway through the inputs.
+    """
+    normalization = spec.get("normalization")
+    if normalization is not None:
+        channels = tensor.shape[-1] if len(tensor.shape) > 1 else 1
+        try:
+            values = [np.asarray(normalization[key], dtype=np.float32) for key in ("mean", "std")]
+        except (KeyError, TypeError, ValueError):
+            values = []
+        usable = values and all(v.ndim <= 1 and v.size in (1, channels) and np.all(np.isfinite(v)) for v in values)
+        if not usable or np.any(values[1] == 0):
+            raise BundleError(
+                f"{path}: manifest inputs[0].normalization needs finite numbers 'mean' and non-zero 'std' (one, or one per channel)",
+                hint="rebuild the bundle with 'edgekit build'",
+            )
+    image = spec.get("image")
+    if image is not None:
+        sizes_ok = isinstance(image, dict) and all(type(image.get(k)) is int and image[k] > 0 for k in ("height", "width"))
+        if not sizes_ok or image.get("color", "rgb") not in COLORS:
+            raise BundleError(
+                f"{path}: manifest inputs[0].image needs positive integers 'height' and 'width' and a 'color' of {' or '.join(COLORS)}",
+                hint="rebuild the bundle with 'edgekit build'",
+            )
+
+
+def as_batch(raw: np.ndarray, spec: TensorSpec, *, source: str = "input") -> np.ndarray:
     """Accept one sample or a batch, with or without the channel axis, in the model's layout."""
     sample_shape = tuple(spec.shape[1:])
     raw = np.asarray(raw)
     if raw.shape == sample_shape:
         return raw[None]
     if raw.shape[1:] == sample_shape:
+        if len(raw) == 0:
+            raise DataError(f"{source}: holds no samples (shape {raw.shape})", hint="give at least one input")
         return raw
     if sample_shape[-1:] == (1,) and raw.shape[-len(sample_shape) + 1 :] == sample_shape[:-1]:
-        return as_batch(raw[..., None], spec)
+        return as_batch(raw[..., None], spec, source=source)
     raise DataError(
-        f"input of shape {raw.shape} does not fit the model's input {sample_shape}",
+        f"{source}: shape {raw.shape} does not fit the model's input {sample_shape}",
         hint=f"give arrays of shape {sample_shape} or (N, {', '.join(map(str, sample_shape))})",
     )
 
@@ -128,14 +174,13 @@ def as_batch(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
 def load_input(path: str | Path, image: dict | None) -> np.ndarray:
     """A raw input from an image file (converted and resized as the manifest says) or .npy."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder", hint="pass image or .npy files, e.g. folder/*.png")
     if not path.is_file():
         raise DataError(f"{path}: no such input file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{path}: not a readable .npy array: {exc}") from exc
+        return _load_npy(path)
     if suffix in IMAGE_SUFFIXES:
         if not image:
             raise DataError(f"{path}: this model does not take images", hint="pass a .npy array of the model's input shape")
@@ -143,6 +188,22 @@ def load_input(path: str | Path, image: dict | None) -> np.ndarray:
 
         return load_image(path, [int(image["height"]), int(image["width"])], image.get("color", "rgb"))
     raise DataError(f"{path}: unsupported input type {suffix!r}", hint=f"use .npy or an image ({', '.join(IMAGE_SUFFIXES)})")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """A raw numeric array; text, objects, NaN or infinity would give meaningless scores."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy array: {exc}") from None
+    if not isinstance(array, np.ndarray):  # np.load opens an .npz whatever its name
+        array.close()
+        raise DataError(f"{path}: an .npz archive, not a .npy array", hint="save one array with numpy.save")
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array of dtype {array.dtype} is not numeric", hint="save raw pixel or feature values")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise DataError(f"{path}: contains NaN or infinite values")
+    return array
 
 
 def top_classes(scores: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[int, str, float]]:
