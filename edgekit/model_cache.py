@@ -19,12 +19,13 @@ import hashlib
 import json
 import logging
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
 from edgekit.atomic import remove_stale_staging, staged_directory
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, ModelError
 from edgekit.recipe import Recipe
 
 log = logging.getLogger("edgekit")
@@ -132,7 +133,7 @@ class ModelCache:
         from edgekit.models import load_model_file
 
         if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
-            raise ValueError(f"{path.name} does not match the sha256 recorded when it was written")
+            raise ModelError(f"{path.name} does not match the sha256 recorded when it was written")
         if not self.trust:
             check_model_safe(path, trusted_modules=_CACHED_MODULES)
         return load_model_file(path, trust=True)
@@ -147,7 +148,7 @@ class ModelCache:
         try:
             with staged_directory(path) as staging:
                 for name, model in models.items():
-                    model.save(staging / name)
+                    _save_model(model, staging / name)
                 files = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in models}
                 (staging / NOTE).write_text(json.dumps({**note, "files": files}, indent=2, default=str) + "\n", encoding="utf-8")
         except Exception as exc:  # noqa: BLE001 - Keras raises anything from NotImplementedError to h5py's errors
@@ -167,3 +168,9 @@ class ModelCache:
         """Staging folders of saves that were killed, for any key."""
         for folder in self.folder.glob(".*.partial-*"):
             remove_stale_staging(self.folder / folder.name[1:].rpartition(".partial-")[0])
+
+
+def _save_model(model, path: Path) -> None:
+    with warnings.catch_warnings():  # .h5 is chosen on purpose, for QAT models (see save)
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file", category=UserWarning)
+        model.save(path)
