@@ -233,7 +233,7 @@ def test_kills_at_every_stage_then_resume_gives_the_same_bytes(tmp_path, cli_env
 def test_resumed_build_skips_most_of_the_work(tmp_path, cli_env):
     """With 40 epochs of training, a build killed after its float checkpoint finishes on a
     fraction of the CPU time an uninterrupted build takes."""
-    longer = ("--set", "train.epochs=40")
+    longer = ("--set", "train.epochs=40", "--set", "data.limit_train=512")
     fresh_folder, folder = tmp_path / "fresh", tmp_path / "resumed"
     fresh_folder.mkdir(), folder.mkdir()
     cpu = cpu_seconds()
