@@ -45,7 +45,9 @@ class BuildCheckpoints:
         self.fresh = fresh
         self.own_folder = cache is None or cache is True
         self.cache = None
-        if cache is not False and recipe.train.strategy != "multi_worker":  # workers must agree on what they train
+        if recipe.train.strategy == "multi_worker" and cache is not False:
+            log.info("no checkpoints under train.strategy multi_worker: every worker must train alike")
+        elif cache is not False:
             self.cache = ModelCache(default_cache_dir(out_dir) if self.own_folder else Path(cache), trust=trust)
         self.float_key = float_model_key(recipe)
         self.used: list[Path] = []
@@ -73,10 +75,10 @@ class BuildCheckpoints:
         if not needed:
             return compute()
         key = compression_key(self.recipe, self.float_key)
-        entry = self._load("compressed", key)
+        entry = self._load("compressed", key, expect=("float",))
         if entry is not None:
             log.info("compressed model: reusing checkpoint %s, computed in %s s; skipping compression", entry.path, entry.note.get("compress_s", "?"))
-            compressed = Compressed(entry.models["float"], entry.models.get("qat"), entry.note["compression"])
+            compressed = Compressed(entry.models["float"], entry.models.get("qat"), entry.note.get("compression", {}))
             return entry.note.get("sensitivity"), compressed
         started = time.perf_counter()
         sensitivity, compressed = compute()
@@ -95,20 +97,25 @@ class BuildCheckpoints:
 
     @contextlib.contextmanager
     def kept_on_interrupt(self) -> Iterator[None]:
-        """Say what an interrupted build leaves for the next run; after success, tidy up."""
+        """Say what a failed or interrupted build leaves for the next run (a fix of, say, a
+        target's budget keeps the trained model); after success, tidy up."""
         try:
             yield
         except KeyboardInterrupt:
             if self.used:
                 log.warning("interrupted: checkpoints kept in %s; run the same command to resume from them", self.cache.folder)
             raise
+        except Exception:
+            if self.used:
+                log.warning("checkpoints kept in %s: a re-run of this recipe resumes from them", self.cache.folder)
+            raise
         if self.cache is not None and self.own_folder:
             self.cache.remove_except(self.used)
 
-    def _load(self, kind: str, key: str):
+    def _load(self, kind: str, key: str, expect: tuple[str, ...] = ("model",)):
         if self.cache is None or self.fresh:
             return None
-        entry = self.cache.load(kind, key)
+        entry = self.cache.load(kind, key, expect=expect)
         if entry is not None:
             self.used.append(entry.path)
             self.reused.append(kind)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from edgekit.recipe import Recipe
 log = logging.getLogger("edgekit")
 
 NOTE = "note.json"
+_ENTRY_NAME = re.compile(r"[a-z]+-[0-9a-f]{16}")  # KIND-KEY; staging folders start with "."
 # Modules besides Keras' that cached models name: TF-MOT's QAT layers, which run no stored code.
 _CACHED_MODULES = ("tensorflow_model_optimization",)
 
@@ -114,14 +116,19 @@ class ModelCache:
     def path(self, kind: str, key: str) -> Path:
         return self.folder / f"{kind}-{key}"
 
-    def load(self, kind: str, key: str) -> CacheEntry | None:
-        """The entry, or None when there is none or it cannot be used (with a warning)."""
+    def load(self, kind: str, key: str, *, expect: Collection[str] = ("model",)) -> CacheEntry | None:
+        """The entry, or None when there is none or it cannot be used (with a warning).
+
+        ``expect``: the models it must hold.
+        """
         path = self.path(kind, key)
         if not path.is_dir():
             return None
         try:
             note = json.loads((path / NOTE).read_text(encoding="utf-8"))
             models = {Path(name).stem: self._load_model(path / name, sha256) for name, sha256 in note["files"].items()}
+            if set(expect) - set(models):
+                raise ModelError(f"it holds {sorted(models)}, not {sorted(expect)}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EdgekitError) as exc:
             reason = exc.message if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
             log.warning("checkpoint %s cannot be used (%s); computing it again", path, reason)
@@ -161,7 +168,7 @@ class ModelCache:
         if not self.folder.is_dir():
             return
         for entry in self.folder.iterdir():
-            if entry.is_dir() and not entry.name.startswith(".") and (entry / NOTE).is_file() and entry not in keep:
+            if entry.is_dir() and _ENTRY_NAME.fullmatch(entry.name) and entry not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def _remove_stale_staging(self) -> None:

@@ -185,7 +185,7 @@ def test_qat_models_load_but_code_needs_trust(tmp_path, mnist_small, caplog):
     qat = QuantizeAware(epochs=1).apply(tiny_cnn(), TrainData(x[:64], y[:64], batch_size=32))
     cache = ModelCache(tmp_path / "cache")
     cache.save("compressed", "k", {"qat.h5": qat}, {})
-    loaded = cache.load("compressed", "k").models["qat"]
+    loaded = cache.load("compressed", "k", expect=("qat",)).models["qat"]
     assert (loaded.predict(x[:8], verbose=0) == qat.predict(x[:8], verbose=0)).all()
 
     k = keras()
