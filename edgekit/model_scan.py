@@ -26,10 +26,13 @@ _SAFE_TF_NAMESPACES = ("__operators__", "math", "nn", "image", "linalg", "signal
 _UNSAFE_TF_NAMES = {"py_function", "numpy_function", "py_func", "print", "Print", "load_op_library", "load_library"}
 
 
-def check_model_safe(path: str | Path) -> None:
-    """Raise :class:`ModelError` naming the first part of the model that would run code."""
+def check_model_safe(path: str | Path, *, trusted_modules: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ModelError` naming the first part of the model that would run code.
+
+    ``trusted_modules`` adds installed packages whose classes a config may name.
+    """
     path = Path(path)
-    found = next(unsafe_parts(read_configs(path)), None)
+    found = next(unsafe_parts(read_configs(path), trusted_modules=trusted_modules), None)
     if found is not None:
         raise ModelError(
             f"{path}: refusing to load: {found} would run code stored in the file",
@@ -57,7 +60,7 @@ def read_configs(path: Path) -> list[Any]:
     return []
 
 
-def unsafe_parts(configs: list[Any]) -> Iterator[str]:
+def unsafe_parts(configs: list[Any], *, trusted_modules: tuple[str, ...] = ()) -> Iterator[str]:
     """Descriptions of the config entries that name code (a Lambda, a foreign module...)."""
     for node in _dicts(configs):
         name = node.get("class_name")
@@ -67,7 +70,7 @@ def unsafe_parts(configs: list[Any]) -> Iterator[str]:
         elif name == "TFOpLambda" and not _safe_tf_symbol(_tf_symbol(node)):
             yield f"TFOpLambda {label} calling tf.{_tf_symbol(node)}"
         module = node.get("module")
-        if isinstance(module, str) and not _safe_module(module, name):
+        if isinstance(module, str) and not _safe_module(module, name, trusted_modules):
             yield f"{name!r} from module {module!r}"
 
 
@@ -102,10 +105,10 @@ def _safe_tf_symbol(symbol: str) -> bool:
     return namespace == "" or namespace in _SAFE_TF_NAMESPACES
 
 
-def _safe_module(module: str, name: Any) -> bool:
+def _safe_module(module: str, name: Any, trusted: tuple[str, ...] = ()) -> bool:
     if module == "builtins":  # tf_keras looks these up as Keras functions, then in Python's builtins
         return not hasattr(builtins, str(name))
-    return any(module == m or module.startswith(f"{m}.") for m in _SAFE_MODULES)
+    return any(module == m or module.startswith(f"{m}.") for m in (*_SAFE_MODULES, *trusted))
 
 
 def _h5_configs(path: Path) -> list[Any]:

@@ -19,6 +19,7 @@ from edgekit import distribute
 from edgekit._compat import seed_everything
 from edgekit.atomic import staged_directory
 from edgekit.bundle import write_bundle
+from edgekit.checkpoints import BuildCheckpoints
 from edgekit.compression.run import Compressed, run_compression, steps_from_recipe
 from edgekit.data import Dataset, load_dataset
 from edgekit.environment import describe_machine, software_versions
@@ -90,14 +91,24 @@ def build(
     out: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     trust_model: bool = False,
+    cache: str | Path | bool | None = None,
+    fresh: bool = False,
 ) -> BuildResult:
     """Run a recipe end to end and write bundles plus ``report.json``/``report.md``.
 
     ``trust_model`` lets ``model.file`` carry code (Lambda layers); off, such files are refused.
+    The trained and the compressed models are checkpointed in ``cache`` (default: ``OUT.cache``
+    beside the output; False: none) and reused by a re-run of the same recipe, unless ``fresh``.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
+    checkpoints = BuildCheckpoints(recipe, out_dir, cache=cache, fresh=fresh, trust=trust_model)
+    with checkpoints.kept_on_interrupt():
+        return _build(recipe, out_dir, checkpoints, trust_model=trust_model)
+
+
+def _build(recipe: Recipe, out_dir: Path, checkpoints: BuildCheckpoints, *, trust_model: bool) -> BuildResult:
     targets = recipe_targets(recipe)
     timer = _Timer()
     # models are created and trained inside the recipe's tf.distribute strategy (if any)
@@ -110,11 +121,11 @@ def build(
     x_train, x_test = dataset.normalize(dataset.x_train), dataset.normalize(dataset.x_test)
     data = train_data(recipe, x_train, dataset.y_train)
     with timer.stage("train"), distribute.strategy_scope(recipe.train.strategy):
-        train_float(model, data, recipe)
+        model = checkpoints.float_model(model, lambda fresh_model: train_float(fresh_model, data, recipe))
         float_scores = keras_predictions(model, x_test)
-    sensitivity, exclude = analyze_for_build(model, recipe, x_train, x_test, dataset.y_test, timer)
-    with timer.stage("compress"), distribute.strategy_scope(recipe.train.strategy):
-        compressed = run_compression(model, steps_from_recipe(recipe, exclude=exclude), data)
+    sensitivity, compressed = checkpoints.compressed(
+        lambda: analyze_and_compress(model, recipe, data, x_test, dataset.y_test, timer), needed=compresses(recipe)
+    )
     with timer.stage("convert"):
         artifacts = convert_all(model, compressed, targets, recipe, x_train)
         sparse_reports = encode_sparse(artifacts, targets, compressed, recipe, x_train, x_test)
@@ -125,6 +136,7 @@ def build(
         add_compression_facts(artifacts, compressed, sparse_reports)
     float_info = {"accuracy": round(top1_accuracy(float_scores, dataset.y_test), 5), "params": int(model.count_params())}
     report = make_report(recipe, float_info, compressed, artifacts, timer.seconds)
+    report["checkpoints"] = checkpoints.summary()
     if sensitivity is not None:
         report["sensitivity"] = sensitivity
     with staged_directory(out_dir) as staging:
@@ -136,6 +148,21 @@ def build(
         write_reports(staging, report)
     log.info("wrote %s", out_dir)
     return BuildResult(out_dir=out_dir, report=report, artifacts=artifacts)
+
+
+def compresses(recipe: Recipe) -> bool:
+    """Whether the recipe asks for any compression step or sensitivity analysis."""
+    return bool(steps_from_recipe(recipe)) or recipe.analyze.threshold is not None
+
+
+def analyze_and_compress(model, recipe: Recipe, data: TrainData, x_test, y_test, timer) -> tuple[dict | None, Compressed]:
+    """Sensitivity analysis (if asked for), then compression, from freshly reset seeds: what
+    they compute must not depend on whether training ran in this process or was reused."""
+    seed_everything(recipe.train.seed)
+    sensitivity, exclude = analyze_for_build(model, recipe, data.x, x_test, y_test, timer)
+    with timer.stage("compress"), distribute.strategy_scope(recipe.train.strategy):
+        compressed = run_compression(model, steps_from_recipe(recipe, exclude=exclude), data)
+    return sensitivity, compressed
 
 
 def analyze_for_build(model, recipe: Recipe, x_train, x_test, y_test, timer) -> tuple[dict | None, dict]:

@@ -5,7 +5,7 @@ functions ``build`` uses, so a sweep's numbers and a build's numbers mean the sa
 
 The output folder::
 
-    cache/                trained Keras models (.keras): float-KEY, pruned-KEY, + a .json each
+    cache/                trained Keras models: float-KEY/, pruned-KEY/ (edgekit.model_cache)
     variants/NAME.json    one finished variant's measured result
     bundles/NAME/         its deployable bundle
     report.json, report.md, results.csv, report.html, plots/
@@ -22,7 +22,6 @@ as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -34,7 +33,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from edgekit.atomic import write_file_atomic
-from edgekit.errors import EdgekitError, InputError
+from edgekit.errors import InputError
+from edgekit.model_cache import ModelCache, compression_key, digest, float_model_key
 from edgekit.recipe import Recipe, load_recipe
 
 log = logging.getLogger("edgekit")
@@ -162,41 +162,6 @@ def _check_grid(sparsities: Sequence[float], modes: Sequence[str]) -> None:
             raise InputError(f"unknown quantize mode {mode!r}", hint=f"choose from: {', '.join(QUANTIZE_MODES)}")
 
 
-def digest(data: Any) -> str:
-    """A short, stable hash of plain data (sorted-key JSON)."""
-    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def float_model_key(recipe: Recipe) -> str:
-    """What the trained float model depends on: the model, data and train sections, plus the
-    contents of the files they name (editing the factory must not reuse a stale model)."""
-    raw = recipe.to_dict()
-    sections = {name: raw[name] for name in ("model", "data", "train")}
-    return digest({"sections": sections, "files": _input_file_digests(recipe)})
-
-
-def _input_file_digests(recipe: Recipe) -> dict[str, str]:
-    paths = {}
-    if recipe.model.file:
-        paths["model"] = recipe.resolve(recipe.model.file)
-    elif recipe.model.factory and recipe.model.factory.partition(":")[0].endswith(".py"):
-        paths["factory"] = recipe.resolve(recipe.model.factory.partition(":")[0])
-    if recipe.data.source != "mnist":
-        paths["data"] = recipe.resolve(recipe.data.source)
-    return {name: _path_digest(path) for name, path in paths.items()}
-
-
-def _path_digest(path: Path) -> str:
-    """Contents for a file; names, sizes and times for a folder (image folders can be large)."""
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    if path.is_dir():
-        entries = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*") if p.is_file())
-        return digest(entries)
-    return "missing"
-
-
 def variant_key(recipe: Recipe, float_key: str, variant: Variant) -> str:
     """Everything a variant's numbers depend on, and nothing else: a finished variant is reused
     only on a match, and changing, say, prune.epochs re-measures only the pruned variants."""
@@ -213,43 +178,6 @@ def variant_key(recipe: Recipe, float_key: str, variant: Variant) -> str:
             "target": [target.label, target.io_dtype, dict(target.options), dict(target.converter_options)],
         }
     )
-
-
-class ModelCache:
-    """Trained Keras models saved as ``.keras`` files, with a JSON note of where they came from."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def path(self, kind: str, key: str) -> Path:
-        return self.folder / f"{kind}-{key}.keras"
-
-    def load(self, kind: str, key: str) -> tuple[Any, dict] | None:
-        from edgekit.models import load_model_file
-
-        path = self.path(kind, key)
-        if not path.is_file():
-            return None
-        try:
-            model = load_model_file(path)
-        except EdgekitError as exc:
-            log.warning("cache: cannot read %s (%s); computing it again", path, exc.message)
-            return None
-        note = path.with_suffix(".json")
-        return model, json.loads(note.read_text(encoding="utf-8")) if note.is_file() else {}
-
-    def save(self, kind: str, key: str, model, note: Mapping[str, Any]) -> Path:
-        """The note first, then the model via a temporary name: a model file is always whole."""
-        path = self.path(kind, key)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_file_atomic(path.with_suffix(".json"), json.dumps(note, indent=2) + "\n")
-        temporary = self.folder / f".{path.stem}.{os.getpid()}.keras"
-        try:
-            model.save(temporary)
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return path
 
 
 class _Runner:
@@ -348,11 +276,10 @@ class _Runner:
 
         cached = self.cache.load("float", self.float_key)
         if cached is not None:
-            model, note = cached
             self.float_cached = True
-            path = self.cache.path("float", self.float_key)
-            log.info("float model: reusing cached %s (trained in %s s on %s); skipping training", path, note.get("train_s", "?"), note.get("created", "?"))
-            return model
+            note = cached.note
+            log.info("float model: reusing cached %s (trained in %s s on %s); skipping training", cached.path, note.get("train_s", "?"), note.get("created", "?"))
+            return cached.models["model"]
         model = load_model(self.recipe)
         check_input_shape(model, self.dataset)
         started = time.perf_counter()
@@ -364,8 +291,9 @@ class _Runner:
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "sections": {name: raw[name] for name in ("model", "data", "train")},
         }
-        path = self.cache.save("float", self.float_key, model, note)
-        log.info("float model: trained and cached in %s", path)
+        path = self.cache.save("float", self.float_key, {"model.keras": model}, note)
+        if path is not None:
+            log.info("float model: trained and cached in %s", path)
         return model
 
     def _score_float_model(self) -> None:
@@ -385,16 +313,16 @@ class _Runner:
         if sparsity == 0:
             return self.float_model, {}
         recipe = point_recipe(self.recipe, sparsity, qat=False)
-        key = digest({"float": self.float_key, "prune": recipe.to_dict()["prune"], "seed": recipe.train.seed})
+        key = compression_key(recipe, self.float_key)
         with self._timed("compress"), self.progress.stage(f"prune to {sparsity:.0%}"):
             cached = self.cache.load("pruned", key)
             if cached is not None:
-                log.info("pruned to %g %%: reusing cached %s", sparsity * 100, self.cache.path("pruned", key))
-                return cached[0], cached[1].get("compression", {})
+                log.info("pruned to %g %%: reusing cached %s", sparsity * 100, cached.path)
+                return cached.models["model"], cached.note.get("compression", {})
             seed_everything(self.recipe.train.seed)
             compressed = run_compression(self.float_model, steps_from_recipe(recipe), self.data)
             note = {"recipe": self.recipe.name, "sparsity": sparsity, "compression": compressed.report}
-            self.cache.save("pruned", key, compressed.float_model, note)
+            self.cache.save("pruned", key, {"model.keras": compressed.float_model}, note)
         return compressed.float_model, compressed.report
 
     def _qat(self, pruned, sparsity: float):

@@ -93,14 +93,15 @@ def test_ctrl_c_while_training_leaves_nothing(tmp_path, cli_env):
 @pytest.mark.slow
 def test_kills_at_every_stage_keep_the_previous_build(tmp_path, cli_env):
     """A complete build, then Ctrl-C / SIGTERM / SIGKILL at each stage: the first build survives
-    byte for byte; a SIGKILL's staging folder is removed by the next build, which completes."""
+    byte for byte; a SIGKILL's staging folder is removed by the next build, which completes.
+    (Without checkpoints, so every build runs every stage: resuming is test_resume's.)"""
     recipe, out = write_tiny_recipe(tmp_path), tmp_path / "out"
-    first = start_build(recipe, out, cli_env, "--set", "output.zip=true")
+    first = start_build(recipe, out, cli_env, "--set", "output.zip=true", "--no-cache")
     assert first.wait(timeout=900) == 0, first.stderr.read()
     assert_complete(out)
     before = tree_digest(out)
     for marker, sig, expected in BUILD_KILL_POINTS:
-        code, log = interrupt_at(start_build(recipe, out, cli_env, "--set", "output.zip=true"), marker, sig)
+        code, log = interrupt_at(start_build(recipe, out, cli_env, "--set", "output.zip=true", "--no-cache"), marker, sig)
         assert code == expected, f"{sig.name} at {marker!r}: exit {code}\n{log}"
         assert "Traceback" not in log
         assert tree_digest(out) == before, f"{sig.name} at {marker!r} changed the previous output"
@@ -109,7 +110,7 @@ def test_kills_at_every_stage_keep_the_previous_build(tmp_path, cli_env):
     # a stale staging folder of a killed build: the next build removes it and completes
     stale = tmp_path / f".out.partial-{_dead_pid()}-x1y2"
     (stale / "bundles").mkdir(parents=True)
-    last = start_build(recipe, out, cli_env, "--set", "output.zip=true")
+    last = start_build(recipe, out, cli_env, "--set", "output.zip=true", "--no-cache")
     assert last.wait(timeout=900) == 0, last.stderr.read()
     assert_complete(out)
     assert leftovers(tmp_path) == []

@@ -1,0 +1,183 @@
+"""Checkpoints of trained Keras models, keyed by a hash of everything that made them.
+
+Training and fine-tuning take minutes; a re-run that would compute the same model loads it
+instead (``build`` after an interrupt, ``sweep`` for its float and pruned models). A key hashes
+the recipe sections a model depends on, the contents of the files they name (model file or
+factory, data, distillation teacher and student) and the installed package versions, so
+editing any of them trains again and nothing stale is reused. Code a factory imports from
+elsewhere is not hashed: ``--fresh`` retrains after such an edit.
+
+An entry is a folder ``KIND-KEY/``: the model files plus ``note.json`` (their sha256 and what
+made them). It is written into a staging folder and renamed into place (``edgekit.atomic``),
+so a kill mid-write leaves no entry, only a staging folder the next save removes. An entry
+whose files do not match their sha256, or do not load, is computed again with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Collection, Mapping
+
+from edgekit.atomic import remove_stale_staging, staged_directory
+from edgekit.errors import EdgekitError, ModelError
+from edgekit.recipe import Recipe
+
+log = logging.getLogger("edgekit")
+
+NOTE = "note.json"
+_ENTRY_NAME = re.compile(r"[a-z]+-[0-9a-f]{16}")  # KIND-KEY; staging folders start with "."
+# Modules besides Keras' that cached models name: TF-MOT's QAT layers, which run no stored code.
+_CACHED_MODULES = ("tensorflow_model_optimization",)
+
+
+def digest(data: Any) -> str:
+    """A short, stable hash of plain data (sorted-key JSON)."""
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def float_model_key(recipe: Recipe) -> str:
+    """What the trained float model depends on: the model, data and train sections (seed
+    included), the files they name and the software that trains it."""
+    from edgekit.environment import package_versions
+
+    raw = recipe.to_dict()
+    sections = {name: raw[name] for name in ("model", "data", "train")}
+    files = _file_digests(recipe, {"model": recipe.model.file, "factory": _factory_file(recipe.model.factory), "data": _data_path(recipe)})
+    return digest({"sections": sections, "files": files, "versions": package_versions()})
+
+
+def compression_key(recipe: Recipe, float_key: str) -> str:
+    """What the compressed models depend on besides the float model: the sections the
+    compression steps read (``quantize`` only for QAT, ``analyze`` and ``quantize`` only when
+    the sensitivity analysis picks layers), the pruning policy the targets ask for, and the
+    teacher and student files."""
+    from edgekit.compression.run import pruning_policy
+
+    raw = recipe.to_dict()
+    analyzed = recipe.analyze.threshold is not None
+    names = ("distill", "prune", "cluster", *(["quantize"] if analyzed or recipe.quantize.mode == "qat" else []), *(["analyze"] if analyzed else []))
+    sections = {name: raw[name] for name in names}
+    teacher = None if recipe.distill.teacher == "model" else recipe.distill.teacher
+    files = _file_digests(recipe, {"teacher": teacher, "student": _factory_file(recipe.distill.student)})
+    return digest({"float": float_key, "sections": sections, "policy": pruning_policy(recipe), "files": files})
+
+
+def _factory_file(factory: str | None) -> str | None:
+    target = (factory or "").partition(":")[0]
+    return target if target.endswith(".py") else None
+
+
+def _data_path(recipe: Recipe) -> str | None:
+    return None if recipe.data.source == "mnist" else recipe.data.source
+
+
+def _file_digests(recipe: Recipe, paths: Mapping[str, str | None]) -> dict[str, str]:
+    return {name: _path_digest(recipe.resolve(path)) for name, path in paths.items() if path}
+
+
+def _path_digest(path: Path) -> str:
+    """Contents for a file; names, sizes and times for a folder (image folders can be large)."""
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    if path.is_dir():
+        entries = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*") if p.is_file())
+        return digest(entries)
+    return "missing"
+
+
+@dataclass
+class CacheEntry:
+    """A loaded entry: its models by name (``model.keras`` -> ``"model"``) and its note."""
+
+    path: Path
+    models: dict[str, Any]
+    note: dict
+
+
+class ModelCache:
+    """Trained Keras models on disk, one folder per key.
+
+    Entries are read under the same rule as model files: code in them (a Lambda layer) needs
+    ``trust``, since a cache folder may have come with a downloaded project.
+    """
+
+    def __init__(self, folder: Path, *, trust: bool = False):
+        self.folder = Path(folder)
+        self.trust = trust
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.folder / f"{kind}-{key}"
+
+    def load(self, kind: str, key: str, *, expect: Collection[str] = ("model",)) -> CacheEntry | None:
+        """The entry, or None when there is none or it cannot be used (with a warning).
+
+        ``expect``: the models it must hold.
+        """
+        path = self.path(kind, key)
+        if not path.is_dir():
+            return None
+        try:
+            note = json.loads((path / NOTE).read_text(encoding="utf-8"))
+            models = {Path(name).stem: self._load_model(path / name, sha256) for name, sha256 in note["files"].items()}
+            if set(expect) - set(models):
+                raise ModelError(f"it holds {sorted(models)}, not {sorted(expect)}")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EdgekitError) as exc:
+            reason = exc.message if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
+            log.warning("checkpoint %s cannot be used (%s); computing it again", path, reason)
+            return None
+        return CacheEntry(path, models, note)
+
+    def _load_model(self, path: Path, sha256: str):
+        from edgekit.model_scan import check_model_safe
+        from edgekit.models import load_model_file
+
+        if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+            raise ModelError(f"{path.name} does not match the sha256 recorded when it was written")
+        if not self.trust:
+            check_model_safe(path, trusted_modules=_CACHED_MODULES)
+        return load_model_file(path, trust=True)
+
+    def save(self, kind: str, key: str, models: Mapping[str, Any], note: Mapping[str, Any]) -> Path | None:
+        """Write ``{file name: model}`` (``.keras``, or ``.h5`` for QAT models, which ``.keras``
+        cannot restore) as one entry, all or nothing. A model Keras cannot save is a warning,
+        not a failure: the run goes on without its checkpoint."""
+        path = self.path(kind, key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_staging()
+        try:
+            with staged_directory(path) as staging:
+                for name, model in models.items():
+                    _save_model(model, staging / name)
+                files = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in models}
+                (staging / NOTE).write_text(json.dumps({**note, "files": files}, indent=2, default=str) + "\n", encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - Keras raises anything from NotImplementedError to h5py's errors
+            log.warning("could not checkpoint %s (%s: %s); a re-run will compute it again", path, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            return None
+        return path
+
+    def remove_except(self, keep: Collection[Path]) -> None:
+        """Delete the entries not in ``keep`` (a build's own cache holds its latest checkpoints)."""
+        if not self.folder.is_dir():
+            return
+        for entry in self.folder.iterdir():
+            if entry.is_dir() and _ENTRY_NAME.fullmatch(entry.name) and entry not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def _remove_stale_staging(self) -> None:
+        """Staging folders of saves that were killed, for any key."""
+        for folder in self.folder.glob(".*.partial-*"):
+            remove_stale_staging(self.folder / folder.name[1:].rpartition(".partial-")[0])
+
+
+def _save_model(model, path: Path) -> None:
+    with warnings.catch_warnings():  # .h5 is chosen on purpose, for QAT models (see save)
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file", category=UserWarning)
+        model.save(path)
