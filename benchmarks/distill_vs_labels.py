@@ -35,7 +35,6 @@ def main(argv=None) -> int:
     from edgekit.recipe import DataSpec
     from edgekit.train import TrainData
 
-    import simple_cnn
 
     dataset = load_dataset(DataSpec(source="mnist"))
     x, y = dataset.normalize(dataset.x_train), dataset.y_train
@@ -55,7 +54,7 @@ def main(argv=None) -> int:
             accuracies = {}
             for mode in ("labels", "distilled"):
                 seed_everything(seed)
-                student = simple_cnn.build(input_shape=(28, 28, 1), num_classes=10, width=args.width)
+                student = make_model(args.student, width=args.width)
                 train_student(student, teacher, data, mode, epochs, args)
                 accuracies[mode] = interpreter_accuracy(student, x_test, y_test)
             rows.append({"seed": seed, **accuracies})
@@ -74,18 +73,24 @@ def load_or_train_teacher(x, y, args):
     from edgekit._compat import keras, seed_everything
     from edgekit.train import TrainData, fit
 
-    import simple_cnn
 
     cache = Path(args.teacher_cache) if args.teacher_cache else None
     if cache is not None and cache.exists():
         return keras().models.load_model(cache, compile=False)
     seed_everything(0)
-    teacher = simple_cnn.build(input_shape=(28, 28, 1), num_classes=10)
+    teacher = make_model(args.teacher, width=args.teacher_width)
     data = TrainData(x, y, batch_size=64, seed=0, shift=args.teacher_shift)
     fit(teacher, data, epochs=args.teacher_epochs, learning_rate=schedule(1e-3, data, args.teacher_epochs, args), stage="teacher")
     if cache is not None:
         teacher.save(cache)
     return teacher
+
+
+def make_model(factory: str, *, width: float):
+    """An untrained model from a ``FILE.py:FUNCTION`` factory (relative to the repository)."""
+    from edgekit.models import load_factory
+
+    return load_factory(factory, base_dir=ROOT)(input_shape=(28, 28, 1), num_classes=10, width=width)
 
 
 def train_student(student, teacher, data, mode: str, epochs: int, args) -> None:
@@ -156,6 +161,9 @@ def format_table(rows, summary) -> str:
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--teacher", default="samples/simple_cnn.py:build", help="teacher factory FILE.py:FUNCTION")
+    parser.add_argument("--teacher-width", type=float, default=1.0)
+    parser.add_argument("--student", default="samples/simple_cnn.py:build", help="student factory FILE.py:FUNCTION")
     parser.add_argument("--width", type=float, default=0.45, help="student width multiplier (0.45: about 1/5 of the parameters)")
     parser.add_argument("--teacher-epochs", type=int, default=30)
     parser.add_argument(

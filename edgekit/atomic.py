@@ -9,6 +9,7 @@ two renames cannot leave the destination missing. Staging folders carry their pr
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import errno
@@ -22,6 +23,18 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
+
+
+# Staging folders this process has open. An interrupt can land on the very first instruction
+# of ``__exit__``, before it holds interrupts back; the folder is then removed at exit instead.
+_OPEN_STAGING: set[Path] = set()
+
+
+@atexit.register
+def _remove_open_staging() -> None:
+    for folder in list(_OPEN_STAGING):
+        shutil.rmtree(folder, ignore_errors=True)
+    _OPEN_STAGING.clear()
 
 
 class staged_directory:
@@ -42,6 +55,7 @@ class staged_directory:
         remove_stale_staging(self.destination)
         try:
             with deferred_interrupts():
+                _OPEN_STAGING.add(self.staging)
                 self.staging.mkdir(mode=0o755)
         except BaseException:
             shutil.rmtree(self.staging, ignore_errors=True)
@@ -58,6 +72,8 @@ class staged_directory:
         except BaseException:
             shutil.rmtree(self.staging, ignore_errors=True)
             raise
+        finally:
+            _OPEN_STAGING.discard(self.staging)
         return False
 
 

@@ -171,7 +171,8 @@ def variant_key(recipe: Recipe, float_key: str, variant: Variant) -> str:
     return digest(
         {
             "float": float_key,
-            "prune": raw["prune"] if variant.sparsity > 0 else None,
+            # the pruned model's own key: prune, distill, cluster, the pruning policy and files
+            "compressed": compression_key(point_recipe(recipe, variant.sparsity, qat=False), float_key) if variant.sparsity > 0 else None,
             "qat": [quantize["epochs"], quantize["learning_rate"]] if variant.mode == "qat" else None,
             "calibration": quantize["calibration_samples"] if variant.quantization == "int8" else None,
             "latency_runs": recipe.output.latency_runs,

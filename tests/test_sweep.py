@@ -170,6 +170,8 @@ def test_grid_keys_follow_what_the_numbers_depend_on(tmp_path):
     longer_prune = load_recipe(tmp_path / "tiny.toml", overrides={"prune.epochs": 5})
     assert variant_key(longer_prune, key, grid[2]) != variant_key(recipe, key, grid[2])
     assert variant_key(longer_prune, key, grid[0]) == variant_key(recipe, key, grid[0])  # nothing is pruned at 0 %
+    clustered = load_recipe(tmp_path / "tiny.toml", overrides={"cluster.clusters": 8})  # compresses the pruned variants too
+    assert [variant_key(clustered, key, v) == variant_key(recipe, key, v) for v in grid] == [True, True, False, False]
     more_qat = load_recipe(tmp_path / "tiny.toml", overrides={"quantize.epochs": 3})
     assert [variant_key(more_qat, key, v) == variant_key(recipe, key, v) for v in grid] == [True, False, True, False]
 
