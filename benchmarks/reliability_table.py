@@ -84,10 +84,11 @@ def pytest_rows(tests: list[str], marker: str) -> dict[str, tuple[int, int, floa
 
 def other_rows(skip_slow: bool) -> list[str]:
     from tests.test_interrupt import BUILD_KILL_POINTS, RANDOM_KILLS
+    from tests.test_resume import KILL_CHAIN
 
     marker = "not slow" if skip_slow else "slow or not slow"
     results = pytest_rows(
-        ["tests/test_interrupt.py", "tests/test_reproducible.py", "tests/test_fuzz_recipe.py", "tests/test_fuzz_manifest.py",
+        ["tests/test_interrupt.py", "tests/test_resume.py", "tests/test_reproducible.py", "tests/test_fuzz_recipe.py", "tests/test_fuzz_manifest.py",
          "tests/test_fuzz_inspect.py", "tests/test_tflite_verify.py", "tests/test_ziputil.py", "tests/test_model_safety.py",
          "tests/test_recipe_paths.py"],
         marker,
@@ -98,6 +99,9 @@ def other_rows(skip_slow: bool) -> list[str]:
     builds = 1 + (0 if skip_slow else len(BUILD_KILL_POINTS))
     rows.append(f"\ninterruptions exercised by test_interrupt: {builds + 2 * RANDOM_KILLS} "
                 f"({builds} of real builds, {2 * RANDOM_KILLS} of bundle writes at random moments)")
+    resumed = 2 + (0 if skip_slow else len(KILL_CHAIN) + 1)
+    rows.append(f"builds killed and resumed from their checkpoints by test_resume: {resumed} "
+                "(each resumed output verifies and its .tflite sha256 equals an uninterrupted build's)")
     return rows
 
 

@@ -183,3 +183,16 @@ def test_teacher_from_a_model_file(tiny_model, tmp_path):
     teacher = step.teacher()
     assert all(np.array_equal(a, b) for a, b in zip(teacher.get_weights(), tiny_model.get_weights()))
     assert step.make_student(teacher).count_params() < teacher.count_params() / 3
+
+
+def test_benchmark_models_keep_the_student_under_a_quarter_of_the_teacher():
+    """``benchmarks/distill_vs_labels.py``'s default pair: the MLP student is 0.117 of the teacher."""
+    from edgekit.models import load_factory
+    from tests.conftest import REPO
+
+    teacher = load_factory("samples/teacher_cnn.py:build", base_dir=REPO)()
+    student = load_factory("samples/mlp.py:build", base_dir=REPO)()
+    assert (teacher.count_params(), student.count_params()) == (871_210, 101_770)
+    assert teacher.input_shape == student.input_shape == (None, 28, 28, 1)
+    assert teacher.output_shape == student.output_shape == (None, 10)
+    assert student.count_params() / teacher.count_params() <= 0.25
