@@ -77,8 +77,11 @@ def pytest_rows(tests: list[str], marker: str) -> dict[str, tuple[int, int, floa
             entry = results[name]
             entry[1] += 1
             entry[2] += float(case.get("time", 0))
-            if not any(child.tag in ("failure", "error", "skipped") for child in case):
+            problems = [child for child in case if child.tag in ("failure", "error", "skipped")]
+            if not problems:
                 entry[0] += 1
+            for problem in problems:  # say what did not pass rather than only counting it
+                print(f"{problem.tag}: {name}::{case.get('name')}: {(problem.get('message') or '')[:300]}", file=sys.stderr)
     return {name: tuple(values) for name, values in results.items()}
 
 
