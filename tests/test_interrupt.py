@@ -37,10 +37,16 @@ BUILD_KILL_POINTS = [
 RANDOM_KILLS = 20  # per signal, in test_bundle_writes_killed_at_random_moments
 
 
+def default_sigint() -> None:
+    """preexec_fn: a test run started as a background job (``pytest &``) inherits SIGINT
+    ignored, and Python then leaves it ignored in its children; these tests send Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_build(recipe: Path, out: Path, env, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         edgekit_command("build", str(recipe), "--out", str(out), *QUICK, *extra),
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint,
     )
 
 
@@ -125,7 +131,8 @@ def _dead_pid() -> int:
 
 def _start_writer(destination: Path, env) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests._slow_writer", str(destination)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "tests._slow_writer", str(destination)], stdout=subprocess.PIPE, text=True, env=env,
+        preexec_fn=default_sigint,
     )
 
 
