@@ -127,6 +127,14 @@ def mlperf_path(*parts: str) -> Path:
     return path
 
 
+def default_sigint() -> None:
+    """preexec_fn for children the tests send Ctrl-C: a test run started as a background job
+    (``pytest &``) inherits SIGINT ignored, and its children would ignore it too."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def edgekit_command(*args: str) -> list[str]:
     """argv that runs this checkout's CLI in a subprocess."""
     return [sys.executable, "-m", "edgekit", *args]

@@ -21,7 +21,7 @@ import pytest
 
 from edgekit.atomic import remove_stale_staging
 from edgekit.manifest import verify_bundle
-from tests.conftest import edgekit_command, write_tiny_recipe
+from tests.conftest import default_sigint, edgekit_command, write_tiny_recipe
 
 # Fewer epochs than the tiny recipe: every stage still runs, in a third of the time.
 QUICK = ["--set", "train.epochs=2", "--set", "prune.epochs=1", "--set", "data.limit_train=256"]
@@ -35,12 +35,6 @@ BUILD_KILL_POINTS = [
     ("convert ...", signal.SIGKILL, -signal.SIGKILL),
 ]
 RANDOM_KILLS = 20  # per signal, in test_bundle_writes_killed_at_random_moments
-
-
-def default_sigint() -> None:
-    """preexec_fn: a test run started as a background job (``pytest &``) inherits SIGINT
-    ignored, and Python then leaves it ignored in its children; these tests send Ctrl-C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def start_build(recipe: Path, out: Path, env, *extra: str) -> subprocess.Popen:

@@ -19,7 +19,7 @@ from edgekit.pareto import dominates
 from edgekit.recipe import load_recipe
 from edgekit.runtime import open_model
 from edgekit.sweep import float_model_key, plan_grid, variant_key
-from tests.conftest import write_tiny_recipe, SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
+from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, default_sigint, edgekit_command, write_tiny_recipe
 from tests.test_report_html import assert_offline, probe_in_browser, screenshot
 
 GRID = ("--sparsity", "0,0.5", "--quantize", "float32,qat", "--set", "train.epochs=40")
@@ -132,7 +132,10 @@ def test_real_report_in_headless_chromium(fresh, tmp_path):
 
 def test_interrupted_sweep_keeps_finished_variants_and_resumes_faster(tmp_path, module_env, fresh):
     recipe, out = write_recipe(tmp_path), tmp_path / "out"
-    process = subprocess.Popen(edgekit_command("sweep", str(recipe), *GRID, "--out", str(out)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=module_env)
+    process = subprocess.Popen(
+        edgekit_command("sweep", str(recipe), *GRID, "--out", str(out)),
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=module_env, preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 300
     while not list((out / "variants").glob("*.json")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
