@@ -156,8 +156,12 @@ class ModelCache:
             with staged_directory(path) as staging:
                 for name, model in models.items():
                     _save_model(model, staging / name)
+                    _check_reloads(staging / name)
                 files = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in models}
                 (staging / NOTE).write_text(json.dumps({**note, "files": files}, indent=2, default=str) + "\n", encoding="utf-8")
+        except _NotRestorable as exc:
+            log.info("not checkpointing %s: %s", path.name, exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - Keras raises anything from NotImplementedError to h5py's errors
             log.warning("could not checkpoint %s (%s: %s); a re-run will compute it again", path, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             return None
@@ -175,6 +179,22 @@ class ModelCache:
         """Staging folders of saves that were killed, for any key."""
         for folder in self.folder.glob(".*.partial-*"):
             remove_stale_staging(self.folder / folder.name[1:].rpartition(".partial-")[0])
+
+
+class _NotRestorable(Exception):
+    """A saved model Keras cannot load again: keeping it would only cost a warning next run."""
+
+
+def _check_reloads(path: Path) -> None:
+    """Load a just-saved model once. TF-MOT's cluster-preserving QAT wrappers (CQAT, PCQAT)
+    save to ``.h5`` but do not load back (their quantizers create weights lazily)."""
+    from edgekit.models import load_model_file
+
+    try:
+        load_model_file(path, trust=True)
+    except (EdgekitError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        reason = exc.message if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
+        raise _NotRestorable(f"{path.name} does not load back ({reason.splitlines()[0][:200]}); a re-run will compute it again") from exc
 
 
 def _save_model(model, path: Path) -> None:
