@@ -74,7 +74,7 @@ def main(argv=None) -> int:
 
 
 def load_or_train_teacher(x, y, args):
-    """The SimpleCNN teacher, trained once (and cached in ``--teacher-cache`` if given)."""
+    """The ``--teacher`` model, trained once (and cached in ``--teacher-cache`` if given)."""
     from edgekit._compat import keras, seed_everything
     from edgekit.train import TrainData, fit
 

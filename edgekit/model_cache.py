@@ -156,7 +156,8 @@ class ModelCache:
             with staged_directory(path) as staging:
                 for name, model in models.items():
                     _save_model(model, staging / name)
-                    _check_reloads(staging / name)
+                    if name.endswith(".h5"):  # QAT models; plain .keras models always load back
+                        _check_reloads(staging / name)
                 files = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in models}
                 (staging / NOTE).write_text(json.dumps({**note, "files": files}, indent=2, default=str) + "\n", encoding="utf-8")
         except _NotRestorable as exc:
@@ -186,7 +187,7 @@ class _NotRestorable(Exception):
 
 
 def _check_reloads(path: Path) -> None:
-    """Load a just-saved model once. TF-MOT's cluster-preserving QAT wrappers (CQAT, PCQAT)
+    """Load a just-saved QAT model once. TF-MOT's cluster-preserving QAT wrappers (CQAT, PCQAT)
     save to ``.h5`` but do not load back (their quantizers create weights lazily)."""
     from edgekit.models import load_model_file
 
