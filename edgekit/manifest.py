@@ -115,9 +115,9 @@ def _verify_file(bundle: Path, name: str, entry: Any) -> None:
     if not isinstance(entry, Mapping) or not isinstance(entry.get("sha256"), str) or type(entry.get("bytes")) is not int:
         raise BundleError(f"{bundle}: manifest entry for {name!r} needs a sha256 string and a bytes count", hint="rebuild the bundle")
     path = bundle / relative
-    if path.is_symlink():
-        raise BundleError(f"{bundle}: {name} is a symbolic link; bundles contain only regular files", hint="copy the bundle again")
-    try:
+    try:  # a name the file system cannot hold (over 255 bytes) fails even lstat()
+        if path.is_symlink():
+            raise BundleError(f"{bundle}: {name} is a symbolic link; bundles contain only regular files", hint="copy the bundle again")
         data = path.read_bytes() if path.is_file() else None
     except OSError:
         data = None

@@ -112,3 +112,16 @@ def test_random_zips(members, manifest):
                 handle.writestr(zipfile.ZipInfo(name), payload)  # any name, as a hostile tool would write
         check(archive)
         assert sorted(p.name for p in root.iterdir()) == ["b.zip"]
+
+
+def test_name_longer_than_the_file_system_allows():
+    """A 300-byte name makes even lstat() fail (ENAMETOOLONG): a missing file, not an OSError."""
+    import pytest
+
+    from edgekit.errors import BundleError
+
+    manifest = {**valid_manifest(), "files": {**valid_manifest()["files"], "x" * 300: {"sha256": "", "bytes": 0}}}
+    with tempfile.TemporaryDirectory() as folder:
+        write_bundle(Path(folder), json.dumps(manifest), FILES)
+        with pytest.raises(BundleError, match="is missing"):
+            verify_bundle(Path(folder))
