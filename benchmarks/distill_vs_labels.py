@@ -121,7 +121,7 @@ def schedule(rate: float, data, epochs: int, args):
 
 
 def interpreter_accuracy(model, x, y) -> float:
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
     from edgekit.runtime import open_model
     from edgekit.train import top1_accuracy
 

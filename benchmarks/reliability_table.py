@@ -30,7 +30,7 @@ def tiny_tflite() -> bytes:
     """An int8 model of the tiny CNN (untrained: only its structure matters here)."""
     import numpy as np
 
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
     from tests.conftest import tiny_cnn
 
     x = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from converters import QUANTIZATIONS
+from edgekit.converters import QUANTIZATIONS
 from edgekit._compat import tf
 from edgekit._quiet import quiet_native_output
 from edgekit.errors import InputError, ModelError

@@ -39,8 +39,8 @@ import flatbuffers
 from flatbuffers import number_types
 from flatbuffers.table import Table
 
-from converters._generated import metadata_schema_py_generated as meta_fb
-from converters._generated import tflite_model_root_py_generated as model_fb
+from edgekit.converters._generated import metadata_schema_py_generated as meta_fb
+from edgekit.converters._generated import tflite_model_root_py_generated as model_fb
 from edgekit.errors import InputError, ModelError
 
 METADATA_NAME = "TFLITE_METADATA"

@@ -27,7 +27,7 @@ def compress(
 
     ``data`` is ``(x, y)``: normalised inputs and integer labels used for fine-tuning. The
     input model is not modified. Returns :class:`~edgekit.compression.run.Compressed`: ``.model``
-    is the QAT Keras model (convert it with ``converters.keras_tflite.convert_keras(...,
+    is the QAT Keras model (convert it with ``edgekit.converters.keras_tflite.convert_keras(...,
     quantization="int8")``), ``.float_model`` the pruned float model, ``.report`` what was done.
     """
     if not 0 <= ratio < 1:

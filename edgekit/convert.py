@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bundle import write_bundle
-from edgekit.data import IMAGE_SUFFIXES, load_image
+from edgekit.images import IMAGE_SUFFIXES, load_image
 from edgekit.environment import software_versions
 from edgekit.errors import DataError, InputError, ModelError
 from edgekit.evaluate import gzip_size, io_description

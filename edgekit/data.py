@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import DataError
+from edgekit.images import IMAGE_SUFFIXES, load_image
 from edgekit.recipe import DataSpec
 
 MNIST_TRAIN = 8000  # the split every sample and benchmark uses: first 8,000 train, last 2,000 test
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 @dataclass(frozen=True)
@@ -156,23 +156,6 @@ def _image_folder(path: Path, spec: DataSpec):
     if not images:
         raise DataError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class subfolders")
     return np.stack(images), np.asarray(labels), classes
-
-
-def load_image(path: Path, size: list[int] | None, color: str) -> np.ndarray:
-    """One image as uint8 HxWxC, converted and resized as the recipe says."""
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise DataError("reading images needs Pillow", hint="pip install 'edgekit-tflite[images]', or pass .npy arrays") from exc
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if color == "grayscale" else "RGB")
-            if size:
-                image = image.resize((size[1], size[0]), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read image: {exc}") from exc
-    return array[..., None] if array.ndim == 2 else array
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float):

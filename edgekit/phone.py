@@ -45,7 +45,7 @@ def signature_keys(model_bytes: bytes) -> tuple[str, str] | None:
 
 
 def metadata_fields(job: DressInput, model_input: Mapping, model_output: Mapping, keys) -> dict[str, Any]:
-    """The metadata, as fields of ``converters.metadata.ImageClassifierMetadata``."""
+    """The metadata, as fields of ``edgekit.converters.metadata.ImageClassifierMetadata``."""
     spec = job.recipe.metadata
     mean, std = _same_length(job.normalization["mean"], job.normalization["std"])
     image = job.image or {}

@@ -1,7 +1,7 @@
 """The one registry of targets and converters, by dotted path, so nothing heavy loads until it is used.
 
 A new target is one module under ``targets/`` plus one line here. ``get_target`` accepts a
-name (optionally ``name:quantization``), a :class:`~targets.Target` instance or a dict.
+name (optionally ``name:quantization``), a :class:`~edgekit.targets.Target` instance or a dict.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from typing import Any, Mapping
 from edgekit.errors import InputError
 
 TARGETS: dict[str, str] = {
-    "cpu": "targets.cpu:CPU",
-    "gpu": "targets.gpu:GPU",
-    "edgetpu": "targets.edgetpu:EDGETPU",
-    "mcu": "targets.mcu:MCU",
-    "ethos-u": "targets.ethos_u:ETHOS_U",
+    "cpu": "edgekit.targets.cpu:CPU",
+    "gpu": "edgekit.targets.gpu:GPU",
+    "edgetpu": "edgekit.targets.edgetpu:EDGETPU",
+    "mcu": "edgekit.targets.mcu:MCU",
+    "ethos-u": "edgekit.targets.ethos_u:ETHOS_U",
 }
 
 CONVERTERS: dict[str, str] = {
-    "keras_tflite": "converters.keras_tflite:convert_keras",
-    "tflite_metadata": "converters.metadata:attach_metadata",
+    "keras_tflite": "edgekit.converters.keras_tflite:convert_keras",
+    "tflite_metadata": "edgekit.converters.metadata:attach_metadata",
 }
 
 

@@ -1,9 +1,9 @@
-"""Child process that searches TFLM's smallest working tensor arena: ``python -m targets._arena_probe``.
+"""Child process that searches TFLM's smallest working tensor arena: ``python -m edgekit.targets._arena_probe``.
 
 Some TFLM kernels crash (SIGSEGV) instead of failing cleanly when the arena is too small
 (per-channel FULLY_CONNECTED in tflite-micro 0.dev20261023 does), which would take the whole
 build down. So the search runs here, in its own process, printing every probe before it runs
-it; the parent (:func:`targets._tflm.measure_arena`) treats a probe that never reported as
+it; the parent (:func:`edgekit.targets._tflm.measure_arena`) treats a probe that never reported as
 failed and restarts the search from what it learned.
 
 Protocol, one line each: ``try N``, then ``ok N`` or ``fail N``; ``recorded TOTAL HEAD TAIL``;
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from targets import _tflm
+from edgekit.targets import _tflm
 
 
 def _probe(model: bytes, size: int) -> bool:
@@ -60,7 +60,7 @@ def search(model: bytes, lower: int, upper: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m targets._arena_probe")
+    parser = argparse.ArgumentParser(prog="python -m edgekit.targets._arena_probe")
     parser.add_argument("model")
     parser.add_argument("--lower", type=int, default=0, help="a size known to fail")
     parser.add_argument("--upper", type=int, default=0, help="a size known to work (0: unknown)")

@@ -3,7 +3,7 @@
 Source: Coral, "TensorFlow models on the Edge TPU" — "Model requirements" and "Supported
 operations" (https://coral.ai/docs/edgetpu/models-intro/#supported-operations), for Edge TPU
 Compiler 16 / runtime 14. ``since`` is the minimum Edge TPU runtime version from that table
-(1 = all versions). ``limits`` names the checks in ``targets.edgetpu`` that encode the table's
+(1 = all versions). ``limits`` names the checks in ``edgekit.targets.edgetpu`` that encode the table's
 "Known limitations" column; an op not listed here does not map ("Operation not supported").
 """
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgekit.errors import DataError
-from targets import _tflm
+from edgekit.targets import _tflm
 
 
 def compare_with_litert(interpreter, model_bytes: bytes, x: np.ndarray) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from converters.c_array import c_array
-from targets._tflite_graph import Graph
-from targets._tflm import resolver_method
+from edgekit.converters.c_array import c_array
+from edgekit.targets._tflite_graph import Graph
+from edgekit.targets._tflm import resolver_method
 
 
 def resolver_methods(graph: Graph) -> list[str]:

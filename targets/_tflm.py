@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
-from targets._tflite_graph import TFLM_PIP, Graph, Op
+from edgekit.targets._tflite_graph import TFLM_PIP, Graph, Op
 
 # Builtin op -> MicroMutableOpResolver method (tflite-micro's micro_mutable_op_resolver.h).
 # Only ops with a kernel in TFLM are listed; everything else is refused by check().
@@ -200,7 +200,7 @@ def measure_arena(model_bytes: bytes, *, timeout: float = 600.0) -> Arena:
     The recorded total leaves out temporary memory used while planning, so for some models
     (MLPerf Tiny's AD autoencoder) exactly that many bytes is not enough; the smallest working
     size is then found by bisection. The search runs in a child process
-    (:mod:`targets._arena_probe`) because some kernels crash on a short arena; a probe that
+    (:mod:`edgekit.targets._arena_probe`) because some kernels crash on a short arena; a probe that
     crashed counts as failed and the search resumes from what was learnt.
     """
     _runtime()  # a missing tflite-micro is a ToolError here, not a failed child
@@ -225,9 +225,11 @@ def measure_arena(model_bytes: bytes, *, timeout: float = 600.0) -> Arena:
 
 
 def _run_probe(path: str, lower: int, upper: int, timeout: float) -> subprocess.CompletedProcess:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import edgekit  # the child imports the same edgekit as this process (a checkout or an install)
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(edgekit.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    argv = [sys.executable, "-m", "targets._arena_probe", path, "--lower", str(lower), "--upper", str(upper)]
+    argv = [sys.executable, "-m", "edgekit.targets._arena_probe", path, "--lower", str(lower), "--upper", str(upper)]
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as exc:

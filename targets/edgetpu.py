@@ -1,7 +1,7 @@
 """Coral Edge TPU target: full-int8 model, uint8/int8 I/O, batch fixed to 1, static shapes.
 
 The check is static (no compiler needed): each op is tested against Coral's documented op
-table and model requirements (``targets._edgetpu_ops``), then the graph is cut the way
+table and model requirements (``edgekit.targets._edgetpu_ops``), then the graph is cut the way
 ``edgetpu_compiler`` cuts it — one Edge TPU subgraph, starting at the first mappable op and
 ending where the first op it cannot run appears; everything after that runs on the CPU ("More
 than one subgraph is not supported"). When ``edgetpu_compiler`` is on PATH the package step
@@ -17,8 +17,8 @@ import numpy as np
 from edgekit.errors import ToolError
 from edgekit.target import PackageInput, Target, TargetBuild, TargetReport
 from edgekit.tflite_graph import Operator, TFLiteGraph, Tensor, read_tflite
-from targets import _edgetpu_ops as spec
-from targets._partition import partitions, placement_rows
+from edgekit.targets import _edgetpu_ops as spec
+from edgekit.targets._partition import partitions, placement_rows
 
 Limit = Callable[[TFLiteGraph, Operator], "str | None"]
 
@@ -246,7 +246,7 @@ def _notes(batch_only, other, on_tpu: int, total: int, cut) -> list[str]:
 
 def package(model_bytes: bytes, info: PackageInput) -> TargetBuild:
     """Compile with edgetpu_compiler when it is installed; otherwise ship the exact command."""
-    from converters import edgetpu as compiler
+    from edgekit.converters import edgetpu as compiler
 
     options = dict(info.options)
     command = compiler.compile_command("model.tflite", num_segments=options.get("num_segments"), timeout_s=options.get("compiler_timeout_s"))

@@ -15,13 +15,13 @@ import re
 from collections import Counter
 from typing import Any, Mapping
 
-from converters.vela import VelaResult, compile_vela
+from edgekit.converters.vela import VelaResult, compile_vela
 from edgekit.errors import InputError, ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from targets import _tflm
-from targets._micro_sources import TensorInfo, micro_files
-from targets._tflite_graph import read_graph
-from targets.mcu import CONVERTER_OPTIONS
+from edgekit.targets import _tflm
+from edgekit.targets._micro_sources import TensorInfo, micro_files
+from edgekit.targets._tflite_graph import read_graph
+from edgekit.targets.mcu import CONVERTER_OPTIONS
 
 FOLDER = "ethos-u"
 NPU_OP = "ethos-u"

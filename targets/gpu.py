@@ -3,7 +3,7 @@
 The check is static, because the delegate needs a phone's OpenCL/OpenGL/Metal driver and
 TensorFlow's own analyzer (``tf.lite.experimental.Analyzer(gpu_compatibility=True)``, TF 2.21)
 reports every model compatible. Each op is tested against the delegate's documented op list
-and constraints (``targets._gpu_ops``); the graph is then partitioned as the delegate does it.
+and constraints (``edgekit.targets._gpu_ops``); the graph is then partitioned as the delegate does it.
 By default the delegate takes only the largest partition, so supported ops outside it also run
 on the CPU, and each extra partition costs a GPU<->CPU copy.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from edgekit.target import Target, TargetReport
 from edgekit.tflite_graph import Operator, TFLiteGraph, read_tflite
-from targets import _gpu_ops as spec
-from targets._partition import partitions, placement_rows
+from edgekit.targets import _gpu_ops as spec
+from edgekit.targets._partition import partitions, placement_rows
 
 
 def check(tflite_bytes: bytes) -> TargetReport:

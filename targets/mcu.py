@@ -4,7 +4,7 @@
 dynamic-range ops, sparse DENSIFY, ops without a TFLM kernel). ``package`` then does the work
 an embedded engineer would: checks the flash budget, measures the tensor arena in the real
 ``tflite_micro`` interpreter and checks the RAM budget, runs the test inputs through TFLM and
-compares every raw output with LiteRT's (:mod:`targets._litert_compare`), and emits the C
+compares every raw output with LiteRT's (:mod:`edgekit.targets._litert_compare`), and emits the C
 array, an op resolver registering exactly the model's ops, and a short integration note.
 """
 
@@ -17,10 +17,10 @@ import numpy as np
 
 from edgekit.errors import BudgetError, InputError, ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from targets import _tflm
-from targets._litert_compare import agreement_note, compare_with_litert
-from targets._micro_sources import TensorInfo, micro_files, resolver_methods
-from targets._tflite_graph import Graph, read_graph
+from edgekit.targets import _tflm
+from edgekit.targets._litert_compare import agreement_note, compare_with_litert
+from edgekit.targets._micro_sources import TensorInfo, micro_files, resolver_methods
+from edgekit.targets._tflite_graph import Graph, read_graph
 
 FOLDER = "mcu"
 KIB = 1024

@@ -60,7 +60,7 @@ def tiny_model(mnist_small):
 @pytest.fixture(scope="session")
 def tiny_tflite(tiny_model, mnist_small):
     """The tiny model converted once per quantisation mode: {mode: bytes}."""
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     x = mnist_small[0]
     return {

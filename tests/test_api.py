@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from converters.keras_tflite import convert_keras
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import kernel_sparsity
 from edgekit.errors import DataError, InputError
 from edgekit.runtime import open_model

@@ -1,4 +1,4 @@
-"""converters.c_array: the emitted C++ compiles, links, is aligned and holds exactly the bytes."""
+"""edgekit.converters.c_array: the emitted C++ compiles, links, is aligned and holds exactly the bytes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from converters.c_array import c_array
+from edgekit.converters.c_array import c_array
 from edgekit.errors import InputError
 
 GXX = shutil.which("g++")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from converters.keras_tflite import convert_keras
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import Cluster, Prune, QuantizeAware, kernel_sparsity, unique_weights_per_kernel
 from edgekit.compression.run import run_compression, steps_from_recipe
 from edgekit.recipe import recipe_from_dict

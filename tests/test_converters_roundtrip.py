@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from converters.keras_tflite import convert_keras
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.errors import InputError
 from edgekit.runtime import open_model
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from converters import edgetpu
-from converters.edgetpu import compile_command, compile_edgetpu, parse_log, parse_size
+from edgekit.converters import edgetpu
+from edgekit.converters.edgetpu import compile_command, compile_edgetpu, parse_log, parse_size
 from edgekit.errors import InputError, ToolError
 from edgekit.target import PackageInput
 
@@ -190,7 +190,7 @@ def test_missing_compiler(monkeypatch, tmp_path):
 
 
 def test_package_compiles_when_the_compiler_is_there(standin):
-    from targets.edgetpu import EDGETPU
+    from edgekit.targets.edgetpu import EDGETPU
 
     built = EDGETPU.package(MODEL, PackageInput(name="m", options=EDGETPU.options))
     assert built.files["model_edgetpu.tflite"] == MODEL
@@ -199,7 +199,7 @@ def test_package_compiles_when_the_compiler_is_there(standin):
 
 
 def test_package_ships_the_command_when_the_compiler_is_missing(monkeypatch, tmp_path):
-    from targets.edgetpu import EDGETPU
+    from edgekit.targets.edgetpu import EDGETPU
 
     monkeypatch.setenv("PATH", str(tmp_path))
     target = EDGETPU.variant(num_segments=2)
@@ -211,7 +211,7 @@ def test_package_ships_the_command_when_the_compiler_is_missing(monkeypatch, tmp
 
 
 def test_package_reports_a_failed_compile(standin, monkeypatch):
-    from targets.edgetpu import EDGETPU
+    from edgekit.targets.edgetpu import EDGETPU
 
     monkeypatch.setenv("STANDIN_MODE", "fail")
     built = EDGETPU.package(MODEL, PackageInput(name="m", options=EDGETPU.options))

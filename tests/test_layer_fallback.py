@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from converters.keras_tflite import convert_keras
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit._compat import keras
 from edgekit.compression import Prune, QuantizeAware, kernel_sparsity
 from edgekit.compression.run import run_compression

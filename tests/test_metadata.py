@@ -17,9 +17,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from converters import metadata as md
-from converters._generated import tflite_model_root_py_generated as excerpt
-from converters.metadata import ImageClassifierMetadata, associated_files, attach_metadata, read_metadata
+from edgekit.converters import metadata as md
+from edgekit.converters._generated import tflite_model_root_py_generated as excerpt
+from edgekit.converters.metadata import ImageClassifierMetadata, associated_files, attach_metadata, read_metadata
 from edgekit.errors import InputError, ModelError
 from edgekit.runtime import open_model
 from tests.independent_readers import independent_read, mediapipe_readers, tflite_support_metadata
@@ -255,7 +255,7 @@ def test_not_a_model_is_refused():
 
 
 def test_two_input_model_is_refused():
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
     from edgekit._compat import keras
 
     layers = keras().layers

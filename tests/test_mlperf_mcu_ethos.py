@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import mlperf_path
-from converters.keras_tflite import convert_keras
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.runtime import open_model
 from edgekit.runtime.interpreter import dequantize, quantize
 from edgekit.target import PackageInput
-from targets import _tflm
-from targets.ethos_u import ETHOS_U
-from targets.mcu import MCU
+from edgekit.targets import _tflm
+from edgekit.targets.ethos_u import ETHOS_U
+from edgekit.targets.mcu import MCU
 
 pytestmark = pytest.mark.slow
 

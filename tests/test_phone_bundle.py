@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from converters.metadata import associated_files, read_metadata
+from edgekit.converters.metadata import associated_files, read_metadata
 from edgekit.errors import RecipeError
 from edgekit.flavours import DressInput, apply_flavour
 from edgekit.manifest import verify_bundle
@@ -213,7 +213,7 @@ def test_a_dressing_that_changes_predictions_is_refused(tiny_tflite, digits):
 
 def test_uint8_io_artifact_for_mediapipe_and_the_task_library(tiny_model, tiny_phone_recipe, digits, mnist_small):
     """What the README advises for those libraries: int8 weights, uint8 input and output."""
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     model = convert_keras(tiny_model, quantization="int8", io_dtype="uint8", representative_data=mnist_small[0], calibration_samples=50)
     artifact = Artifact("tiny-cpu-int8", "cpu", "int8", model)

@@ -69,7 +69,7 @@ def test_same_numbers_in_report_and_manifest(sample):
 
 def test_phone_bundle_metadata_reads_back_field_for_field(sample):
     """The sample's cpu-int8 bundle, read with mediapipe's flatc code (not edgekit's)."""
-    from converters.metadata import associated_files
+    from edgekit.converters.metadata import associated_files
     from tests.independent_readers import independent_read, mediapipe_readers
 
     meta_schema, model_schema = mediapipe_readers()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters.keras_tflite import convert_keras, serving_converter, signature_output_names
+from edgekit.converters.keras_tflite import convert_keras, serving_converter, signature_output_names
 from edgekit.runtime import open_model
 
 SERVING = {"serving_default": {"inputs": ["image"], "outputs": ["probabilities"]}}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from converters.keras_tflite import convert_keras
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import Prune
 from edgekit.compression.run import run_compression
 from edgekit.compression.sparse_encoding import sparse_optimizations, try_sparse

@@ -3,7 +3,7 @@
 import pytest
 
 from edgekit.registry import get_target
-from targets.cpu import check
+from edgekit.targets.cpu import check
 
 
 def placements(report):

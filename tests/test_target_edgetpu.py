@@ -9,13 +9,13 @@ from edgekit.errors import InputError, ModelError
 from edgekit.registry import get_target
 from edgekit.runtime import open_model
 from edgekit.tflite_graph import Operator, read_tflite
-from targets import edgetpu
+from edgekit.targets import edgetpu
 from tests._accel_models import build, calibration
 
 
 @pytest.fixture(scope="module")
 def int8_models():
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     cache = {}
 
@@ -31,7 +31,7 @@ def int8_models():
 
 @pytest.fixture(scope="module")
 def tiny_static(tiny_model, mnist_small):
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     return convert_keras(
         tiny_model, quantization="int8", io_dtype="uint8", representative_data=mnist_small[0], calibration_samples=100, batch_size=1
@@ -52,7 +52,7 @@ def test_edgetpu_target_data():
 
 
 def test_fixed_batch_keeps_the_signature_and_the_numbers(tiny_static, tiny_model, mnist_small):
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     graph = read_tflite(tiny_static)
     image = graph.main.tensors[graph.main.inputs[0]]

@@ -1,4 +1,4 @@
-"""The ethos-u target and converters.vela, with the real Vela compiler."""
+"""The ethos-u target and edgekit.converters.vela, with the real Vela compiler."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import re
 
 import pytest
 
-from converters.vela import ACCELERATORS, compile_vela, parse_fallbacks
+from edgekit.converters.vela import ACCELERATORS, compile_vela, parse_fallbacks
 from edgekit.errors import InputError, ModelError, ToolError
 from edgekit.registry import get_target
 from edgekit.runtime import resolve_backend
 from edgekit.target import PackageInput
-from targets._tflite_graph import read_graph
-from targets.ethos_u import ETHOS_U
+from edgekit.targets._tflite_graph import read_graph
+from edgekit.targets.ethos_u import ETHOS_U
 
 
 @pytest.fixture(scope="module")

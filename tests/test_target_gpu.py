@@ -12,7 +12,7 @@ from tests._accel_models import build
 
 @pytest.fixture(scope="module")
 def float16_models():
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     cache = {}
 

@@ -14,9 +14,9 @@ from edgekit.errors import BudgetError, InputError, ModelError
 from edgekit.registry import get_target
 from edgekit.runtime import open_model
 from edgekit.target import PackageInput
-from targets import _tflm
-from targets._litert_compare import litert_reference
-from targets.mcu import MCU
+from edgekit.targets import _tflm
+from edgekit.targets._litert_compare import litert_reference
+from edgekit.targets.mcu import MCU
 
 GXX = shutil.which("g++")
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
@@ -199,7 +199,7 @@ def test_float32_model_runs_in_tflm(tiny_tflite, mnist_small):
 @pytest.fixture(scope="module")
 def per_channel_dense():
     """An int8 MLP with per-channel FULLY_CONNECTED weights (the TF 2.21 converter default)."""
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
     from edgekit._compat import keras
 
     layers = keras().layers

@@ -1,4 +1,4 @@
-"""The wheel ships exactly the three import packages and the built-in data, nothing else.
+"""The wheel ships one import package, edgekit (targets/ and converters/ inside it), and the built-in data.
 
 Regenerate the pinned list after adding a module: EDGEKIT_UPDATE_GOLDEN=1 pytest tests/test_wheel.py
 """
@@ -24,5 +24,5 @@ def test_wheel_file_list_is_pinned(tmp_path):
     if os.environ.get("EDGEKIT_UPDATE_GOLDEN"):
         GOLDEN.write_text("\n".join(names) + "\n")
     assert names == GOLDEN.read_text().split()
-    assert {n.split("/")[0] for n in names} == {"edgekit", "targets", "converters"}
+    assert {n.split("/")[0] for n in names} == {"edgekit"}
     assert "edgekit/datasets/mnist10k.npz" in names

@@ -59,7 +59,7 @@ def analyze_model(
     calibration_samples: int = 200,
 ) -> dict:
     """The per-layer sensitivity table and the debugger's per-op int8 error for ``model``."""
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
 
     probe = sparsity or DEFAULT_SPARSITY
     baseline = _accuracy(convert_keras(model), x_test, y_test)
@@ -229,7 +229,7 @@ def _quantise_alone(debugger, layer: str, ops: list[dict], x, y) -> float | None
 
 
 def _prune_alone(model, layer, sparsity, m_by_n, x, y) -> float:
-    from converters.keras_tflite import convert_keras
+    from edgekit.converters.keras_tflite import convert_keras
     from edgekit.compression.run import clone_with_weights
 
     copy = clone_with_weights(model)

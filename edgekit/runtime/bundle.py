@@ -5,7 +5,7 @@ then says everything the device must do around the interpreter: resize and conve
 normalise ``(raw - mean) / std``, quantise to the input's dtype, dequantise the output and
 name the classes. Training applied the same normalisation, so the device applies the
 manifest's, never a guess; images are decoded and resized by the same function training used
-(``edgekit.data.load_image``), so a photo on the Pi becomes the array the model learned from.
+(``edgekit.images.load_image``), so a photo on the Pi becomes the array the model learned from.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgekit.data import IMAGE_SUFFIXES
+from edgekit.images import IMAGE_SUFFIXES
 from edgekit.errors import BundleError, DataError
 from edgekit.manifest import file_entry, unzipped_bundle, verify_bundle
 from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner, read_model_bytes
@@ -184,7 +184,7 @@ def load_input(path: str | Path, image: dict | None) -> np.ndarray:
     if suffix in IMAGE_SUFFIXES:
         if not image:
             raise DataError(f"{path}: this model does not take images", hint="pass a .npy array of the model's input shape")
-        from edgekit.data import load_image  # the very function training read images with
+        from edgekit.images import load_image  # the very function training read images with
 
         return load_image(path, [int(image["height"]), int(image["width"])], image.get("color", "rgb"))
     raise DataError(f"{path}: unsupported input type {suffix!r}", hint=f"use .npy or an image ({', '.join(IMAGE_SUFFIXES)})")
