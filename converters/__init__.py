@@ -9,7 +9,3 @@ package) its modules would load twice or clash, so that is refused.
 
 if __name__ != "edgekit.converters":
     raise ImportError(f"import edgekit.converters, not {__name__!r}: the converters/ folder installs as edgekit.converters (pip install -e .)")
-
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
-
-__all__ = ["QUANTIZATIONS"]

@@ -13,12 +13,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from edgekit.converters import QUANTIZATIONS
 from edgekit._compat import tf
 from edgekit._quiet import quiet_native_output
 from edgekit.errors import InputError, ModelError
+from edgekit.vocabulary import IO_DTYPES, QUANTIZATIONS
 
-IO_DTYPES = ("float32", "int8", "uint8")
 # TFLiteConverter settings that exist only as private attributes but change the artifact a
 # target needs (per-tensor dense weights keep TFLM's arena and flash small).
 PRIVATE_OPTIONS = frozenset({"_experimental_disable_per_channel_quantization_for_dense_layers"})

@@ -19,8 +19,8 @@ __all__ = ["EdgekitError", "__version__", "build", "compress", "load_recipe"]
 
 
 def build(recipe, *, out=None, overrides=None, trust_model=False, cache=None, fresh=False):
-    """Run a recipe (path or :class:`~edgekit.recipe.Recipe`); see :mod:`edgekit.pipeline`."""
-    from edgekit.pipeline import build as run
+    """Run a recipe (path or :class:`~edgekit.recipe.Recipe`); see :mod:`edgekit.flows.build`."""
+    from edgekit.flows.build import build as run
 
     return run(recipe, out=out, overrides=overrides, trust_model=trust_model, cache=cache, fresh=fresh)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -37,8 +38,8 @@ def compress(
     steps = [Prune(sparsity=ratio, epochs=epochs, learning_rate=learning_rate)] if ratio > 0 else []
     steps.append(QuantizeAware(epochs=qat_epochs, learning_rate=learning_rate / 5, preserve_sparsity=ratio > 0, name="pqat" if ratio > 0 else "qat"))
     result = run_compression(model, steps, train)
-    result.report["sparsity"] = round(kernel_sparsity(result.float_model)["overall"], 5)
-    return result
+    sparsity = round(kernel_sparsity(result.float_model)["overall"], 5)
+    return dataclasses.replace(result, report={**result.report, "sparsity": sparsity})
 
 
 def _unpack(data) -> tuple[np.ndarray, np.ndarray]:

@@ -1,13 +1,25 @@
-"""The build's checkpoints: the trained float model and the compressed models.
+"""Checkpoints of the long stages, one policy for ``edgekit build`` and ``edgekit sweep``.
 
-Training and compression are the long stages of ``edgekit build``; each one's result is saved
-(``edgekit.model_cache``) as soon as it exists, so a re-run of the same recipe after Ctrl-C,
-a kill or a crash starts from there. The cache lives beside the output folder
-(``OUT.cache/``), never inside it: the output is swapped in whole at the end. Seeds are reset
-before compression, so a resumed build writes the same bytes as an uninterrupted one.
+Training and compression are what take minutes; each one's result is saved
+(``edgekit.model_cache``) as soon as it exists, keyed by everything it depends on, so a re-run
+after Ctrl-C, a kill or a crash, or another sweep variant needing the same model, starts from
+there. Seeds are reset before compression, so a resumed run writes the same bytes as an
+uninterrupted one.
+
+The policy:
+
+- the trained float model is checkpointed when the recipe trains (``float`` entries); the
+  compressed models after the compression steps ran (``compressed`` entries: the stripped
+  float model, and the QAT model when it loads back — TF-MOT saves cluster-preserving QAT
+  models but cannot load them, so such an entry holds the float side only);
+- an entry is used only when it holds every model the run needs;
+- none under ``train.strategy = "multi_worker"``: every worker must train alike;
+- a build keeps its checkpoints in ``OUT.cache`` beside the output (never inside it: the
+  output is swapped in whole) and, after success, only the latest ones; a sweep keeps all of
+  its entries in its ``cache/`` folder, for the next variant and the next run.
 
 Not checkpointed within a stage (per epoch): a restarted ``fit`` would shuffle the remaining
-epochs differently, and resumed builds must stay byte-identical.
+epochs differently, and resumed runs must stay byte-identical.
 """
 
 from __future__ import annotations
@@ -17,13 +29,14 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from edgekit.compression.run import Compressed
-from edgekit.model_cache import ModelCache, compression_key, float_model_key
+from edgekit.model_cache import CacheEntry, ModelCache, compression_key, float_model_key
 from edgekit.recipe import Recipe
 
 log = logging.getLogger("edgekit")
+QAT_FILE = "qat.h5"  # .keras loses TF-MOT's quantizer variables
 
 
 def default_cache_dir(out_dir: Path) -> Path:
@@ -32,87 +45,108 @@ def default_cache_dir(out_dir: Path) -> Path:
     return out_dir.with_name(out_dir.name + ".cache")
 
 
-class BuildCheckpoints:
+class Checkpoints:
     """Loads or computes each long stage, saving what it computes.
 
-    ``cache``: a folder, None for ``OUT.cache`` (which then keeps only the latest build's
-    entries), or False for no checkpoints. ``fresh`` computes everything again and replaces
-    the checkpoints.
+    ``folder`` None means no checkpoints; ``fresh`` computes everything again and replaces
+    them; ``tidy`` removes, after a successful run, the entries this run did not use.
     """
 
-    def __init__(self, recipe: Recipe, out_dir: Path, *, cache: str | Path | bool | None = None, fresh: bool = False, trust: bool = False):
-        self.recipe = recipe
+    def __init__(self, folder: Path | None, *, fresh: bool = False, trust: bool = False, tidy: bool = False):
+        self.cache = ModelCache(Path(folder), trust=trust) if folder is not None else None
         self.fresh = fresh
-        self.own_folder = cache is None or cache is True
-        self.cache = None
-        if recipe.train.strategy == "multi_worker" and cache is not False:
-            log.info("no checkpoints under train.strategy multi_worker: every worker must train alike")
-        elif cache is not False:
-            self.cache = ModelCache(default_cache_dir(out_dir) if self.own_folder else Path(cache), trust=trust)
-        self.float_key = float_model_key(recipe)
+        self.tidy = tidy
         self.used: list[Path] = []
         self.reused: list[str] = []
 
-    def float_model(self, model, train: Callable[[Any], None]):
+    @classmethod
+    def for_build(cls, recipe: Recipe, out_dir: Path, *, cache: str | Path | bool | None = None, fresh: bool = False, trust: bool = False) -> "Checkpoints":
+        """``cache``: a folder, None for ``OUT.cache`` (holding only the latest build's
+        entries), or False for none."""
+        if cache is False or _no_checkpoints(recipe):
+            return cls(None, fresh=fresh)
+        own_folder = cache is None or cache is True
+        return cls(default_cache_dir(out_dir) if own_folder else Path(cache), fresh=fresh, trust=trust, tidy=own_folder)
+
+    @classmethod
+    def for_sweep(cls, recipe: Recipe, folder: Path) -> "Checkpoints":
+        return cls(None if _no_checkpoints(recipe) else folder)
+
+    @property
+    def folder(self) -> Path | None:
+        return None if self.cache is None else self.cache.folder
+
+    def path(self, kind: str, key: str) -> Path | None:
+        return None if self.cache is None else self.cache.path(kind, key)
+
+    def float_model(self, recipe: Recipe, model, train: Callable[[Any], None]):
         """The trained float model: the checkpoint's, else ``model`` after ``train(model)``."""
-        if not self.recipe.train.enabled:
+        if not recipe.train.enabled:
             return model
-        entry = self._load("float", self.float_key)
+        key = float_model_key(recipe)
+        entry = self._load("float", key)
         if entry is not None:
             log.info("float model: reusing checkpoint %s, trained in %s s; skipping training", entry.path, entry.note.get("train_s", "?"))
             return entry.models["model"]
         started = time.perf_counter()
         train(model)
-        seconds = round(time.perf_counter() - started, 1)
-        self._save("float", self.float_key, {"model.keras": model}, {"train_s": seconds, **self._describe("model", "data", "train")})
+        note = {"train_s": round(time.perf_counter() - started, 1), **_describe(recipe, "model", "data", "train")}
+        self._save("float", key, {"model.keras": model}, note)
         return model
 
-    def compressed(self, compute: Callable[[], tuple[dict | None, Compressed]], *, needed: bool) -> tuple[dict | None, Compressed]:
+    def compressed(
+        self, recipe: Recipe, targets: Sequence, compute: Callable[[], tuple[dict | None, Compressed]], *, needs_qat: bool | None = None
+    ) -> tuple[dict | None, Compressed]:
         """(sensitivity analysis or None, compressed models): the checkpoint's, else ``compute()``'s.
 
-        ``needed`` is False when the recipe asks for no compression: nothing worth keeping.
+        ``needs_qat`` (default: whether the recipe runs QAT) False lets an entry without its
+        QAT model serve artifacts made from the float side.
         """
-        if not needed:
-            return compute()
-        key = compression_key(self.recipe, self.float_key)
+        key = compression_key(recipe, float_model_key(recipe), targets)
+        needs_qat = recipe.quantize.mode == "qat" if needs_qat is None else needs_qat
         entry = self._load("compressed", key, expect=("float",))
-        if entry is not None:
+        if entry is not None and (not needs_qat or not entry.note.get("dropped")):
             log.info("compressed model: reusing checkpoint %s, computed in %s s; skipping compression", entry.path, entry.note.get("compress_s", "?"))
-            compressed = Compressed(entry.models["float"], entry.models.get("qat"), entry.note.get("compression", {}))
-            return entry.note.get("sensitivity"), compressed
+            note = entry.note
+            compressed = Compressed(entry.models["float"], entry.models.get("qat"), note.get("compression", {}), tuple(note.get("qat_steps", ())))
+            return note.get("sensitivity"), compressed
         started = time.perf_counter()
         sensitivity, compressed = compute()
-        seconds = round(time.perf_counter() - started, 1)
         models = {"float.keras": compressed.float_model}
         if compressed.qat_model is not None:
-            models["qat.h5"] = compressed.qat_model  # .keras loses TF-MOT's quantizer variables
-        note = {"compress_s": seconds, "compression": compressed.report, "sensitivity": sensitivity}
-        self._save("compressed", key, models, {**note, **self._describe("distill", "prune", "cluster", "quantize", "analyze")})
+            models[QAT_FILE] = compressed.qat_model
+        note = {
+            "compress_s": round(time.perf_counter() - started, 1),
+            "compression": dict(compressed.report),
+            "qat_steps": list(compressed.qat_steps),
+            "sensitivity": sensitivity,
+            **_describe(recipe, "distill", "prune", "cluster", "quantize", "analyze"),
+        }
+        self._save("compressed", key, models, note, optional=(QAT_FILE,))
         return sensitivity, compressed
 
     def summary(self) -> dict:
         """For the report: where checkpoints live and which stages were reused, not computed."""
-        folder = str(self.cache.folder) if self.cache is not None else None
-        return {"folder": folder, "reused": list(self.reused), "fresh": self.fresh}
+        return {"folder": None if self.folder is None else str(self.folder), "reused": list(self.reused), "fresh": self.fresh}
 
     @contextlib.contextmanager
     def kept_on_interrupt(self) -> Iterator[None]:
-        """Say what a failed or interrupted build leaves for the next run (a fix of, say, a
+        """Say what a failed or interrupted run leaves for the next one (a fix of, say, a
         target's budget keeps the trained model); after success, tidy up."""
         try:
             yield
         except KeyboardInterrupt:
             if self.used:
-                log.warning("interrupted: checkpoints kept in %s; run the same command to resume from them", self.cache.folder)
+                log.warning("interrupted: checkpoints kept in %s; run the same command to resume from them", self.folder)
             raise
         except Exception:
             if self.used:
-                log.warning("checkpoints kept in %s: a re-run of this recipe resumes from them", self.cache.folder)
+                log.warning("checkpoints kept in %s: a re-run of this recipe resumes from them", self.folder)
             raise
-        if self.cache is not None and self.own_folder:
+        if self.cache is not None and self.tidy:
             self.cache.remove_except(self.used)
 
-    def _load(self, kind: str, key: str, expect: tuple[str, ...] = ("model",)):
+    def _load(self, kind: str, key: str, expect: tuple[str, ...] = ("model",)) -> CacheEntry | None:
         if self.cache is None or self.fresh:
             return None
         entry = self.cache.load(kind, key, expect=expect)
@@ -121,14 +155,22 @@ class BuildCheckpoints:
             self.reused.append(kind)
         return entry
 
-    def _save(self, kind: str, key: str, models: dict[str, Any], note: dict) -> None:
+    def _save(self, kind: str, key: str, models: dict[str, Any], note: dict, *, optional: tuple[str, ...] = ()) -> None:
         if self.cache is None:
             return
-        path = self.cache.save(kind, key, models, note)
+        path = self.cache.save(kind, key, models, note, optional=optional)
         if path is not None:
             self.used.append(path)
             log.info("%s model: checkpoint saved in %s", kind, path)
 
-    def _describe(self, *sections: str) -> dict:
-        raw = self.recipe.to_dict()
-        return {"recipe": self.recipe.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "sections": {name: raw[name] for name in sections}}
+
+def _no_checkpoints(recipe: Recipe) -> bool:
+    if recipe.train.strategy == "multi_worker":
+        log.info("no checkpoints under train.strategy multi_worker: every worker must train alike")
+        return True
+    return False
+
+
+def _describe(recipe: Recipe, *sections: str) -> dict:
+    raw = recipe.to_dict()
+    return {"recipe": recipe.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "sections": {name: raw[name] for name in sections}}

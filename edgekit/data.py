@@ -16,6 +16,7 @@ import numpy as np
 from edgekit.errors import DataError
 from edgekit.images import IMAGE_SUFFIXES, load_image
 from edgekit.recipe import DataSpec
+from edgekit.shapes import shape_fits
 
 MNIST_TRAIN = 8000  # the split every sample and benchmark uses: first 8,000 train, last 2,000 test
 
@@ -176,3 +177,61 @@ def _channels_last(x: np.ndarray) -> np.ndarray:
 
 def _per_channel(value) -> tuple[float, ...]:
     return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else (float(value),)
+
+
+def load_representative(path: str | Path, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Raw (calibration inputs, test inputs, test labels or None) for ``edgekit convert --data``.
+
+    An ``.npz`` with ``x_train`` and ``x_test`` calibrates on the first and is measured on the
+    second, like a recipe's data set; one array (``x``, ``x_test``, ``specs`` or ``x_train``,
+    with ``y`` labels when present) serves both; a folder of images serves both, unlabelled.
+    """
+    path = Path(path)
+    if path.is_dir():
+        x = _images_of_shape(path, input_shape)
+        parts = (x, x, None)
+    elif path.suffix == ".npz" and path.is_file():
+        parts = _representative_npz(path)
+    else:
+        raise DataError(f"--data {path}: not found or not an .npz file or a folder of images")
+    x_calibration, x_test = (_fitted(path, x, input_shape) for x in parts[:2])
+    return x_calibration, x_test, parts[2]
+
+
+def _representative_npz(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if {"x_train", "x_test"} <= keys:
+                return archive["x_train"], archive["x_test"], archive["y_test"] if "y_test" in keys else None
+            key = next((k for k in ("x", "x_test", "specs", "x_train") if k in keys), None)
+            if key is None:
+                raise DataError(f"--data {path}: no array named 'x' (found {sorted(keys)})")
+            label_key = {"x": "y", "x_test": "y_test", "x_train": "y_train"}.get(key)
+            x = archive[key]
+            return x, x, archive[label_key] if label_key in keys else None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"--data {path}: cannot read as .npz: {exc}") from exc
+
+
+def _fitted(path: Path, x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` with a channel axis where the model wants one, checked against the model's input."""
+    if x.ndim == len(input_shape) and input_shape[-1] == 1:
+        x = x[..., None]
+    if not shape_fits(input_shape, x.shape[1:]):
+        raise DataError(
+            f"--data {path}: samples have shape {tuple(x.shape[1:])} but the model takes {tuple(input_shape)}",
+            hint="give data shaped like the model's input (without the batch axis)",
+        )
+    if x.dtype.kind not in "uif":
+        raise DataError(f"--data {path}: inputs must be numeric, got dtype {x.dtype}")
+    return x
+
+
+def _images_of_shape(path: Path, input_shape) -> np.ndarray:
+    height, width, channels = input_shape
+    color = "grayscale" if channels == 1 else "rgb"
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"--data {path}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    return np.stack([load_image(f, [height, width], color) for f in files]).astype(np.float32)

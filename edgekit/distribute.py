@@ -19,9 +19,9 @@ from pathlib import Path
 
 from edgekit._compat import tf as _tf
 from edgekit.errors import InputError
+from edgekit.vocabulary import STRATEGIES
 
 log = logging.getLogger("edgekit")
-STRATEGIES = ("none", "mirrored", "multi_worker")
 
 
 @functools.cache

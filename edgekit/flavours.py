@@ -6,21 +6,18 @@ flavour dresses the cpu int8 and gpu float16 artifacts for mobile apps: TFLite m
 it. A flavour names the artifacts it dresses by label and its dressing step by dotted path, so
 nothing loads until a build uses it; a new flavour is one entry here plus its module.
 
-Dressing happens right after conversion, before measuring, so every reported figure is
-measured on the bytes that ship; and a dressed model must give exactly the predictions the
-undressed one gave, which is checked on the first test inputs of every build.
+Dressing is part of converting for a target (``edgekit.stages.convert_for_target``), before
+measuring, so every reported figure is measured on the bytes that ship; and a dressed model
+must give exactly the predictions the undressed one gave, which is checked on the first test
+inputs every time (:func:`check_same_predictions`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from edgekit.errors import InputError, ModelError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from edgekit.data import Dataset
-    from edgekit.recipe import Recipe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +32,12 @@ class Flavour:
 
 @dataclass(frozen=True, kw_only=True)
 class DressInput:
-    """What a dressing step gets besides the model bytes."""
+    """What a dressing step gets besides the model bytes.
+
+    ``metadata`` holds the recipe's ``[metadata]`` fields (name, description, version, author,
+    license; empty ones left out of the model), ``model_name`` what the model is called when
+    ``metadata.name`` is not set (the recipe's name).
+    """
 
     artifact: str
     target: str
@@ -43,7 +45,8 @@ class DressInput:
     labels: tuple[str, ...]
     normalization: Mapping[str, Any]
     image: Mapping[str, Any] | None
-    recipe: "Recipe"
+    metadata: Mapping[str, Any]
+    model_name: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,33 +85,6 @@ def dressed_labels(flavour: Flavour) -> tuple[str, ...]:
     from edgekit.registry import target_names
 
     return tuple(label for label in flavour.dresses if label.partition("-")[0] in target_names())
-
-
-def apply_flavour(artifacts, recipe: "Recipe", dataset: "Dataset") -> None:
-    """Dress, in place, every artifact the recipe's flavour applies to."""
-    flavour = get_flavour(recipe.output.flavour)
-    if flavour.dress is None:
-        return
-    from edgekit.registry import load_object
-
-    dress = load_object(flavour.dress)
-    probe = dataset.normalize(dataset.x_test[:PROBE_INPUTS])
-    for artifact in artifacts:
-        if f"{artifact.target}-{artifact.quantization}" not in flavour.dresses:
-            continue
-        job = DressInput(
-            artifact=artifact.name,
-            target=artifact.target,
-            quantization=artifact.quantization,
-            labels=tuple(dataset.labels),
-            normalization=dataset.normalization(),
-            image=dataset.image_info(),
-            recipe=recipe,
-        )
-        dressed = dress(artifact.model_bytes, job)
-        check_same_predictions(artifact.name, artifact.model_bytes, dressed.model_bytes, probe)
-        artifact.model_bytes = dressed.model_bytes
-        artifact.extra_files.update(dressed.files)
 
 
 def check_same_predictions(name: str, before: bytes, after: bytes, x) -> None:

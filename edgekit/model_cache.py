@@ -23,7 +23,7 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 from edgekit.atomic import remove_stale_staging, staged_directory
 from edgekit.errors import EdgekitError, ModelError
@@ -54,20 +54,27 @@ def float_model_key(recipe: Recipe) -> str:
     return digest({"sections": sections, "files": files, "versions": package_versions()})
 
 
-def compression_key(recipe: Recipe, float_key: str) -> str:
-    """What the compressed models depend on besides the float model: the sections the
-    compression steps read (``quantize`` only for QAT, ``analyze`` and ``quantize`` only when
-    the sensitivity analysis picks layers), the pruning policy the targets ask for, and the
-    teacher and student files."""
-    from edgekit.compression.run import pruning_policy
+def compression_key(recipe: Recipe, float_key: str, targets: Sequence = ()) -> str:
+    """What the compressed models depend on besides the float model: the sections of the
+    steps that run (``quantize`` only for QAT, ``analyze`` and ``quantize`` only when the
+    sensitivity analysis picks layers), the pruning policy the targets ask for, and the teacher
+    and student files."""
+    from edgekit.steps import pruning_policy
 
     raw = recipe.to_dict()
     analyzed = recipe.analyze.threshold is not None
-    names = ("distill", "prune", "cluster", *(["quantize"] if analyzed or recipe.quantize.mode == "qat" else []), *(["analyze"] if analyzed else []))
+    running = {
+        "distill": recipe.distill.enabled,
+        "prune": recipe.prune.enabled,
+        "cluster": recipe.cluster.clusters > 0,
+        "quantize": analyzed or recipe.quantize.mode == "qat",
+        "analyze": analyzed,
+    }
+    names = [name for name, runs in running.items() if runs]
     sections = {name: raw[name] for name in names}
     teacher = None if recipe.distill.teacher == "model" else recipe.distill.teacher
     files = _file_digests(recipe, {"teacher": teacher, "student": _factory_file(recipe.distill.student)})
-    return digest({"float": float_key, "sections": sections, "policy": pruning_policy(recipe), "files": files})
+    return digest({"float": float_key, "sections": sections, "policy": pruning_policy(recipe, targets), "files": files})
 
 
 def _factory_file(factory: str | None) -> str | None:
@@ -145,21 +152,20 @@ class ModelCache:
             check_model_safe(path, trusted_modules=_CACHED_MODULES)
         return load_model_file(path, trust=True)
 
-    def save(self, kind: str, key: str, models: Mapping[str, Any], note: Mapping[str, Any]) -> Path | None:
+    def save(self, kind: str, key: str, models: Mapping[str, Any], note: Mapping[str, Any], *, optional: Collection[str] = ()) -> Path | None:
         """Write ``{file name: model}`` (``.keras``, or ``.h5`` for QAT models, which ``.keras``
         cannot restore) as one entry, all or nothing. A model Keras cannot save is a warning,
-        not a failure: the run goes on without its checkpoint."""
+        not a failure: the run goes on without its checkpoint. A model named in ``optional``
+        that does not load back is left out (``note["dropped"]`` says why) instead of the entry."""
         path = self.path(kind, key)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_staging()
         try:
             with staged_directory(path) as staging:
-                for name, model in models.items():
-                    _save_model(model, staging / name)
-                    if name.endswith(".h5"):  # QAT models; plain .keras models always load back
-                        _check_reloads(staging / name)
-                files = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in models}
-                (staging / NOTE).write_text(json.dumps({**note, "files": files}, indent=2, default=str) + "\n", encoding="utf-8")
+                dropped = _save_models(models, staging, optional)
+                files = {name: hashlib.sha256((staging / name).read_bytes()).hexdigest() for name in models if name not in dropped}
+                written = {**note, "files": files, **({"dropped": dropped} if dropped else {})}
+                (staging / NOTE).write_text(json.dumps(written, indent=2, default=str) + "\n", encoding="utf-8")
         except _NotRestorable as exc:
             log.info("not checkpointing %s: %s", path.name, exc)
             return None
@@ -196,6 +202,23 @@ def _check_reloads(path: Path) -> None:
     except (EdgekitError, ValueError, TypeError, KeyError, AttributeError) as exc:
         reason = exc.message if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
         raise _NotRestorable(f"{path.name} does not load back ({reason.splitlines()[0][:200]}); a re-run will compute it again") from exc
+
+
+def _save_models(models: Mapping[str, Any], folder: Path, optional: Collection[str]) -> dict[str, str]:
+    """Save each model into ``folder``; {name: why} of the optional ones that do not load back."""
+    dropped = {}
+    for name, model in models.items():
+        _save_model(model, folder / name)
+        if not name.endswith(".h5"):  # plain .keras models always load back; QAT .h5 may not
+            continue
+        try:
+            _check_reloads(folder / name)
+        except _NotRestorable as exc:
+            if name not in optional:
+                raise
+            (folder / name).unlink()
+            dropped[name] = str(exc)
+    return dropped
 
 
 def _save_model(model, path: Path) -> None:

@@ -46,15 +46,15 @@ def signature_keys(model_bytes: bytes) -> tuple[str, str] | None:
 
 def metadata_fields(job: DressInput, model_input: Mapping, model_output: Mapping, keys) -> dict[str, Any]:
     """The metadata, as fields of ``edgekit.converters.metadata.ImageClassifierMetadata``."""
-    spec = job.recipe.metadata
+    spec = job.metadata
     mean, std = _same_length(job.normalization["mean"], job.normalization["std"])
     image = job.image or {}
     return {
-        "name": spec.name or job.recipe.name,
-        "description": spec.description or _model_description(job),
-        "version": spec.version,
-        "author": spec.author,
-        "license": spec.license,
+        "name": spec.get("name") or job.model_name,
+        "description": spec.get("description") or _model_description(job),
+        "version": spec.get("version", ""),
+        "author": spec.get("author", ""),
+        "license": spec.get("license", ""),
         "labels": tuple(job.labels),
         "mean": mean,
         "std": std,
@@ -238,7 +238,7 @@ def _model_description(job: DressInput) -> str:
     what = f"a {image['height']}x{image['width']} {image['color']} image" if image else "an input"
     return (
         f"Classifies {what} into one of {len(job.labels)} classes. "
-        f"{job.quantization} model for the {job.target} target, built by edgekit from recipe {job.recipe.name!r}."
+        f"{job.quantization} model for the {job.target} target, built by edgekit from recipe {job.model_name!r}."
     )
 
 

@@ -11,7 +11,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from edgekit.sweep import Progress
+from edgekit.flows.sweep import Progress
 
 
 class RichProgress(Progress):

@@ -18,13 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgekit.errors import RecipeError
+from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZE_METHODS, STRATEGIES
 
-QUANTIZE_MODES = ("qat", "ptq")
-PRUNE_SCHEDULES = ("polynomial", "constant")
-PRUNE_POLICIES = ("none", "xnnpack")
-CLUSTER_INITS = ("kmeans++", "density", "linear", "random")
-STRATEGIES = ("none", "mirrored", "multi_worker")
-COLOR_MODES = ("grayscale", "rgb")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -516,7 +511,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
             value = getattr(getattr(recipe, section), key)
             raise RecipeError(f"{where(section, key)}: {section}.{key} = {value!r} must be {wanted}")
     choices = [
-        ("quantize", "mode", recipe.quantize.mode, QUANTIZE_MODES),
+        ("quantize", "mode", recipe.quantize.mode, QUANTIZE_METHODS),
         ("prune", "schedule", recipe.prune.schedule, PRUNE_SCHEDULES),
         ("data", "color", recipe.data.color, COLOR_MODES),
         ("prune", "policy", recipe.prune.policy, PRUNE_POLICIES),

@@ -1,6 +1,7 @@
-"""The build report: report.json for tools, report.md and a terminal table for people.
+"""The build and sweep reports as text: the terminal table, report.md and results.csv.
 
-All three are rendered from the same dict, so the numbers cannot disagree.
+Everything is rendered from the one report dict, so the numbers cannot disagree. Writing
+the HTML report and its plots beside them is ``edgekit.report_files``'s job.
 """
 
 from __future__ import annotations
@@ -161,12 +162,6 @@ def _sensitivity_markdown(analysis: Mapping) -> list[str]:
     head, *rest = format_sensitivity(analysis).split("\n")
     tail = [line for line in rest if line.startswith("threshold")]
     return [head, "", *_markdown_table(SENSITIVITY_COLUMNS, _sensitivity_rows(analysis)), *(["", *tail] if tail else [])]
-
-
-def write_reports(out_dir: str | Path, report: Mapping) -> None:
-    out_dir = Path(out_dir)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "report.md").write_text(format_markdown(report), encoding="utf-8")
 
 
 def _float_line(report: Mapping) -> str:
@@ -351,46 +346,6 @@ def _report_problem(report: Mapping) -> str | None:
             if not isinstance(value[key], kind) or isinstance(value[key], bool):
                 return f"{prefix}{key} = {json.dumps(value[key])[:40]} has the wrong type"
     return None
-
-
-def render_reports(out_dir: str | Path, report: Mapping) -> list[Path]:
-    """Write report.md, results.csv, report.html and plots/*.png from ``report``; return the paths.
-
-    Each file is replaced atomically. ``report.json`` itself is not touched, so this is how
-    ``edgekit report DIR`` re-renders a folder.
-    """
-    import copy
-
-    from edgekit.atomic import write_file_atomic
-    from edgekit.pareto import mark_pareto
-    from edgekit.plots import make_plots
-    from edgekit.report_html import render_html
-
-    out_dir = Path(out_dir)
-    report = copy.deepcopy(dict(report))
-    if "pareto" not in report:
-        report["pareto"] = mark_pareto(report["artifacts"])
-    # Everything is rendered before anything is written: a field that breaks the HTML must
-    # not leave new plots beside an old report.md.
-    plots = make_plots(report)
-    markdown = format_sweep_markdown(report, {p.title: f"plots/{p.name}.png" for p in plots}) if "sweep" in report else format_markdown(report)
-    files = {f"plots/{plot.name}.png": plot.png for plot in plots}
-    files.update({"report.md": markdown, "results.csv": results_csv(report), "report.html": render_html(report, plots)})
-    if plots:
-        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        write_file_atomic(out_dir / name, data)
-    return [out_dir / name for name in files]
-
-
-def write_sweep_reports(out_dir: str | Path, report: Mapping) -> list[Path]:
-    """report.json, then everything rendered from it."""
-    from edgekit.atomic import write_file_atomic
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_file_atomic(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
-    return [out_dir / "report.json", *render_reports(out_dir, report)]
 
 
 def _front_lines(report: Mapping) -> list[str]:

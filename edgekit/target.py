@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from edgekit.errors import InputError
+from edgekit.vocabulary import INTEGER_QUANTIZATIONS
 
-FLOAT_MODES = ("float32", "float16", "dynamic")
-INTEGER_MODES = ("int8",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +89,7 @@ class Target:
     @property
     def artifact_io_dtype(self) -> str:
         """Float modes keep float I/O; integer modes use the target's integer I/O."""
-        return self.io_dtype if self.quantization in INTEGER_MODES else "float32"
+        return self.io_dtype if self.quantization in INTEGER_QUANTIZATIONS else "float32"
 
     def variant(self, **changes: Any) -> "Target":
         """A copy with other settings, e.g. ``MCU.variant(quantization="int8", ram_kb=32)``.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from edgekit.target import FLOAT_MODES, OpPlacement, Target, TargetReport
+from edgekit.target import OpPlacement, Target, TargetReport
+from edgekit.vocabulary import FLOAT_QUANTIZATIONS
 
 
 def delegated_ops(ops: list[dict]) -> set[int]:
@@ -65,7 +66,7 @@ CPU = Target(
     name="cpu",
     description="Phones and Raspberry Pi CPUs via LiteRT + XNNPACK (int8 by default; float32, float16, dynamic on request)",
     quantization="int8",
-    quantizations=("int8", *FLOAT_MODES),
+    quantizations=("int8", *FLOAT_QUANTIZATIONS),
     io_dtype="int8",
     check=check,
     options={"pruning_policy": "none"},  # "xnnpack": prune with TF-MOT's PruneForLatencyOnXNNPack

@@ -136,4 +136,5 @@ GPU = Target(
     quantizations=("float16", "float32"),
     io_dtype="float32",
     check=check,
+    static_batch=True,  # batch 1: the GPU delegate needs static-sized tensors
 )

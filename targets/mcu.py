@@ -135,4 +135,5 @@ MCU = Target(
     converter_options=CONVERTER_OPTIONS,
     options={"flash_kb": None, "ram_kb": None},
     package=package,
+    static_batch=True,  # batch 1: TFLM plans its arena for fixed shapes
 )

@@ -119,6 +119,31 @@ def tiny_recipe(tmp_path) -> Path:
     return write_tiny_recipe(tmp_path)
 
 
+def source_copy(folder: Path) -> Path:
+    """The files a wheel is built from, copied into ``folder``: a build there cannot pick up a
+    stale ``build/`` folder of the checkout (which would ship modules deleted since)."""
+    source = folder / "src"
+    for name in ("edgekit", "targets", "converters", "pyproject.toml", "README.md"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    return source
+
+
+def build_wheel(folder: Path) -> Path:
+    """``pip wheel --no-deps`` of a clean copy of the checkout; the wheel's path."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(folder / "wheel"), str(source_copy(folder))],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (folder / "wheel").glob("edgekit_tflite-*.whl")
+    return wheel
+
+
 def mlperf_path(*parts: str) -> Path:
     """A file of the MLPerf Tiny reference models, or skip with the reason."""
     path = MLPERF.joinpath(*parts)

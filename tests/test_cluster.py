@@ -5,7 +5,8 @@ import pytest
 
 from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import Cluster, Prune, QuantizeAware, kernel_sparsity, unique_weights_per_kernel
-from edgekit.compression.run import run_compression, steps_from_recipe
+from edgekit.compression.run import run_compression
+from edgekit.steps import steps_from_recipe
 from edgekit.recipe import recipe_from_dict
 from edgekit.runtime import open_model
 from edgekit.runtime.inspect import unique_weights_per_kernel as stored_unique

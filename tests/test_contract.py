@@ -11,7 +11,7 @@ import pytest
 
 from edgekit.cli import COMMANDS
 from edgekit.manifest import verify_bundle
-from edgekit.pipeline import build
+from edgekit.flows.build import build
 from edgekit.registry import get_target, target_names
 from edgekit.runtime import open_model
 from tests.conftest import write_tiny_recipe, SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command

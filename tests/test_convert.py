@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekit.convert import convert_file
+from edgekit.flows.convert import convert_file
 from edgekit.errors import DataError, InputError
 from edgekit.manifest import verify_bundle
 from tests.conftest import edgekit_command

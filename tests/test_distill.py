@@ -1,6 +1,7 @@
 """Distillation: the loss is Hinton's, the student is derived or built, and the teacher keeps guiding."""
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -118,6 +119,8 @@ class _Recorder:
 
     name: str = "record"
     seen: list = dataclasses.field(default_factory=list)
+    skipped: tuple = ()
+    yields_qat_model: ClassVar[bool] = False
 
     def apply(self, model, data):
         self.seen.append(data.teacher)
@@ -128,6 +131,9 @@ class _Recorder:
 
     def verify(self, model):
         return {}
+
+    def guidance(self):
+        return None
 
 
 def test_teacher_guides_every_later_step(tiny_model, mnist_small):
@@ -172,7 +178,7 @@ def test_self_distillation_guides_the_model_with_a_frozen_copy(tiny_model, mnist
 
 def test_teacher_from_a_model_file(tiny_model, tmp_path):
     """[distill] teacher = "file.keras": loaded (not retrained) and shrunk into the student."""
-    from edgekit.compression.run import steps_from_recipe
+    from edgekit.steps import steps_from_recipe
     from edgekit.recipe import recipe_from_dict
 
     tiny_model.save(tmp_path / "teacher.keras")

@@ -222,7 +222,7 @@ def test_package_reports_a_failed_compile(standin, monkeypatch):
 @pytest.mark.slow
 def test_build_ships_the_compiled_model_and_the_predicted_placement(standin, tiny_recipe, tmp_path):
     """A recipe with the edgetpu and gpu targets, end to end, with the stand-in compiler on PATH."""
-    from edgekit.pipeline import build
+    from edgekit.flows.build import build
 
     tiny_recipe.write_text(tiny_recipe.read_text().replace('targets = ["cpu"]', 'targets = ["edgetpu", "gpu"]'))
     result = build(tiny_recipe, out=tmp_path / "out", overrides={"train.epochs": 1, "prune.epochs": 1})

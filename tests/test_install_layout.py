@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, build_wheel
 
 PROBE = """
 import importlib.util, json, sys
@@ -34,16 +34,6 @@ print(json.dumps({{
 """
 
 
-def _wheel(folder: Path) -> Path:
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(folder), str(REPO)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    (wheel,) = folder.glob("edgekit_tflite-*.whl")
-    return wheel
-
-
 def _site_packages(venv: Path) -> Path:
     purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
     return Path(purelib)
@@ -51,7 +41,7 @@ def _site_packages(venv: Path) -> Path:
 
 def test_pip_install_no_deps_adds_only_edgekit(tmp_path):
     """``pip install --no-deps`` of the package into a fresh venv: edgekit and its dist-info, nothing else."""
-    wheel = _wheel(tmp_path / "wheel")
+    wheel = build_wheel(tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     site = _site_packages(venv)

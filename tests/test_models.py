@@ -68,7 +68,7 @@ def test_missing_and_unsupported(tmp_path):
 
 def test_build_from_a_saved_model_file(tiny_model, mnist_small, tmp_path):
     """An already-trained .keras file, no training: the float reference is that model."""
-    from edgekit.pipeline import build
+    from edgekit.flows.build import build
 
     tiny_model.save(tmp_path / "trained.keras")
     recipe = tmp_path / "r.toml"

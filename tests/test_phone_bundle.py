@@ -17,11 +17,13 @@ import pytest
 
 from edgekit.converters.metadata import associated_files, read_metadata
 from edgekit.errors import RecipeError
-from edgekit.flavours import DressInput, apply_flavour
+from edgekit import stages
+from edgekit.flavours import DressInput
 from edgekit.manifest import verify_bundle
 from edgekit.phone import dress
-from edgekit.pipeline import Artifact, build
+from edgekit.flows.build import build
 from edgekit.recipe import load_recipe, recipe_from_dict
+from edgekit.registry import get_target
 from edgekit.runtime import open_model
 from tests.conftest import SAMPLES
 from tests.independent_readers import independent_read, mediapipe_readers
@@ -142,12 +144,20 @@ def digits():
     return load_dataset(DataSpec(source="mnist", limit_train=64, limit_test=64))
 
 
+def artifact(name: str, target: str | None, quantization: str, model_bytes: bytes) -> stages.Artifact:
+    return stages.Artifact(name=name, target=None if target is None else get_target(target), quantization=quantization, model_bytes=model_bytes)
+
+
+def dressed(unflavoured: stages.Artifact, recipe, digits) -> stages.Artifact:
+    """The conversion stage's dressing step, as a build of ``recipe`` applies it."""
+    return stages.dress(unflavoured, stages.ModelData.from_dataset(digits), stages.ArtifactSettings.from_recipe(recipe))
+
+
 def test_flavour_leaves_predictions_unchanged(tiny_tflite, tiny_phone_recipe, digits):
-    plain = Artifact("tiny-float32", "reference", "float32", tiny_tflite["float32"])
-    phone = Artifact("tiny-cpu-int8", "cpu", "int8", tiny_tflite["int8"])
-    apply_flavour([plain, phone], tiny_phone_recipe, digits)
-    assert plain.model_bytes == tiny_tflite["float32"] and not plain.extra_files
-    assert set(phone.extra_files) == {"README.md"} and read_metadata(phone.model_bytes)["name"] == "Tiny digits"
+    plain = dressed(artifact("tiny-float32", None, "float32", tiny_tflite["float32"]), tiny_phone_recipe, digits)
+    phone = dressed(artifact("tiny-cpu-int8", "cpu", "int8", tiny_tflite["int8"]), tiny_phone_recipe, digits)
+    assert plain.model_bytes == tiny_tflite["float32"] and not plain.files
+    assert set(phone.files) == {"README.md"} and read_metadata(phone.model_bytes)["name"] == "Tiny digits"
     x = digits.normalize(digits.x_test)
     for delegates in (True, False):
         before = open_model(tiny_tflite["int8"], default_delegates=delegates).predict(x)
@@ -162,7 +172,8 @@ def test_gpu_float16_artifact_gets_float_kotlin(tiny_tflite, tiny_phone_recipe, 
         labels=digits.labels,
         normalization=digits.normalization(),
         image=digits.image_info(),
-        recipe=tiny_phone_recipe,
+        metadata=dataclasses.asdict(tiny_phone_recipe.metadata),
+        model_name=tiny_phone_recipe.name,
     )
     dressed = dress(tiny_tflite["float16"], job)
     found = read_metadata(dressed.model_bytes)
@@ -176,9 +187,7 @@ def test_gpu_float16_artifact_gets_float_kotlin(tiny_tflite, tiny_phone_recipe, 
 
 def test_recipe_metadata_defaults(tiny_phone_recipe, tiny_tflite, digits):
     recipe = dataclasses.replace(tiny_phone_recipe, metadata=dataclasses.replace(tiny_phone_recipe.metadata, name=None, description=None, version=""))
-    artifact = Artifact("x", "cpu", "int8", tiny_tflite["int8"])
-    apply_flavour([artifact], recipe, digits)
-    found = read_metadata(artifact.model_bytes)
+    found = read_metadata(dressed(artifact("x", "cpu", "int8", tiny_tflite["int8"]), recipe, digits).model_bytes)
     assert found["name"] == "tiny_phone" and found["version"] is None
     assert found["description"].startswith("Classifies a 28x28 grayscale image into one of 10 classes.")
 
@@ -216,9 +225,8 @@ def test_uint8_io_artifact_for_mediapipe_and_the_task_library(tiny_model, tiny_p
     from edgekit.converters.keras_tflite import convert_keras
 
     model = convert_keras(tiny_model, quantization="int8", io_dtype="uint8", representative_data=mnist_small[0], calibration_samples=50)
-    artifact = Artifact("tiny-cpu-int8", "cpu", "int8", model)
-    apply_flavour([artifact], tiny_phone_recipe, digits)
-    assert read_metadata(artifact.model_bytes)["inputs"][0]["stats"] == {"min": [0.0], "max": [255.0]}
-    readme = artifact.extra_files["README.md"].decode()
+    uint8 = dressed(artifact("tiny-cpu-int8", "cpu", "int8", model), tiny_phone_recipe, digits)
+    assert read_metadata(uint8.model_bytes)["inputs"][0]["stats"] == {"min": [0.0], "max": [255.0]}
+    readme = uint8.files["README.md"].decode()
     assert ".coerceIn(0, 255).toByte()" in readme and "(output.get().toInt() and 0xFF)" in readme
     assert "MediaPipe's and the Task Library's" not in readme

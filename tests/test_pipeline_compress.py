@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from edgekit.manifest import verify_bundle
-from edgekit.pipeline import build
+from edgekit.flows.build import build
 from edgekit.report import format_table
 from tests.conftest import SAMPLES
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.report import read_report, render_reports
+from edgekit.report import read_report
+from edgekit.report_files import render_reports
 from tests.conftest import edgekit_command
 
 CHROMIUM_FLAGS = (

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from edgekit.pipeline import build
+from edgekit.flows.build import build
 
 
 def digests(result):

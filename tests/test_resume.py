@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.model_cache import ModelCache, compression_key, float_model_key
+from edgekit.stages import recipe_targets
 from edgekit.recipe import load_recipe
 from tests.conftest import REPO, edgekit_command, tiny_cnn, write_tiny_recipe
 from tests.test_interrupt import QUICK, assert_complete, interrupt_at, leftovers, start_build
@@ -119,12 +120,12 @@ def test_keys_change_exactly_with_what_the_models_depend_on(tmp_path):
     recipe_path = write_tiny_recipe(tmp_path)
     base = load_recipe(recipe_path)
     float_key = float_model_key(base)
-    compressed_key = compression_key(base, float_key)
+    compressed_key = compression_key(base, float_key, recipe_targets(base))
 
     def keys(**overrides):
         recipe = load_recipe(recipe_path, overrides=overrides)
         key = float_model_key(recipe)
-        return key, compression_key(recipe, key)
+        return key, compression_key(recipe, key, recipe_targets(recipe))
 
     assert keys() == (float_key, compressed_key)
     for changed in ({"train.epochs": 5}, {"train.seed": 1}, {"data.limit_train": 300}, {"model.kwargs.width": 0.5}):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, source_copy, SHARED
 from tests.device_bundles import tiny_bundles
 
 pytestmark = pytest.mark.slow
@@ -38,10 +38,7 @@ print(json.dumps(sizes))
 def runtime_venv(tmp_path_factory):
     """A venv with this checkout installed as ``.[runtime]`` (from a clean copy of the source)."""
     root = tmp_path_factory.mktemp("runtime-only")
-    source = root / "src"
-    for name in ("edgekit", "targets", "converters", "pyproject.toml"):
-        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
-        copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if (REPO / name).is_dir() else {}))
+    source = source_copy(root)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     install = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"{source}[runtime]"], capture_output=True, text=True, timeout=900)

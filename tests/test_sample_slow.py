@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit.manifest import verify_bundle
-from edgekit.pipeline import build
+from edgekit.flows.build import build
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,11 @@ import pytest
 
 from edgekit.manifest import verify_bundle
 from edgekit.pareto import dominates
-from edgekit.recipe import load_recipe
+from edgekit.recipe import Recipe, load_recipe
 from edgekit.runtime import open_model
-from edgekit.sweep import float_model_key, plan_grid, variant_key
+from edgekit.model_cache import float_model_key
+from edgekit.stages import recipe_targets
+from edgekit.sweep_grid import plan_grid, variant_key
 from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, default_sigint, edgekit_command, write_tiny_recipe
 from tests.test_report_html import assert_offline, probe_in_browser, screenshot
 
@@ -75,7 +77,7 @@ def test_every_variant_is_measured_and_reported(fresh):
     assert report["sweep"]["computed"] == NAMES and report["sweep"]["reused"] == []
     assert report["sweep"]["float_model_cache"]["reused"] is False
     assert report["environment"]["runtime"]["interpreter"]
-    assert "trained and cached" in result.stderr
+    assert "float model: checkpoint saved" in result.stderr  # the checkpoints build keeps, same policy
 
 
 def test_numbers_are_those_of_the_shipped_bundles(fresh):
@@ -149,7 +151,7 @@ def test_interrupted_sweep_keeps_finished_variants_and_resumes_faster(tmp_path, 
     resumed, wall, cpu = run_sweep(recipe, out, module_env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"skipping 1 finished variant(s) already in {out / 'variants'}: {NAMES[0]}" in resumed.stderr
-    assert "float model: reusing cached" in resumed.stderr and "skipping training" in resumed.stderr
+    assert "float model: reusing checkpoint" in resumed.stderr and "skipping training" in resumed.stderr
     assert "train: epoch" not in resumed.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["sweep"]["reused"] == [NAMES[0]] and report["sweep"]["computed"] == NAMES[1:]
@@ -165,18 +167,25 @@ def test_interrupted_sweep_keeps_finished_variants_and_resumes_faster(tmp_path, 
 
 def test_grid_keys_follow_what_the_numbers_depend_on(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
-    grid = plan_grid(recipe, sparsities=[0.5, 0.0], modes=["qat", "int8"], targets=None)
+    targets = recipe_targets(recipe)
+    grid = plan_grid(recipe, targets, sparsities=[0.5, 0.0], modes=["qat", "int8"])
     assert [v.name for v in grid] == ["tiny-cpu-s0-int8", "tiny-cpu-s0-qat", "tiny-cpu-s50-int8", "tiny-cpu-s50-qat"]
     key = float_model_key(recipe)
     assert float_model_key(load_recipe(tmp_path / "tiny.toml", overrides={"prune.epochs": 5})) == key
     assert float_model_key(load_recipe(tmp_path / "tiny.toml", overrides={"train.epochs": 5})) != key
     longer_prune = load_recipe(tmp_path / "tiny.toml", overrides={"prune.epochs": 5})
-    assert variant_key(longer_prune, key, grid[2]) != variant_key(recipe, key, grid[2])
-    assert variant_key(longer_prune, key, grid[0]) == variant_key(recipe, key, grid[0])  # nothing is pruned at 0 %
-    clustered = load_recipe(tmp_path / "tiny.toml", overrides={"cluster.clusters": 8})  # compresses the pruned variants too
-    assert [variant_key(clustered, key, v) == variant_key(recipe, key, v) for v in grid] == [True, True, False, False]
+    def same(changed: Recipe, variant) -> bool:
+        return variant_key(changed, key, variant, targets) == variant_key(recipe, key, variant, targets)
+
+    assert not same(longer_prune, grid[2])
+    assert same(longer_prune, grid[0])  # nothing is pruned at 0 %
+    # Every variant is what a build of its point's recipe ships: clustering (like distillation)
+    # applies at 0 % sparsity too, as a build with prune.sparsity = 0 clusters.
+    clustered = load_recipe(tmp_path / "tiny.toml", overrides={"cluster.clusters": 8})
+    assert [same(clustered, v) for v in grid] == [False, False, False, False]
     more_qat = load_recipe(tmp_path / "tiny.toml", overrides={"quantize.epochs": 3})
-    assert [variant_key(more_qat, key, v) == variant_key(recipe, key, v) for v in grid] == [True, False, True, False]
+    assert [same(more_qat, v) for v in grid] == [True, False, True, False]
+    assert not same(load_recipe(tmp_path / "tiny.toml", overrides={"output.flavour": "phone"}), grid[0])
 
 
 @pytest.mark.parametrize("command", ["sweep", "report"])

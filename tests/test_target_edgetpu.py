@@ -133,18 +133,19 @@ def test_documented_limitations(limit, options, reason):
     assert edgetpu.LIMITS[limit](None, Operator(index=0, name="OP", version=1, inputs=(), outputs=())) is None
 
 
-def test_pipeline_converts_with_a_fixed_batch_for_edgetpu(tiny_model, mnist_small, tiny_recipe):
-    from edgekit.compression.run import Compressed
-    from edgekit.pipeline import convert_for_target
-    from edgekit.recipe import load_recipe
+def test_conversion_stage_fixes_the_batch_for_edgetpu_and_gpu(tiny_model, mnist_small):
+    from edgekit import stages
+    from edgekit.compression.run import uncompressed
 
-    recipe = load_recipe(tiny_recipe)
-    compressed = Compressed(float_model=tiny_model, qat_model=None)
-    model = convert_for_target(get_target("edgetpu"), compressed, recipe, mnist_small[0])
+    data = stages.ModelData(x_calibration=mnist_small[0], x_test=mnist_small[2], y_test=mnist_small[3], labels=tuple("0123456789"), normalization={})
+    settings = stages.ArtifactSettings(name="tiny", calibration_samples=50)
+    model = stages.convert_for_target(get_target("edgetpu"), uncompressed(tiny_model), data, settings).model_bytes
     assert edgetpu.check(model).runnable
     assert read_tflite(model).main.tensors[0].shape_signature[0] == 1
-    gpu_model = convert_for_target(get_target("gpu"), compressed, recipe, mnist_small[0])
-    assert read_tflite(gpu_model).main.tensors[read_tflite(gpu_model).main.inputs[0]].shape_signature[0] == -1
+    gpu_model = stages.convert_for_target(get_target("gpu"), uncompressed(tiny_model), data, settings).model_bytes
+    assert read_tflite(gpu_model).main.tensors[read_tflite(gpu_model).main.inputs[0]].shape_signature[0] == 1
+    cpu_model = stages.convert_for_target(get_target("cpu"), uncompressed(tiny_model), data, settings).model_bytes
+    assert read_tflite(cpu_model).main.tensors[read_tflite(cpu_model).main.inputs[0]].shape_signature[0] == -1  # XNNPACK batches
 
 
 def test_third_party_int8_models():

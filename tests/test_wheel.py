@@ -4,22 +4,15 @@ Regenerate the pinned list after adding a module: EDGEKIT_UPDATE_GOLDEN=1 pytest
 """
 
 import os
-import subprocess
-import sys
 import zipfile
 
-from tests.conftest import REPO
+from tests.conftest import REPO, build_wheel
 
 GOLDEN = REPO / "tests" / "golden" / "wheel_files.txt"
 
 
 def test_wheel_file_list_is_pinned(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path), str(REPO)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("edgekit_tflite-*.whl")
+    wheel = build_wheel(tmp_path)
     names = sorted(n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in n)
     if os.environ.get("EDGEKIT_UPDATE_GOLDEN"):
         GOLDEN.write_text("\n".join(names) + "\n")

@@ -18,7 +18,7 @@ def analyze(recipe: Path, out: Path | None, overrides: dict):
     layer alone and measure the accuracy through the interpreter; print the per-layer table
     and the TFLite QuantizationDebugger's per-op int8 error."""
     from edgekit.atomic import write_file_atomic
-    from edgekit.compression.sensitivity import analyze_recipe
+    from edgekit.flows.analyze import analyze as analyze_recipe
     from edgekit.report import format_debugger, format_sensitivity
 
     analysis = analyze_recipe(recipe, overrides=overrides)

@@ -23,7 +23,7 @@ def build(recipe: Path, out: Path | None, overrides: dict, trust_model: bool, ca
 
     The trained and the compressed models are checkpointed as soon as they exist, so running
     the same command again after an interrupt resumes from them."""
-    from edgekit.pipeline import build as run_build
+    from edgekit.flows.build import build as run_build
     from edgekit.report import format_table
 
     if no_cache and cache is not None:

@@ -22,7 +22,7 @@ from edgekit.commands._options import writable
 def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, trust_model: bool):
     """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
     post-training quantisation, check it, measure it, and write its bundle."""
-    from edgekit.convert import convert_file
+    from edgekit.flows.convert import convert_file
     from edgekit.errors import InputError
 
     if std == 0:

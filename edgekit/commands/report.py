@@ -12,7 +12,8 @@ import click
 def report(folder: Path):
     """Re-render report.md, results.csv, report.html and plots/ in FOLDER from FOLDER/report.json
     (the output of edgekit sweep or edgekit build). report.json itself is not changed."""
-    from edgekit.report import read_report, render_reports
+    from edgekit.report import read_report
+    from edgekit.report_files import render_reports
 
     written = render_reports(folder, read_report(folder))
     for path in written:

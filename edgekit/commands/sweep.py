@@ -8,9 +8,12 @@ from pathlib import Path
 import click
 
 from edgekit.commands._options import recipe_overrides, writable
+from edgekit.sweep_grid import DEFAULT_SPARSITIES
+from edgekit.vocabulary import SWEEP_MODES
 
-SPARSITIES = "0,0.5,0.8,0.9"
-MODES = "float32,float16,dynamic,int8,qat"
+SPARSITIES = ",".join(f"{s:g}" for s in DEFAULT_SPARSITIES)
+MODES = ",".join(SWEEP_MODES)
+
 
 
 @click.command()
@@ -34,8 +37,8 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
     from edgekit.progress import RichProgress
     from edgekit.recipe import load_recipe
     from edgekit.report import format_sweep_table
-    from edgekit.sweep import default_out_dir
-    from edgekit.sweep import sweep as run_sweep
+    from edgekit.flows.sweep import sweep as run_sweep
+    from edgekit.sweep_grid import default_out_dir
 
     loaded = load_recipe(recipe, overrides=overrides)
     out = out if out is not None else default_out_dir(loaded)

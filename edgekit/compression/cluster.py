@@ -9,14 +9,17 @@ sparsity-preserving (zeros stay zero), and QAT afterwards uses the cluster-prese
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgekit._compat import tfmot
 from edgekit.compression.layers import SkippedLayer, check_patterns, wrap_layers
 from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel
 from edgekit.errors import EdgekitError, InputError
 from edgekit.train import TrainData, fit
+from edgekit.vocabulary import CLUSTER_INITS
 
-INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "density": "DENSITY_BASED", "linear": "LINEAR", "random": "RANDOM"}
+# edgekit.vocabulary.CLUSTER_INITS -> TF-MOT's CentroidInitialization member.
+INITS = dict(zip(CLUSTER_INITS, ("KMEANS_PLUS_PLUS", "DENSITY_BASED", "LINEAR", "RANDOM")))
 
 
 @dataclass(kw_only=True)
@@ -32,6 +35,7 @@ class Cluster:
     name: str = "cluster"
     skipped: list[SkippedLayer] = field(default_factory=list)
     clustered_layers: list[str] = field(default_factory=list)
+    yields_qat_model: ClassVar[bool] = False
 
     def apply(self, model, data: TrainData):
         wrapped = self.wrap(model)
@@ -43,7 +47,7 @@ class Cluster:
     def wrap(self, model):
         clustering = tfmot().clustering.keras
         if self.init not in INITS:
-            raise InputError(f"unknown cluster init {self.init!r}", hint=f"choose one of: {', '.join(INITS)}")
+            raise InputError(f"unknown cluster init {self.init!r}", hint=f"choose one of: {', '.join(CLUSTER_INITS)}")
         check_patterns(model, self.exclude, key="cluster.exclude")
         params = {
             "number_of_clusters": self.clusters,
@@ -80,6 +84,9 @@ class Cluster:
         if not self.clustered_layers:
             return model  # nothing was wrapped (e.g. a subclassed model)
         return tfmot().clustering.keras.strip_clustering(model)
+
+    def guidance(self) -> None:
+        return None
 
     def verify(self, model) -> dict:
         """Each clustered kernel must hold at most ``clusters`` distinct values after stripping."""

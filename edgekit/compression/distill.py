@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from edgekit._compat import keras
 from edgekit._compat import tf as _tf
@@ -134,6 +134,8 @@ class Distill:
     name: str = "distill"
     last_teacher: Teacher | None = None
     last_report: dict = dataclasses.field(default_factory=dict)
+    skipped: list = dataclasses.field(default_factory=list)  # distillation leaves no layer out
+    yields_qat_model: ClassVar[bool] = False
 
     def apply(self, model, data: TrainData):
         if self.student is None and self.width is None:
@@ -157,7 +159,7 @@ class Distill:
 
     def _self_distill(self, model):
         """The model stays; a frozen copy (TF-MOT wrappers share layers, so it must be a copy)."""
-        from edgekit.compression.run import clone_with_weights
+        from edgekit.compression.layers import clone_with_weights
 
         teacher_model = self.teacher() if self.teacher is not None else clone_with_weights(model)
         check_compatible(teacher_model, model)

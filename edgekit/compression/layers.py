@@ -62,6 +62,20 @@ def has_weights(layer) -> bool:
     return bool(layer.weights)
 
 
+def clone_with_weights(model):
+    """An independent copy, so compressing never changes the float reference.
+
+    A subclassed model cannot be cloned by Keras; it is used as is (no TF-MOT step can wrap
+    it either, so nothing will train it).
+    """
+    if not is_graph_model(model):
+        log.warning("%s is a subclassed model: TF-MOT steps can only leave it as it is", model.name)
+        return model
+    copy = keras().models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def wrap_layers(
     model,
     *,

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgekit._compat import tfmot
 from edgekit.compression.layers import SkippedLayer, check_patterns, has_weights, wrap_layers
 from edgekit.compression.sparsity import follows_m_by_n, kernel_sparsity, kernels
 from edgekit.errors import EdgekitError, ModelError
 from edgekit.train import TrainData, fit
+from edgekit.vocabulary import PRUNE_POLICIES
 
-POLICIES = ("none", "xnnpack")
 log = logging.getLogger("edgekit")
 
 PRUNING_EVENTS = 10  # how many times the mask is tightened on the way to the target
@@ -88,6 +89,7 @@ class Prune:
     last_schedule: PruneSchedule | None = None
     skipped: list[SkippedLayer] = field(default_factory=list)
     pruned_layers: list[str] = field(default_factory=list)
+    yields_qat_model: ClassVar[bool] = False
 
     @property
     def target_sparsity(self) -> float:
@@ -130,8 +132,8 @@ class Prune:
         return wrapped
 
     def _policy(self, model):
-        if self.policy not in POLICIES:
-            raise ModelError(f"unknown pruning policy {self.policy!r}", hint=f"choose one of: {', '.join(POLICIES)}")
+        if self.policy not in PRUNE_POLICIES:
+            raise ModelError(f"unknown pruning policy {self.policy!r}", hint=f"choose one of: {', '.join(PRUNE_POLICIES)}")
         if self.policy == "none":
             return None
         policy = tfmot().sparsity.keras.PruneForLatencyOnXNNPack()
@@ -162,6 +164,9 @@ class Prune:
         if not self.pruned_layers:
             return model  # nothing was wrapped (e.g. a subclassed model)
         return tfmot().sparsity.keras.strip_pruning(model)
+
+    def guidance(self) -> None:
+        return None
 
     def verify(self, model) -> dict:
         """Refuse to go on if stripping left less sparsity than asked (a silent TF-MOT failure)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgekit._compat import tfmot
 from edgekit.compression.layers import SkippedLayer, check_patterns, flatten_nested, wrap_layers
@@ -38,6 +39,7 @@ class QuantizeAware:
     exclude: tuple[str, ...] = ()
     name: str = ""
     skipped: list[SkippedLayer] = field(default_factory=list)
+    yields_qat_model: ClassVar[bool] = True  # the converter reads int8 ranges from its result
 
     def __post_init__(self):
         self.name = self.name or SCHEME_NAMES[(self.preserve_sparsity, self.preserve_clusters)]
@@ -89,6 +91,9 @@ class QuantizeAware:
     def strip(self, model):
         """QAT wrappers are what the converter reads the int8 ranges from; keep them."""
         return model
+
+    def guidance(self) -> None:
+        return None
 
     def verify(self, model) -> dict:
         return {

@@ -1,9 +1,12 @@
 """Run a sequence of compression steps and keep what each stage produced.
 
-The pipeline needs two models out of compression: the stripped float model (distilled, pruned,
+The flows need two models out of compression: the stripped float model (distilled, pruned,
 clustered: for float and post-training-quantised artifacts) and the QAT model (for QAT int8
-artifacts). After a distillation step the teacher stays on the training data, so every later
-fine-tuning (pruning, clustering, QAT) is distillation-aware.
+artifacts). The loop is generic: each step says whether its result is a QAT model
+(``yields_qat_model``) and whether it guides the later steps (``guidance()``, a teacher), so a
+distillation step makes every later fine-tuning (pruning, clustering, QAT) distillation-aware.
+Which steps run, and with what settings, is the caller's business (``edgekit.steps`` maps a
+recipe onto them); nothing here knows of recipes or targets.
 """
 
 from __future__ import annotations
@@ -13,24 +16,25 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from edgekit._compat import keras
-from edgekit.compression.cluster import Cluster
-from edgekit.compression.distill import Distill
-from edgekit.compression.prune import Prune
-from edgekit.compression.qat import QuantizeAware
-from edgekit.recipe import Recipe, parse_m_by_n
+from edgekit.compression.base import CompressionStep
+from edgekit.compression.layers import clone_with_weights
 from edgekit.train import TrainData
 
 log = logging.getLogger("edgekit")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Compressed:
-    """The models compression produced and a short report of what it did."""
+    """The models compression produced and a short report of what it did.
+
+    ``qat_steps`` names the report entries of steps whose result is ``qat_model``, so the
+    float side can be reported on its own (:meth:`float_side`).
+    """
 
     float_model: Any
-    qat_model: Any | None
-    report: dict = field(default_factory=dict)
+    qat_model: Any | None = None
+    report: Mapping[str, Any] = field(default_factory=dict)
+    qat_steps: tuple[str, ...] = ()
 
     @property
     def model(self):
@@ -42,125 +46,36 @@ class Compressed:
         """Layers some step left as they were (unsupported or excluded), with the reasons."""
         return list(self.report.get("skipped_layers", []))
 
-
-def steps_from_recipe(recipe: Recipe, *, exclude: Mapping[str, Sequence[str]] | None = None) -> list:
-    """Distil, prune, cluster, QAT, in that order, as far as the recipe asks.
-
-    ``exclude`` adds layer names to ``prune`` / ``quantize`` exclusions (sensitivity analysis).
-    QAT's scheme follows what came before: PQAT after pruning, CQAT after clustering, PCQAT
-    after both.
-    """
-    exclude = exclude or {}
-    lr = recipe.train.learning_rate
-    steps: list = []
-    if recipe.distill.enabled:
-        steps.append(distill_from_recipe(recipe))
-    pruned, clustered = recipe.prune.enabled, recipe.cluster.clusters > 0
-    if pruned:
-        spec = recipe.prune
-        steps.append(
-            Prune(
-                sparsity=spec.sparsity,
-                epochs=spec.epochs,
-                learning_rate=spec.learning_rate or lr / 2,
-                schedule=spec.schedule,
-                ramp_fraction=spec.ramp_fraction,
-                m_by_n=parse_m_by_n(spec.m_by_n) if spec.m_by_n else None,
-                policy=pruning_policy(recipe),
-                exclude=(*spec.exclude, *exclude.get("prune", ())),
-            )
-        )
-    if clustered:
-        spec = recipe.cluster
-        steps.append(
-            Cluster(
-                clusters=spec.clusters,
-                epochs=spec.epochs,
-                learning_rate=spec.learning_rate or lr / 10,
-                init=spec.init,
-                preserve_sparsity=pruned,
-                exclude=tuple(spec.exclude),
-            )
-        )
-    if recipe.quantize.mode == "qat":
-        steps.append(
-            QuantizeAware(
-                epochs=recipe.quantize.epochs,
-                learning_rate=recipe.quantize.learning_rate or lr / 10,
-                preserve_sparsity=pruned,
-                preserve_clusters=clustered,
-                exclude=(*recipe.quantize.exclude, *exclude.get("quantize", ())),
-            )
-        )
-    return steps
+    def float_side(self) -> "Compressed":
+        """Only what float and calibrated int8 artifacts went through: no QAT model or report."""
+        report = {name: value for name, value in self.report.items() if name not in self.qat_steps}
+        skipped = [layer for layer in report.pop("skipped_layers", []) if layer.get("step") not in self.qat_steps]
+        if skipped:
+            report["skipped_layers"] = skipped
+        return dataclasses.replace(self, qat_model=None, report=report, qat_steps=())
 
 
-def distill_from_recipe(recipe: Recipe) -> Distill:
-    """The distillation step, with the teacher file and student factory resolved lazily."""
-    from edgekit.models import load_model_file, model_from_factory
-
-    spec = recipe.distill
-    teacher = None if spec.teacher == "model" else (lambda: load_model_file(recipe.resolve(spec.teacher)))
-    student = None
-    if spec.student is not None:
-        student = lambda: model_from_factory(spec.student, spec.student_kwargs, base_dir=recipe.base_dir)  # noqa: E731
-    return Distill(
-        student=student,
-        width=spec.width,
-        teacher=teacher,
-        alpha=spec.alpha,
-        temperature=spec.temperature,
-        epochs=spec.epochs,
-        learning_rate=spec.learning_rate or recipe.train.learning_rate,
-        guide=spec.guide,
-    )
+def uncompressed(model) -> Compressed:
+    """No step ran: the model itself (not a copy, so its conversion is the model's own)."""
+    return Compressed(float_model=model)
 
 
-def pruning_policy(recipe: Recipe) -> str:
-    """The recipe's ``prune.policy``, or the policy a target asks for (``pruning_policy`` option)."""
-    if recipe.prune.policy != "none":
-        return recipe.prune.policy
-    from edgekit.registry import get_target
-
-    for spec in recipe.targets:
-        target = get_target(spec)
-        policy = {**target.options, **recipe.target.get(target.name, {})}.get("pruning_policy") or "none"
-        if policy != "none":
-            return str(policy)
-    return "none"
-
-
-def clone_with_weights(model):
-    """An independent copy, so compressing never changes the float reference.
-
-    A subclassed model cannot be cloned by Keras; it is used as is (no TF-MOT step can wrap
-    it either, so nothing will train it).
-    """
-    from edgekit.compression.shrink import is_graph_model
-
-    if not is_graph_model(model):
-        log.warning("%s is a subclassed model: TF-MOT steps can only leave it as it is", model.name)
-        return model
-    copy = keras().models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def run_compression(model, steps: Sequence, data: TrainData) -> Compressed:
+def run_compression(model, steps: Sequence[CompressionStep], data: TrainData) -> Compressed:
     """Apply ``steps`` in order to a copy of ``model``; each step verifies what it left."""
-    float_model, qat_model, report, skipped = clone_with_weights(model), None, {}, []
+    float_model, qat_model, report, skipped, qat_steps = clone_with_weights(model), None, {}, [], []
     for step in steps:
         log.info("%s: fine-tuning", step.name)
-        if isinstance(step, QuantizeAware):
-            qat_model = step.apply(float_model, data)
-            report[step.name] = step.verify(qat_model)
+        result = step.apply(float_model, data)
+        if step.yields_qat_model:
+            qat_model, report[step.name] = result, step.verify(result)
+            qat_steps.append(step.name)
         else:
-            float_model = step.strip(step.apply(float_model, data))
+            float_model = step.strip(result)
             report[step.name] = step.verify(float_model)
-        skipped += [layer.to_dict() for layer in getattr(step, "skipped", [])]
-        teacher = step.guidance() if isinstance(step, Distill) else None
+        skipped += [layer.to_dict() for layer in step.skipped]
+        teacher = step.guidance()
         if teacher is not None:
             data = dataclasses.replace(data, teacher=teacher)
     if skipped:
         report["skipped_layers"] = skipped
-    return Compressed(float_model=float_model, qat_model=qat_model, report=report)
+    return Compressed(float_model=float_model, qat_model=qat_model, report=report, qat_steps=tuple(qat_steps))

@@ -7,7 +7,7 @@ layer alone uses the converter's own ``QuantizationDebugger`` with every other o
 error, max abs error, scale) is reported alongside.
 
 The build can use the table: layers whose accuracy drops by more than ``analyze.threshold``
-are left unpruned or unquantised (``steps_from_recipe(..., exclude=...)``).
+are left unpruned or unquantised (``edgekit.steps.steps_from_recipe(..., exclude=...)``).
 """
 
 from __future__ import annotations
@@ -88,44 +88,6 @@ def analyze_model(
         "layers": [row.to_dict() for row in rows],
         "quantization_debugger": ops,
     }
-
-
-def analyze_recipe(recipe, *, overrides=None) -> dict:
-    """Load and train the recipe's float model as ``build`` does, then analyse it."""
-    from edgekit._compat import seed_everything
-    from edgekit.data import load_dataset
-    from edgekit.pipeline import check_input_shape, load_model, train_float
-    from edgekit.recipe import Recipe, load_recipe
-    from edgekit.train import TrainData
-
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides=overrides)
-    seed_everything(recipe.train.seed)
-    dataset = load_dataset(recipe.data, base_dir=recipe.base_dir)
-    model = load_model(recipe)
-    check_input_shape(model, dataset)
-    x_train, x_test = dataset.normalize(dataset.x_train), dataset.normalize(dataset.x_test)
-    train = recipe.train
-    train_float(model, TrainData(x_train, dataset.y_train, batch_size=train.batch_size, seed=train.seed, shift=train.augment_shift), recipe)
-    analysis = analyze_recipe_model(model, recipe, x_train, x_test, dataset.y_test)
-    analysis["recipe"] = recipe.name
-    return analysis
-
-
-def analyze_recipe_model(model, recipe, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
-    """``analyze_model`` with the recipe's sparsity, m:n pattern, calibration and sample count."""
-    from edgekit.recipe import parse_m_by_n
-
-    samples = recipe.analyze.samples
-    return analyze_model(
-        model,
-        x_calibration=x_train,
-        x_test=x_test[:samples],
-        y_test=y_test[:samples],
-        sparsity=recipe.prune.sparsity,
-        m_by_n=parse_m_by_n(recipe.prune.m_by_n) if recipe.prune.m_by_n else None,
-        calibration_samples=recipe.quantize.calibration_samples,
-    )
 
 
 def sensitive_layers(analysis: dict, threshold: float) -> dict[str, list[str]]:
@@ -230,7 +192,7 @@ def _quantise_alone(debugger, layer: str, ops: list[dict], x, y) -> float | None
 
 def _prune_alone(model, layer, sparsity, m_by_n, x, y) -> float:
     from edgekit.converters.keras_tflite import convert_keras
-    from edgekit.compression.run import clone_with_weights
+    from edgekit.compression.layers import clone_with_weights
 
     copy = clone_with_weights(model)
     target = _find(copy, layer.name)

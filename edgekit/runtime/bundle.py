@@ -18,10 +18,10 @@ import numpy as np
 
 from edgekit.images import IMAGE_SUFFIXES
 from edgekit.errors import BundleError, DataError
+from edgekit.vocabulary import COLOR_MODES
 from edgekit.manifest import file_entry, unzipped_bundle, verify_bundle
 from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner, read_model_bytes
 
-COLORS = ("grayscale", "rgb")  # edgekit.recipe.COLOR_MODES, kept here so the device needs no recipe code
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,9 @@ def check_input_spec(path: Path, spec: dict, tensor: TensorSpec) -> None:
     image = spec.get("image")
     if image is not None:
         sizes_ok = isinstance(image, dict) and all(type(image.get(k)) is int and image[k] > 0 for k in ("height", "width"))
-        if not sizes_ok or image.get("color", "rgb") not in COLORS:
+        if not sizes_ok or image.get("color", "rgb") not in COLOR_MODES:
             raise BundleError(
-                f"{path}: manifest inputs[0].image needs positive integers 'height' and 'width' and a 'color' of {' or '.join(COLORS)}",
+                f"{path}: manifest inputs[0].image needs positive integers 'height' and 'width' and a 'color' of {' or '.join(COLOR_MODES)}",
                 hint="rebuild the bundle with 'edgekit build'",
             )
 

@@ -1,0 +1,84 @@
+"""``edgekit build``: recipe -> train -> compress -> convert per target -> measure -> bundle -> report.
+
+The whole output folder is written into a staging folder and renamed into place at the end,
+so an interrupted build leaves the previous output intact; the trained and compressed models
+are checkpointed on the way (``edgekit.checkpoints``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgekit import distribute, stages
+from edgekit.atomic import staged_directory
+from edgekit.checkpoints import Checkpoints
+from edgekit.recipe import Recipe, load_recipe
+from edgekit.report_files import write_build_reports
+from edgekit.stages import Artifact, ArtifactSettings, StageTimer
+from edgekit.ziputil import zip_folder
+
+log = logging.getLogger("edgekit")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``build`` returns: the report data, where the output went, and the artifacts."""
+
+    out_dir: Path
+    report: dict
+    artifacts: tuple[Artifact, ...]
+
+
+def build(
+    recipe: Recipe | str | Path,
+    *,
+    out: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    trust_model: bool = False,
+    cache: str | Path | bool | None = None,
+    fresh: bool = False,
+) -> BuildResult:
+    """Run a recipe end to end and write bundles plus ``report.json``/``report.md``.
+
+    ``trust_model`` lets ``model.file`` carry code (Lambda layers); off, such files are refused.
+    The trained and the compressed models are checkpointed in ``cache`` (default: ``OUT.cache``
+    beside the output; False: none) and reused by a re-run of the same recipe, unless ``fresh``.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
+    out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
+    checkpoints = Checkpoints.for_build(recipe, out_dir, cache=cache, fresh=fresh, trust=trust_model)
+    with checkpoints.kept_on_interrupt():
+        return _build(recipe, out_dir, checkpoints, trust_model=trust_model)
+
+
+def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_model: bool) -> BuildResult:
+    timer, settings = StageTimer(), ArtifactSettings.from_recipe(recipe)
+    targets = stages.recipe_targets(recipe)
+    with timer.stage("load"):
+        inputs = stages.load_recipe_inputs(recipe, targets, trust=trust_model)
+    with timer.stage("train"):
+        model = stages.trained_float_model(inputs, recipe, checkpoints)
+        scores = stages.float_scores(model, inputs.data)
+    sensitivity, compressed = stages.compressed_models(model, recipe, inputs, targets, checkpoints=checkpoints, timer=timer)
+    data = inputs.data
+    with timer.stage("convert"):
+        artifacts = [stages.convert_reference(model, settings), *(stages.convert_for_target(t, compressed, data, settings) for t in targets)]
+    with timer.stage("measure"):
+        artifacts = [stages.check_and_package(stages.measure(a, data, scores, settings), data) for a in artifacts]
+    report = stages.run_report(recipe, stages.float_summary(model, scores, data), compressed.report, [], timer.seconds)
+    report["checkpoints"] = checkpoints.summary()
+    if sensitivity is not None:
+        report["sensitivity"] = sensitivity
+    with staged_directory(out_dir) as staging:
+        artifacts = [stages.bundle(a, staging, data, recipe=recipe.to_dict()) for a in artifacts]
+        if recipe.output.zip:
+            for artifact in artifacts:
+                zip_folder(staging / artifact.path, staging / f"{artifact.path}.zip")
+        report["artifacts"] = [a.to_report() for a in artifacts]
+        write_build_reports(staging, report)
+    log.info("wrote %s", out_dir)
+    return BuildResult(out_dir=out_dir, report=report, artifacts=tuple(artifacts))
