@@ -12,7 +12,7 @@ import json
 from html import escape
 from typing import Mapping, Sequence
 
-from edgekit.report import SWEEP_COLUMNS, environment_lines, placement_summary, sweep_row
+from edgekit.report import SWEEP_COLUMNS, environment_lines, float_line, placement_summary, sweep_row
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; color: #222; padding: 0 1rem; }
@@ -53,8 +53,8 @@ def render_html(report: Mapping, plots: Sequence) -> str:
 def _summary(report: Mapping) -> str:
     from edgekit.pareto import FRONTS
 
-    float_model = report["float_model"]
-    items = [f"Float Keras model: accuracy {float_model['accuracy'] * 100:.2f} %, {float_model['params']:,} parameters."]
+    line = float_line(report)
+    items = [escape(line[0].upper() + line[1:]) + "."]
     grid = report.get("sweep")
     if grid:
         items.append(

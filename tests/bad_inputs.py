@@ -108,7 +108,8 @@ RECIPES = {
     "corrupt_image.toml": RECIPE_HEAD + '[data]\nsource = "corrupt_images"\nimage_size = [28, 28]\n',
     "wrong_shape.toml": RECIPE_HEAD + '[data]\nsource = "rgb32.npz"\n',
     "wrong_classes.toml": RECIPE_HEAD.replace("num_classes = 10", "num_classes = 3") + "[data]\n" + DATA_LIMITS,
-    "dynamic_for_edgetpu.toml": 'targets = ["edgetpu"]\n[model]\nfile = "dynamic.keras"\n[data]\n' + DATA_LIMITS,
+    "regression_with_training.toml": 'task = "regression"\n' + RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
+    "unknown_task.toml": 'task = "segmentation"\n' + RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
     # a good recipe, for sweep and analyze options that are wrong on their own
     "tiny.toml": RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
     "threshold_high.toml": RECIPE_HEAD + "[analyze]\nthreshold = 1.5\n",
@@ -155,7 +156,10 @@ CASES: list[Case] = [
     Case("convert", "data wrong dtype", "convert {keras}/good.keras --target cpu --data {data}/strings.npz --out {out}", 2, "{data}/strings.npz", heavy=True),
     Case("convert", "empty image folder", "convert {keras}/good.keras --target cpu --data {data}/empty_images --out {out}", 2, "no images", heavy=True),
     Case("convert", "corrupt image", "convert {keras}/good.keras --target cpu --data {data}/corrupt_images --out {out}", 2, "cannot read image", heavy=True),
-    Case("convert", "dynamic shape for edgetpu", "convert {keras}/dynamic.keras --target edgetpu --data {data}/good.npz --out {out}", 2, "has dynamic dimensions but target edgetpu needs static shapes", heavy=True),
+    Case("convert", "dynamic shape, nothing fixes it", "convert {keras}/dynamic.keras --target cpu:float32 --out {out}", 2, "has dynamic dimensions ((None, None, 1), dimension 1, 2) and nothing fixes them", heavy=True),
+    Case("convert", "--input-shape does not fit", "convert {keras}/good.keras --target cpu:float32 --input-shape 32x32x3 --out {out}", 2, "--input-shape 32x32x3 does not fit", heavy=True),
+    Case("convert", "--input-shape not a shape", "convert {keras}/good.keras --target cpu:float32 --input-shape big --out {out}", 2, "--input-shape 'big': expected positive whole numbers like 96x96x3"),
+    Case("convert", "unknown task", "convert {keras}/good.keras --target cpu --task segmentation --out {out}", 2, "--task 'segmentation' is not a task"),
     Case("convert", "two inputs", "convert {keras}/two_inputs.keras --target cpu:float32 --out {out}", 2, "models with 2 inputs are not supported", heavy=True),
     # ---- build: the recipe (all before TensorFlow loads)
     _build("missing.toml", "missing recipe", "recipe not found"),
@@ -200,7 +204,8 @@ CASES: list[Case] = [
     _build("corrupt_image.toml", "corrupt image", "cannot read image", heavy=True),
     _build("wrong_shape.toml", "data shape vs model", "the model takes inputs of shape (28, 28, 1) but the data has (32, 32, 3)", heavy=True),
     _build("wrong_classes.toml", "classes vs outputs", "the model has 3 outputs but the data has 10 classes", heavy=True),
-    _build("dynamic_for_edgetpu.toml", "dynamic shape for edgetpu", "needs static shapes", heavy=True),
+    _build("regression_with_training.toml", "regression task with training", "task = 'regression' with training on: edgekit trains classifiers"),
+    _build("unknown_task.toml", "unknown task", "task = 'segmentation' is not valid"),
     Case("build", "--out under a file", "build {recipes}/tiny.toml --out {good_tflite}/out", 2, "{good_tflite} is a file, not a folder"),
     Case("convert", "--out under a file", "convert {keras}/good.keras --target cpu --out {good_tflite}/out", 2, "{good_tflite} is a file, not a folder"),
     # ---- verify: a bundle folder or .zip, every file against the manifest's sha256
