@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from _measure import run_measured  # benchmarks/_measure.py
 
 REPO = Path(__file__).resolve().parents[1]
 MLPERF = REPO.parent / "shared" / "models" / "mlperf_tiny"
@@ -146,34 +146,8 @@ def run_cell(subject: Subject, target: str, folder: Path) -> Cell:
     model = model_file(subject.name, folder)
     out = folder / "out" / f"{subject.name}-{target}"
     argv = [sys.executable, "-m", "edgekit", "convert", str(model), "--target", target, "--data", str(data_file(subject, folder)), "--out", str(out), "--calibration-samples", "32"]
-    code, seconds, rss, stdout, stderr = run_measured(argv, folder / "log")
+    code, seconds, rss, stdout, stderr = run_measured(argv, folder / "log", timeout=TIMEOUT_S)
     return _cell(subject, target, code, seconds, rss, stdout, stderr, out)
-
-
-def run_measured(argv: list[str], log: Path) -> tuple[int, float, float, str, str]:
-    """(exit code, wall seconds, peak RSS in MB, stdout, stderr) of one child process; its
-    rusage is read with wait4, so the peak is this child's own."""
-    import threading
-
-    log.mkdir(parents=True, exist_ok=True)
-    with open(log / "stdout", "w+") as out, open(log / "stderr", "w+") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=_env())
-        watchdog = threading.Timer(TIMEOUT_S, process.kill)
-        watchdog.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        watchdog.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        seconds = round(time.perf_counter() - started, 1)
-        out.seek(0)
-        err.seek(0)
-        return process.returncode, seconds, round(usage.ru_maxrss / 1024), out.read(), err.read()
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
 
 
 def _cell(subject: Subject, target: str, code: int, seconds: float, rss: float, stdout: str, stderr: str, out: Path) -> Cell:
@@ -198,9 +172,10 @@ def _fidelity(metrics: dict) -> str:
 def _verdict(report: dict) -> str:
     details = report.get("details", {})
     parts = ["runnable" if report.get("runnable") else "NOT runnable"]
+    total = details.get("op_count", details.get("npu_ops", 0) + details.get("cpu_ops", 0))
     for key, label in (("xnnpack_ops", "XNNPACK ops"), ("gpu_ops", "GPU ops"), ("edgetpu_ops", "TPU ops"), ("npu_ops", "NPU ops")):
         if key in details:
-            parts.append(f"{details[key]}/{details.get('op_count', '?')} {label}")
+            parts.append(f"{details[key]}/{total} {label}")
     if "arena_bytes" in details:
         parts.append(f"arena {details['arena_bytes']:,} B")
     if "sram_bytes" in details:
