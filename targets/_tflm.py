@@ -27,7 +27,9 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
-from edgekit.targets._tflite_graph import TFLM_PIP, Graph, Op
+from edgekit.tflite_graph import OpTensors, TFLiteGraph
+
+TFLM_PIP = "pip install tflite-micro"
 
 # Builtin op -> MicroMutableOpResolver method (tflite-micro's micro_mutable_op_resolver.h).
 # Only ops with a kernel in TFLM are listed; everything else is refused by check().
@@ -74,35 +76,38 @@ CUSTOM_METHODS: dict[str, str] = {
     "CIRCULAR_BUFFER": "AddCircularBuffer",
 }
 
-FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16")
-WEIGHT_TYPES = ("INT8", "UINT8", "INT4", "INT16")
+FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+WEIGHT_TYPES = ("int8", "uint8", "int4", "int16")
 ARENA_LIMIT = 512 * 1024 * 1024
 MAX_PROBE_RESTARTS = 40
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _ARENA_PART = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
 
 
-def resolver_method(op: Op) -> str | None:
+def resolver_method(op: OpTensors) -> str | None:
     """The ``MicroMutableOpResolver`` call that registers ``op``, or None if TFLM has none."""
     return (CUSTOM_METHODS if op.custom else BUILTIN_METHODS).get(op.name)
 
 
-def refusals(graph: Graph) -> list[tuple[str, str]]:
-    """``(op, reason)`` for everything in ``graph`` that TFLM cannot run; empty when it can."""
+def refusals(graph: TFLiteGraph) -> list[tuple[str, str]]:
+    """``(op, reason)`` for everything in ``graph`` that TFLM cannot run; empty when it can.
+
+    Read from the flatbuffer alone (:mod:`edgekit.tflite_graph`): no tflite-micro needed.
+    """
     found: dict[tuple[str, str], None] = {}
-    if graph.sparse_tensors or "DENSIFY" in graph.op_names:
+    if graph.sparse_tensor_count or any(op.name == "DENSIFY" for op in graph.all_ops):
         found[("DENSIFY", "sparse tensors (DENSIFY): TFLM cannot read sparse weights; convert without sparsity")] = None
-    for op in graph.ops:
+    for op in graph.all_ops:
         reason = _refusal(op)
         if reason:
             found[(op.name, reason)] = None
     return list(found)
 
 
-def _refusal(op: Op) -> str:
+def _refusal(op: OpTensors) -> str:
     if op.name == "DENSIFY":
         return ""  # reported once for the whole graph
-    if "FLOAT16" in op.input_types + op.output_types:
+    if "float16" in op.input_types + op.output_types:
         return "float16 tensors: TFLM has no float16 kernels (DEQUANTIZE takes int8/int16/uint8 only); use int8"
     if _is_hybrid(op):
         return "hybrid (dynamic-range) op: int8 weights with float activations have no TFLM kernel; use full int8"
@@ -112,7 +117,7 @@ def _refusal(op: Op) -> str:
     return ""
 
 
-def _is_hybrid(op: Op) -> bool:
+def _is_hybrid(op: OpTensors) -> bool:
     if op.name in ("DEQUANTIZE", "QUANTIZE"):
         return False
     pairs = list(zip(op.input_types, op.constant_inputs))

@@ -20,7 +20,7 @@ from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, Targe
 from edgekit.targets import _tflm
 from edgekit.targets._litert_compare import agreement_note, compare_with_litert
 from edgekit.targets._micro_sources import TensorInfo, micro_files, resolver_methods
-from edgekit.targets._tflite_graph import Graph, read_graph
+from edgekit.tflite_graph import TFLiteGraph, read_tflite
 
 FOLDER = "mcu"
 KIB = 1024
@@ -31,16 +31,17 @@ CONVERTER_OPTIONS = {"_experimental_disable_per_channel_quantization_for_dense_l
 
 def check(tflite_bytes: bytes) -> TargetReport:
     """Which ops TFLM has kernels for, and what makes a model unrunnable there."""
-    graph = read_graph(tflite_bytes)
+    graph = read_tflite(tflite_bytes)
     refused = dict(_tflm.refusals(graph))
+    op_names = [op.name for op in graph.all_ops]
     placements = []
-    for op, count in sorted(Counter(graph.op_names).items()):
+    for op, count in sorted(Counter(op_names).items()):
         if op in refused:
             placements.append(OpPlacement(op=op, count=count, placement="refused", reason=refused[op]))
         else:
             placements.append(OpPlacement(op=op, count=count, placement="tflm"))
-    if "DENSIFY" in refused and "DENSIFY" not in graph.op_names:
-        placements.append(OpPlacement(op="DENSIFY", count=graph.sparse_tensors, placement="refused", reason=refused["DENSIFY"]))
+    if "DENSIFY" in refused and "DENSIFY" not in op_names:
+        placements.append(OpPlacement(op="DENSIFY", count=graph.sparse_tensor_count, placement="refused", reason=refused["DENSIFY"]))
     notes = [f"{op}: {reason}" for op, reason in refused.items()]
     if not refused and _float_model(graph):
         notes.append("float32 model: runs on TFLM's float kernels; full int8 is 4x smaller and uses CMSIS-NN")
@@ -49,12 +50,12 @@ def check(tflite_bytes: bytes) -> TargetReport:
         runnable=not refused,
         ops=tuple(placements),
         notes=tuple(notes),
-        details={"op_count": len(graph.ops), "resolver_ops": len(resolver_methods(graph)), "flash_bytes": len(tflite_bytes)},
+        details={"op_count": len(op_names), "resolver_ops": len(resolver_methods(graph)), "flash_bytes": len(tflite_bytes)},
     )
 
 
-def _float_model(graph: Graph) -> bool:
-    return any(t in _tflm.FLOAT_TYPES for op in graph.ops for t in op.output_types)
+def _float_model(graph: TFLiteGraph) -> bool:
+    return any(t in _tflm.FLOAT_TYPES for op in graph.all_ops for t in op.output_types)
 
 
 def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
@@ -80,8 +81,8 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
     return TargetBuild(files={f"{FOLDER}/{k}": v for k, v in files.items()}, details=details, notes=tuple(notes))
 
 
-def _runnable_graph(model_bytes: bytes) -> Graph:
-    graph = read_graph(model_bytes)
+def _runnable_graph(model_bytes: bytes) -> TFLiteGraph:
+    graph = read_tflite(model_bytes)
     refused = _tflm.refusals(graph)
     if refused:
         reasons = "; ".join(f"{op}: {reason}" for op, reason in refused)
@@ -111,7 +112,7 @@ def check_budget(key: str, measured: int, budget_kb: float | None, *, what: str)
     )
 
 
-def _mcu_files(model_bytes: bytes, graph: Graph, interpreter, *, name: str, arena_bytes: int) -> dict[str, bytes]:
+def _mcu_files(model_bytes: bytes, graph: TFLiteGraph, interpreter, *, name: str, arena_bytes: int) -> dict[str, bytes]:
     return micro_files(
         model_bytes,
         graph,
