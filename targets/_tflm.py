@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
-from edgekit.tflite_graph import OpTensors, TFLiteGraph
+from edgekit.tflite_graph import OpTensors, TFLiteGraph, read_tflite
 
 TFLM_PIP = "pip install tflite-micro"
 
@@ -72,6 +72,7 @@ BUILTIN_METHODS: dict[str, str] = {
 # Custom ops TFLM ships a kernel for (custom code -> resolver method).
 CUSTOM_METHODS: dict[str, str] = {
     "ethos-u": "AddEthosU",
+    "TFLM_DECODE": "AddDecode",  # LUT-compressed tensors (tflite-micro's compressor)
     "TFLite_Detection_PostProcess": "AddDetectionPostprocess",
     "CIRCULAR_BUFFER": "AddCircularBuffer",
 }
@@ -174,6 +175,37 @@ def load(model_bytes: bytes, arena_size: int):
         except (RuntimeError, ValueError) as exc:
             error = exc
     raise ModelError(f"tflite_micro cannot load the model with a {arena_size}-byte arena: {error}; {_summary(log)}")
+
+
+def preserved_tensors(model_bytes: bytes, locations: list[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
+    """The values of tensors ``(subgraph, index)`` after one all-zeros inference, every tensor
+    kept in its own memory (TFLM's kPreserveAllTensors), e.g. to read what DECODE wrote."""
+    runtime = _runtime()
+    arena = roomy_arena(read_tflite(model_bytes))
+    with captured_native_stderr() as log:
+        try:
+            interpreter = runtime.Interpreter.from_bytes(
+                bytes(model_bytes), arena_size=arena, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"tflite_micro cannot load the model keeping all tensors: {exc}; {_summary(log)}") from None
+    invoke_zeros(interpreter)
+    values = {}
+    for subgraph, index in locations:
+        found = interpreter.GetTensor(index, subgraph)
+        values[(subgraph, index)] = np.asarray(found["tensor_data"] if isinstance(found, dict) else found)
+    return values
+
+
+def roomy_arena(graph: TFLiteGraph) -> int:
+    """An arena with room for every tensor at once plus 1 MiB: for checks, not for shipping."""
+    return (1 << 20) + 2 * sum(_tensor_bytes(graph, t) for s in graph.subgraphs for t in s.tensors)
+
+
+def _tensor_bytes(graph: TFLiteGraph, tensor) -> int:
+    if graph.is_constant(tensor):
+        return 0
+    return int(np.prod(tensor.shape, dtype=np.int64)) * 8 if tensor.shape else 8  # 8: the widest element
 
 
 def _summary(log: list[str]) -> str:
@@ -306,6 +338,30 @@ def run(interpreter, inputs: np.ndarray) -> np.ndarray:
     if error is not None:
         raise ModelError(f"tflite_micro failed to run the model: {error}; {_summary(log)}")
     return np.stack(outputs)
+
+
+def run_all(interpreter, inputs: list[np.ndarray], outputs: int) -> np.ndarray:
+    """Every output of every inference, flattened and side by side: (N, total output elements).
+
+    ``inputs`` holds one array per model input, rows in the input's dtype; comparing two
+    models' results this way covers all their outputs, not only the first.
+    """
+    details = [interpreter.get_input_details(i) for i in range(len(inputs))]
+    rows = []
+    with captured_native_stderr() as log:
+        try:
+            for n in range(len(inputs[0])):
+                for i, (detail, batch) in enumerate(zip(details, inputs)):
+                    interpreter.set_input(np.asarray(batch[n], dtype=detail["dtype"]).reshape(tuple(detail["shape"])), i)
+                interpreter.invoke()
+                rows.append(np.concatenate([np.array(interpreter.get_output(o)).reshape(-1) for o in range(outputs)]))
+        except RuntimeError as exc:
+            error = exc
+        else:
+            error = None
+    if error is not None:
+        raise ModelError(f"tflite_micro failed to run the model: {error}; {_summary(log)}")
+    return np.stack(rows)
 
 
 def version() -> str:
