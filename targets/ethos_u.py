@@ -169,4 +169,5 @@ ETHOS_U = Target(
     converter_options=CONVERTER_OPTIONS,
     options=OPTIONS,
     package=package,
+    static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
 )
