@@ -94,7 +94,6 @@ def four_levels(model: bytes, shape=(128, 1568)) -> bytes:
 
 
 def mlperf() -> None:
-    sys.path.insert(0, str(ROOT))
     from edgekit.converters.keras_tflite import convert_keras
     from tests.test_mlperf_mcu_ethos import CALIBRATION, CASES, EVALUATION, load_keras, mlperf_path
 
@@ -104,17 +103,21 @@ def mlperf() -> None:
         ref_arena = _tflm.measure_arena(reference)
         model = convert_keras(load_keras(case), quantization="int8", io_dtype="int8", representative_data=case.inputs(CALIBRATION, 1),
                               calibration_samples=CALIBRATION, options=MCU.converter_options, batch_size=1)  # fmt: skip
-        target = MCU.variant(ram_kb=ref_arena.total / 1024)
-        figures = package(model, f"{name}-mcu-int8", case.inputs(EVALUATION, 2), target=target)
-        rows.append((name, len(reference), ref_arena.total, figures))
-        print("MLPERF", name, json.dumps({k: v for k, v in figures.items() if k != "tensors"}), flush=True)
-    print("\n| model | reference flash | flash | after LUT | tensors | lower bound | TFLM plan | edgekit plan | persistent | arena | reference arena |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, ref_bytes, ref_arena, f in rows:
-        plan = f["arena_offline_plan_bytes"] if f["arena_plan"] == "offline" else f["arena_tflm_plan_bytes"]
-        print(f"| {name} | {ref_bytes:,} | {f['flash_bytes_uncompressed']:,} | {f['flash_bytes']:,} | {f['lut_compressed_tensors']} | "
+        x = case.inputs(EVALUATION, 2)
+        free = package(model, f"{name}-mcu-int8", x)  # LUT with no RAM limit
+        within = package(model, f"{name}-mcu-int8", x, target=MCU.variant(ram_kb=ref_arena.total / 1024))
+        rows.append((name, len(reference), ref_arena.total, within, free))
+        for label, f in (("free", free), ("within", within)):
+            print("MLPERF", name, label, json.dumps({k: v for k, v in f.items() if k != "tensors"}), flush=True)
+    print("\n| model | flash: reference / edgekit / shipped | LUT tensors | lower bound | TFLM plan | edgekit plan | persistent | arena: reference / shipped | LUT with no RAM limit |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name, ref_bytes, ref_arena, f, free in rows:
+        plan = f["arena_head_bytes"]
+        lut = (f"{free['lut_compressed_tensors']} tensors: flash {free['flash_bytes'] - free['flash_bytes_uncompressed']:+,}, arena {free['arena_bytes'] - free['arena_bytes_uncompressed']:+,}"
+               if free["lut_compressed_tensors"] else "nothing fits a 7-bit table")  # fmt: skip
+        print(f"| {name} | {ref_bytes:,} / {f['flash_bytes_uncompressed']:,} / {f['flash_bytes']:,} | {f['lut_compressed_tensors']} | "
               f"{f['arena_lower_bound_bytes']:,} | {f['arena_tflm_plan_bytes']:,} | {plan:,} ({f['arena_plan']}) | "
-              f"{f['arena_persistent_bytes']:,} | {f['arena_bytes']:,} | {ref_arena:,} |")  # fmt: skip
+              f"{f['arena_persistent_bytes']:,} | {ref_arena:,} / {f['arena_bytes']:,} | {lut} |")  # fmt: skip
 
 
 def main(argv=None) -> int:

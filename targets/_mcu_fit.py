@@ -83,31 +83,43 @@ class Fitted:
     notes: tuple[str, ...] = ()
 
 
-# --- LUT compression ------------------------------------------------------------------------
+# --- LUT compression, then the arena plan, within the RAM budget ------------------------------
 
 
-def lut_compress(model_bytes: bytes, arena: _tflm.Arena, check: Evaluation, *, ram_budget: int | None) -> Fitted:
-    """Compress every constant tensor that fits a 1..7-bit table, keep what TFLM proves exact.
+def fit(model_bytes: bytes, arena: _tflm.Arena, check: Evaluation, *, ram_budget: int | None) -> tuple[Fitted, Fitted]:
+    """LUT-compress what TFLM proves exact, then plan the arena; (LUT step, plan step).
 
-    ``ram_budget`` (bytes): decoded tensors live in the arena while their op runs, so tensors
-    are given back, largest first, until the arena fits it.
+    Decoded tensors live in the arena while their op runs, so with ``ram_budget`` (bytes) the
+    largest compressed tensor is given back, and the arena planned again, until the planned
+    arena fits (the offline plan can absorb what decoding adds).
     """
     graph = read_tflite(model_bytes)
     choices = _lut.choose(graph)
     kept, left = _verified(model_bytes, graph, [c for c in choices if c.candidate], check)
-    model, fitted_arena, kept, over = _within_ram(model_bytes, arena, kept, check, ram_budget)
-    left += over
+    left += [c for c in choices if not c.candidate]
+    while True:
+        lut = _lut_step(model_bytes, arena, kept, left, check)
+        planned = plan_arena(lut.model, lut.arena, check)
+        if ram_budget is None or planned.arena.total <= ram_budget or not kept:
+            return lut, planned
+        largest = max(kept, key=lambda c: c.bytes_before)
+        kept = [c for c in kept if c is not largest]
+        left = [*left, largest.left(f"decoding it in the arena would pass ram_kb ({planned.arena.total:,} > {ram_budget:,} bytes)")]
+
+
+def _lut_step(model_bytes: bytes, arena: _tflm.Arena, kept: list, left: list, check: Evaluation) -> Fitted:
+    model = _lut.compress(model_bytes, kept) if kept else model_bytes
+    measured = _tflm.measure_arena(model) if kept else arena
     stored = _lut.stored_bytes(read_tflite(model)) if kept else {}
-    tensors = [c.to_dict() | {"bytes_after": stored.get(c.name, c.bytes_before)} for c in kept]
-    tensors += [c.to_dict() for c in [*left, *(c for c in choices if not c.candidate)]]
+    tensors = [c.to_dict() | {"bytes_after": stored.get(c.name, c.bytes_before)} for c in kept] + [c.to_dict() for c in left]
     details = {
         "flash_bytes_uncompressed": len(model_bytes),
         "lut_compressed_tensors": len(kept),
         "lut_flash_saved_bytes": len(model_bytes) - len(model),
-        "lut_arena_added_bytes": fitted_arena.total - arena.total,
+        "lut_arena_added_bytes": measured.total - arena.total,
         "lut_tensors": sorted(tensors, key=lambda t: (t["subgraph"], t["tensor"])),
     }
-    return Fitted(model=model, arena=fitted_arena, details=details, notes=_lut_notes(model_bytes, model, arena, fitted_arena, kept, check))
+    return Fitted(model=model, arena=measured, details=details, notes=_lut_notes(model_bytes, model, arena, measured, kept, check))
 
 
 def _verified(model_bytes: bytes, graph: TFLiteGraph, candidates: list, check: Evaluation) -> tuple[list, list]:
@@ -137,20 +149,6 @@ def _problem(model_bytes: bytes, graph: TFLiteGraph, choices: list, check: Evalu
     except ModelError as exc:
         return str(exc)
     return f"outputs differ by up to {difference:g} on {check.source}" if difference else ""
-
-
-def _within_ram(model_bytes: bytes, arena: _tflm.Arena, kept: list, check: Evaluation, ram_budget: int | None):
-    """Compress ``kept``; while the arena exceeds ``ram_budget``, give back the largest tensor."""
-    kept, over = list(kept), []
-    while kept:
-        model = _lut.compress(model_bytes, kept)
-        measured = _tflm.measure_arena(model)
-        if ram_budget is None or measured.total <= ram_budget:
-            return model, measured, kept, over
-        largest = max(kept, key=lambda c: c.bytes_before)
-        kept.remove(largest)
-        over.append(largest.left(f"decoding it in the arena would pass ram_kb ({measured.total:,} > {ram_budget:,} bytes)"))
-    return model_bytes, arena, [], over
 
 
 def _lut_notes(before: bytes, after: bytes, arena: _tflm.Arena, fitted: _tflm.Arena, kept: list, check: Evaluation) -> tuple[str, ...]:

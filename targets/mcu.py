@@ -77,8 +77,7 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
     if x_test is not None:
         details.update(compare_with_litert(_tflm.load(model_bytes, arena.total), model_bytes, x_test))
     check = _mcu_fit.evaluation(model_bytes, graph, arena.total, x_test)
-    lut = _mcu_fit.lut_compress(model_bytes, arena, check, ram_budget=_bytes(budgets["ram_kb"]))
-    planned = _mcu_fit.plan_arena(lut.model, lut.arena, check)
+    lut, planned = _mcu_fit.fit(model_bytes, arena, check, ram_budget=_bytes(budgets["ram_kb"]))
     shipped, shipped_arena = planned.model, planned.arena
     check_budget("flash_kb", len(shipped), budgets["flash_kb"], what="model (flash)")
     check_budget("ram_kb", shipped_arena.total, budgets["ram_kb"], what="tensor arena (RAM)")
