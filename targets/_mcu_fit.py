@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ModelError
+from edgekit.errors import DataError, ModelError
 from edgekit.targets import _arena_plan, _lut, _tflm
 from edgekit.tflite_graph import TFLiteGraph, read_tflite
 
@@ -49,7 +49,7 @@ def evaluation(model_bytes: bytes, graph: TFLiteGraph, arena_bytes: int, x_test:
 
 
 def _quantized(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
-    from edgekit.errors import DataError
+    """Normalised float test inputs as the model's input takes them (LiteRT reads the scale)."""
     from edgekit.runtime import open_model
     from edgekit.runtime.interpreter import quantize
 
@@ -132,7 +132,10 @@ def _verified(model_bytes: bytes, graph: TFLiteGraph, candidates: list, check: E
     kept, left = [], []
     for choice in candidates:
         alone = _problem(model_bytes, graph, [choice], check)
-        (left.append(choice.left(alone)) if alone else kept.append(choice))
+        if alone:
+            left.append(choice.left(alone))
+        else:
+            kept.append(choice)
     if kept and _problem(model_bytes, graph, kept, check):
         return [], left + [c.left("verified alone but not together with the others") for c in kept]
     return kept, left
