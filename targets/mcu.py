@@ -159,13 +159,18 @@ def _mcu_files(model_bytes: bytes, interpreter, *, name: str, arena_bytes: int, 
         "by loading with exactly this arena; 32-bit MCUs need the same or slightly less",
         inputs=[TensorInfo.from_detail(interpreter.get_input_details(0))],
         outputs=[TensorInfo.from_detail(interpreter.get_output_details(0))],
-        extra=_integration_lines(lut, planned),
+        extra=_integration_lines(lut, planned, name=name),
     )
 
 
-def _integration_lines(lut, planned) -> tuple[str, ...]:
+def _integration_lines(lut, planned, *, name: str) -> tuple[str, ...]:
     """What the firmware build must do for a LUT-compressed or offline-planned model."""
     lines = []
+    if lut.details.get("lut_compressed_tensors") or planned.details.get("arena_plan") == "offline":
+        lines.append(
+            f"`{_stem(name)}_mcu.tflite` in this folder is the same model as a file; LiteRT cannot run it "
+            "(`../model.tflite`, the plain int8 model, is what `edgekit predict` and `edgekit bench` use)."
+        )
     if lut.details.get("lut_compressed_tensors"):
         lines.append(
             f"Compressed: {lut.details['lut_compressed_tensors']} constant tensor(s) are LUT-compressed by tflite-micro's "
