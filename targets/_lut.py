@@ -177,9 +177,48 @@ def compress(model_bytes: bytes, choices: list[Choice]) -> bytes:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
-            return bytes(compression.compress(bytes(model_bytes), specs))
+            compressed = bytes(compression.compress(bytes(model_bytes), specs))
         except Exception as exc:  # the compressor's CompressionError, or a bug it wraps
             raise ModelError(f"tflite-micro's compressor refused {', '.join(c.name for c in choices)[:200]}: {exc}") from exc
+    return _without_stale_quantization(compressed)
+
+
+def _without_stale_quantization(model_bytes: bytes) -> bytes:
+    """Drop the quantisation the compressor leaves on each encoded (uint8 index) tensor.
+
+    tflite-micro's model editor keeps a tensor's old quantisation when it is set to None, so a
+    per-channel conv kernel's indices still claim 32 scales along axis 0 of a flat byte vector;
+    the DECODE kernel reads only its output's quantisation, and readers that check the file
+    (``edgekit inspect``) would call it damaged. Unpacked and packed with tflite-micro's schema
+    object API, then aligned by tflite-micro's own aligner, as its compressor does.
+    """
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    graph = read_tflite(model_bytes)
+    stale = [(s.index, i) for s, op in graph.operators() if op.name == DECODE_OP for i in op.inputs[0::2] if s.tensors[i].quantization]
+    if not stale:
+        return model_bytes
+    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    for subgraph, tensor in stale:
+        model.subgraphs[subgraph].tensors[tensor].quantization = None
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return _aligned(bytes(builder.Output()))
+
+
+def _aligned(model_bytes: bytes) -> bytes:
+    """The flatbuffer with its buffers 16-byte aligned (Python flatbuffers ignores force_align)."""
+    import tempfile
+    from pathlib import Path
+
+    from tflite_micro.tensorflow.lite.micro.tools import tflite_flatbuffer_align_wrapper
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-align-") as temp:
+        source, target = Path(temp, "in.tflite"), Path(temp, "out.tflite")
+        source.write_bytes(model_bytes)
+        tflite_flatbuffer_align_wrapper.align_tflite_model(str(source), str(target))
+        return target.read_bytes()
 
 
 def decoded_tensors(compressed: TFLiteGraph) -> dict[str, list[tuple[int, int]]]:

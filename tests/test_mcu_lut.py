@@ -156,3 +156,15 @@ def test_compression_can_bring_a_model_within_its_flash_budget(clustered, built)
     tight = MCU.variant(flash_kb=1)
     with pytest.raises(BudgetError, match=re.escape(f"{built.details['flash_bytes']:,} bytes")):
         tight.package(model, PackageInput(name="clustered", x_test=x, options=tight.options))
+
+
+def test_encoded_tensors_carry_no_stale_quantization(clustered):
+    """tflite-micro's editor leaves a per-channel kernel's 8 scales on its flat uint8 indices;
+    edgekit drops them, so `edgekit inspect` reads the shipped file as sound."""
+    model, _ = clustered
+    conv = next(c for c in _lut.choose(read_tflite(model)) if c.shape == CONV_SHAPE)
+    compressed = read_tflite(verify_tflite(_lut.compress(model, [replace(conv, reason="")])).data)
+    (decode,) = [op for _, op in compressed.operators() if op.name == _lut.DECODE_OP]
+    encoded = compressed.main.tensors[decode.inputs[0]]
+    assert encoded.dtype == "uint8" and encoded.quantization is None
+    assert compressed.main.tensors[decode.outputs[0]].quantization.per_channel
