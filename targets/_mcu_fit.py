@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import DataError, ModelError
+from edgekit.errors import DataError, ModelError, ToolError
 from edgekit.targets import _arena_plan, _lut, _tflm
 from edgekit.tflite_graph import TFLiteGraph, read_tflite
 
@@ -180,7 +180,10 @@ def plan_arena(model_bytes: bytes, arena: _tflm.Arena, check: Evaluation) -> Fit
     details["arena_lower_bound_bytes"] = bound
     if arena.head <= PLAN_SLACK * bound:
         return Fitted(model=model_bytes, arena=arena, details=details, notes=(_plan_note(arena.head, bound, "TFLM's own plan"),))
-    plan = _arena_plan.pack(planned)
+    try:
+        plan = _arena_plan.pack(planned)
+    except ToolError as exc:  # no packer installed, or a plan that failed its own check: TFLM's plan stays
+        return Fitted(model=model_bytes, arena=arena, details=details, notes=(f"offline arena plan skipped: {exc}",))
     details.update(arena_offline_plan_bytes=plan.bytes, arena_offline_plan_optimal=plan.proved_optimal)
     if plan.bytes >= arena.head:
         return Fitted(model=model_bytes, arena=arena, details=details, notes=(_plan_note(arena.head, bound, "TFLM's own plan (no smaller plan found)"),))
