@@ -30,6 +30,7 @@ class Evaluation:
     expected: np.ndarray  # the uncompressed model's TFLM outputs, all outputs side by side
     outputs: int
     source: str
+    from_test_data: bool = False  # the rows are the caller's test inputs, in order (labels apply)
 
     def worst_difference(self, model_bytes: bytes, arena_bytes: int) -> float:
         """The largest difference from the expected outputs (0: bit-identical)."""
@@ -40,12 +41,14 @@ class Evaluation:
 def evaluation(model_bytes: bytes, graph: TFLiteGraph, arena_bytes: int, x_test: Any = None) -> Evaluation:
     """The test inputs when there are some (and the model has one input), else seeded random ones."""
     interpreter = _tflm.load(model_bytes, arena_bytes)
-    if x_test is not None and len(x_test) and len(graph.main.inputs) == 1:
+    test_data = x_test is not None and len(x_test) > 0 and len(graph.main.inputs) == 1
+    if test_data:
         inputs, source = (_quantized(model_bytes, np.asarray(x_test)),), f"the {len(x_test)} test inputs"
     else:
         inputs, source = _random_inputs(interpreter, len(graph.main.inputs)), f"{RANDOM_INPUTS} seeded random inputs"
     outputs = len(graph.main.outputs)
-    return Evaluation(inputs=inputs, expected=_tflm.run_all(interpreter, list(inputs), outputs), outputs=outputs, source=source)
+    expected = _tflm.run_all(interpreter, list(inputs), outputs)
+    return Evaluation(inputs=inputs, expected=expected, outputs=outputs, source=source, from_test_data=test_data)
 
 
 def _quantized(model_bytes: bytes, x: np.ndarray) -> np.ndarray:

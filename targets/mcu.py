@@ -112,7 +112,7 @@ def _shipped_accuracy(interpreter, check: _mcu_fit.Evaluation, labels: Any) -> d
     result: dict[str, Any] = {"tflm_shipped_identical_samples": len(got)}
     y = None if labels is None else np.asarray(labels).reshape(-1)
     classes = interpreter.get_output_details(0)["shape"][-1]
-    if y is not None and len(y) == len(got) and check.source.startswith("the ") and classes > 1:
+    if y is not None and len(y) == len(got) and check.from_test_data and classes > 1:
         result["tflm_accuracy"] = round(float(np.mean(got[:, :classes].argmax(-1) == y)), 5)
     return result
 

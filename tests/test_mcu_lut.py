@@ -168,3 +168,12 @@ def test_encoded_tensors_carry_no_stale_quantization(clustered):
     encoded = compressed.main.tensors[decode.inputs[0]]
     assert encoded.dtype == "uint8" and encoded.quantization is None
     assert compressed.main.tensors[decode.outputs[0]].quantization.per_channel
+
+
+def test_labels_give_the_accuracy_of_the_shipped_model_in_tflm(tiny_tflite, mnist_small):
+    _, _, x, y = mnist_small
+    model = tiny_tflite["int8"]
+    result = MCU.package(model, PackageInput(name="tiny", x_test=x, y_test=y, options=MCU.options))
+    outputs = _tflm_outputs(model, x, result.details["arena_bytes"], like=model)
+    assert result.details["tflm_accuracy"] == round(float(np.mean(outputs.argmax(-1) == y)), 5) > 0.5
+    assert "tflm_accuracy" not in MCU.package(model, PackageInput(name="tiny", x_test=x, options=MCU.options)).details
