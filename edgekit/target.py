@@ -48,6 +48,7 @@ class PackageInput:
     name: str
     x_test: Any = None  # normalised float test inputs (N, ...) for on-target verification
     options: Mapping[str, Any] = field(default_factory=dict)
+    y_test: Any = None  # class labels of x_test, where the task has them: accuracy on the target's interpreter
 
 
 @dataclass(frozen=True, kw_only=True)
