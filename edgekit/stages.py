@@ -471,7 +471,10 @@ def check_and_package(artifact: Artifact, data: ModelData) -> Artifact:
     if target.package is None:
         return dataclasses.replace(artifact, target_report=report)
     log.info("packaging %s for %s", artifact.name, target.name)
-    built = target.package(artifact.model_bytes, PackageInput(name=artifact.name, x_test=data.x_test, options=target.options))
+    task = None if data.task is None else data.task.name
+    labels = data.y_test if task in (None, "classification") else None  # class labels: accuracy on the target's interpreter
+    given = PackageInput(name=artifact.name, x_test=data.x_test, y_test=labels, options=target.options, task=task)
+    built = target.package(artifact.model_bytes, given)
     report = {**report, "details": {**report["details"], **built.details}, "notes": [*report["notes"], *built.notes]}
     return dataclasses.replace(artifact, target_report=report, files={**artifact.files, **built.files})
 

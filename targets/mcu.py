@@ -75,7 +75,8 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
     x_test = np.asarray(given.x_test) if given.x_test is not None and len(given.x_test) else None
     details: dict[str, Any] = {"tflm_version": _tflm.version(), **{k: v for k, v in budgets.items() if v is not None}}
     if x_test is not None:
-        details.update(compare_with_litert(_tflm.load(model_bytes, arena.total), model_bytes, x_test))
+        classifies = given.task in (None, "classification")
+        details.update(compare_with_litert(_tflm.load(model_bytes, arena.total), model_bytes, x_test, classifies=classifies))
     check = _mcu_fit.evaluation(model_bytes, graph, arena.total, x_test)
     lut, planned = _mcu_fit.fit(model_bytes, arena, check, ram_budget=_bytes(budgets["ram_kb"]))
     shipped, shipped_arena = planned.model, planned.arena
