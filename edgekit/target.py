@@ -49,6 +49,8 @@ class PackageInput:
     name: str
     x_test: Any = None  # normalised float test inputs (N, ...) for on-target verification
     options: Mapping[str, Any] = field(default_factory=dict)
+    y_test: Any = None  # integer labels of x_test, where they exist (accuracy on the target)
+    task: str | None = None  # "classification", "regression", ...; None: judged from the outputs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +60,7 @@ class TargetBuild:
     files: Mapping[str, bytes] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    runnable: bool | None = None  # a measured verdict that replaces the check's prediction; None: keep it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -72,6 +72,15 @@ def _five_d(k, x):
     return k.layers.Lambda(lambda v: v * 2.0)(x)
 
 
+def _l2norm_between_convs(k, x):
+    from edgekit._compat import tf
+
+    x = k.layers.Conv2D(4, 3, activation="relu")(x)
+    x = k.layers.Lambda(lambda t: tf().math.l2_normalize(t, axis=-1))(x)  # L2_NORMALIZATION: not on the GPU
+    x = k.layers.Conv2D(4, 3, activation="relu")(x)
+    return k.layers.Conv2D(4, 1)(x)
+
+
 BUILDERS = {
     "cnn": _cnn,
     "cumsum": _cumsum_between_convs,
@@ -80,4 +89,5 @@ BUILDERS = {
     "top_k": _top_k,
     "where": _where,
     "five_d": _five_d,
+    "l2norm": _l2norm_between_convs,
 }

@@ -143,8 +143,10 @@ def test_pipeline_converts_with_a_fixed_batch_for_edgetpu(tiny_model, mnist_smal
     model = convert_for_target(get_target("edgetpu"), compressed, recipe, mnist_small[0])
     assert edgetpu.check(model).runnable
     assert read_tflite(model).main.tensors[0].shape_signature[0] == 1
-    gpu_model = convert_for_target(get_target("gpu"), compressed, recipe, mnist_small[0])
-    assert read_tflite(gpu_model).main.tensors[read_tflite(gpu_model).main.inputs[0]].shape_signature[0] == -1
+    gpu_model = convert_for_target(get_target("gpu"), compressed, recipe, mnist_small[0])  # the GPU accelerator wants static shapes too
+    assert read_tflite(gpu_model).main.tensors[read_tflite(gpu_model).main.inputs[0]].shape_signature[0] == 1
+    cpu_model = convert_for_target(get_target("cpu:float16"), compressed, recipe, mnist_small[0])
+    assert read_tflite(cpu_model).main.tensors[read_tflite(cpu_model).main.inputs[0]].shape_signature[0] == -1
 
 
 def test_third_party_int8_models():
