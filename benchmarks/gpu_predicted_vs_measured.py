@@ -91,10 +91,10 @@ def row(model, variant: str, data: bytes, baseline) -> dict:
         "source": model.source,
         "variant": variant,
         "ops": len(read_tflite(data).main.operators),
-        "before": baseline_verdict(baseline, data) if baseline else None,
+        "before": baseline_verdict(baseline, data) if baseline else "-",
         "predicted": predicted(data),
         "measured": measured(run),
-        "fully_accelerated": run.fully_accelerated,
+        "fully_accelerated": run.fully_accelerated if run.status == "ok" else None,
         "asked_directly": direct,
         "cpu_fallback": fallback,
         "reason": run.reason,
@@ -116,17 +116,25 @@ def cached_artifact(model, variant: str, cache: Path | None) -> bytes:
 
 
 def markdown(rows: list[dict]) -> str:
+    """One line per model; where it has both, "batch 1 · dynamic batch" in each cell."""
     lines = [
-        "| model | variant | ops | predicted before | predicted now | measured on the GPU | LiteRT `is_fully_accelerated()` (edgekit / asked directly) | on the CPU (LiteRT) |",
+        "| model | variant(s) | ops | predicted before | predicted now | measured on the GPU | `is_fully_accelerated()`: recorded / asked directly | on the CPU (LiteRT's list) |",
         "|---|---|---:|---|---|---|---|---|",
     ]
+    by_model: dict[str, list[dict]] = {}
     for r in rows:
-        direct = f"{r['fully_accelerated']} / {r['asked_directly']}" if r["measured"] not in ("refused",) else f"- / {r['asked_directly']}"
-        flag = "" if r["agrees"] else " ✗"
-        lines.append(
-            f"| {r['model']} | {r['variant']} | {r['ops']} | {r['before'] or '-'} | {r['predicted']}{flag} | {r['measured']} | {direct} | {', '.join(r['cpu_fallback']) or '-'} |"
-        )
+        by_model.setdefault(r["model"], []).append(r)
+    for name, group in by_model.items():
+        cell = lambda key: " · ".join(str(r[key]) for r in group)  # noqa: E731
+        now = " · ".join(r["predicted"] + ("" if r["agrees"] else " ✗") for r in group)
+        direct = " · ".join(f"{_answer(r['fully_accelerated'])} / {r['asked_directly']}" for r in group)
+        fallback = ", ".join(sorted({op for r in group for op in r["cpu_fallback"]})) or "-"
+        lines.append(f"| {name} | {cell('variant')} | {cell('ops')} | {cell('before')} | {now} | {cell('measured')} | {direct} | {fallback} |")
     return "\n".join(lines)
+
+
+def _answer(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def main() -> int:

@@ -38,15 +38,19 @@ def measure(model_bytes: bytes, given: PackageInput, *, predicted_all_on_gpu: bo
     if run.status == "unavailable":
         return _predicted_only(run.reason)
     details = describe(run, predicted_all_on_gpu=predicted_all_on_gpu)
-    if run.ran and raw is not None:
-        count = min(len(v) for v in run.outputs.values()) if run.outputs else 0
-        details["inputs"] = f"{count} evaluation inputs"
-        details["outputs"] = _gpu_compare.compare(
-            cpu, {k: v[:count] for k, v in run.outputs.items()}, _gpu_compare.cpu_outputs(cpu, raw, count), y_test=given.y_test, task=given.task
-        )
-    elif run.ran:
-        details["inputs"] = "one random input (no evaluation data)"
+    if run.ran:
+        details.update(_against_cpu(run, cpu, raw, given))
     return TargetBuild(details={"gpu_accelerator": details, "verdict": "measured"}, notes=notes(run, details), runnable=runnable(run))
+
+
+def _against_cpu(run: GpuRun, cpu, raw, given: PackageInput) -> dict[str, Any]:
+    """Per-output error of the GPU path against the CPU path, on the samples the GPU ran."""
+    if raw is None:
+        return {"inputs": "one random input (no evaluation data)"}
+    count = min(len(v) for v in run.outputs.values()) if run.outputs else 0
+    gpu = {index: values[:count] for index, values in run.outputs.items()}
+    rows = _gpu_compare.compare(cpu, gpu, _gpu_compare.cpu_outputs(cpu, raw, count), y_test=given.y_test, task=given.task)
+    return {"inputs": f"{count} evaluation inputs", "outputs": rows}
 
 
 def read_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -121,14 +121,15 @@ def test_accuracy_on_the_gpu_path_where_labels_exist(tiny_tflite, mnist_small, a
     assert output["accuracy_gpu"] == pytest.approx(output["accuracy_cpu"], abs=0.01) and output["accuracy_gpu"] > 0.5
 
 
-def test_every_output_is_compared_by_name(accelerator):
+@pytest.mark.parametrize("heads, count", [("list", 2), pytest.param("dict", 3, marks=pytest.mark.slow)])
+def test_every_output_is_compared_by_name(accelerator, heads, count):
     from edgekit.converters.keras_tflite import convert_keras
-    from tests._gpu_conformance import _outputs_list, _small
+    from tests._gpu_conformance import _outputs_dict, _outputs_list, _small
 
-    model = convert_keras(_small(_outputs_list)(), quantization="float16", batch_size=1)
+    model = convert_keras(_small(_outputs_list if heads == "list" else _outputs_dict)(), quantization="float16", batch_size=1)
     built = package(model, np.random.default_rng(1).random((8, 32, 32, 3), dtype=np.float32))
     outputs = built.details["gpu_accelerator"]["outputs"]
-    assert len(outputs) == 2 and len({o["name"] for o in outputs}) == 2
+    assert len(outputs) == count and len({o["name"] for o in outputs}) == count
     assert all(o["samples"] == 8 and o["cosine"] > 0.999 and "top1_agreement" not in o for o in outputs)
 
 

@@ -96,3 +96,19 @@ def test_all_five_targets_are_bundled_with_their_reports(sample):
     for name in ("gpu", "edgetpu"):
         ops = targets[name]["target_report"]["ops"]
         assert ops and all(op["placement"] for op in ops)
+
+
+def test_gpu_bundle_is_measured_on_the_gpu_accelerator(sample):
+    """The sample's gpu-float16 bundle: fully accelerated on a named adapter, outputs against the CPU."""
+    from tests._gpu_conformance import ask_directly
+
+    (gpu,) = [a for a in sample.report["artifacts"] if a["target"] == "gpu"]
+    found = gpu["target_report"]["details"]["gpu_accelerator"]
+    if not found["measured"]:
+        pytest.skip(f"no GPU accelerator here: {found['reason']}")
+    assert found["fully_accelerated"] is True and found["on_gpu"] == "all" and found["adapter"]["name"]
+    assert found["latency_us"]["adapter"] == found["adapter"]["name"] and found["latency_us"]["p50"] > 0
+    (output,) = found["outputs"]
+    assert output["samples"] >= 500 and output["top1_agreement"] >= 0.999 and output["max_abs_error"] < 1e-3
+    model = (sample.out_dir / gpu["path"] / "model.tflite").read_bytes()
+    assert ask_directly(model, found["driver"]) == "True"

@@ -47,7 +47,6 @@ class GpuRun:
     latency_us: Mapping | None = None
     peak_rss_mb: float | None = None
     input_specs: tuple[Mapping, ...] = ()  # {name, index, shape, dtype} as the compiled model has them
-    output_specs: tuple[Mapping, ...] = ()
     outputs: Mapping[int, np.ndarray] = field(default_factory=dict)  # tensor index -> (N, ...) stacked
     litert_version: str = ""
 
@@ -203,7 +202,6 @@ def _from_result(folder: Path, result: dict, log: DelegateLog, base: dict) -> Gp
         latency_us=result.get("latency_us"),
         peak_rss_mb=result.get("peak_rss_mb"),
         input_specs=tuple(result.get("inputs", ())),
-        output_specs=tuple(result.get("outputs", ())),
         outputs=outputs,
         **base,
     )

@@ -42,7 +42,6 @@ class VulkanDriver:
     """One way to give the accelerator a Vulkan device: a name for reports and the child's env."""
 
     name: str
-    software: bool
     env: Mapping[str, str] = field(default_factory=dict)
     prepend_library_path: str | None = None  # a folder holding libvulkan.so.1 when the system has none
 
@@ -58,24 +57,23 @@ def vulkan_drivers(environ: Mapping[str, str] | None = None) -> list[VulkanDrive
     """The drivers to try, best first; empty when there is none (see :func:`missing_reason`)."""
     environ = os.environ if environ is None else environ
     if platform.system() != "Linux":
-        return [VulkanDriver(name=f"the system's GPU driver ({platform.system()})", software=False)]
+        return [VulkanDriver(name=f"the system's GPU driver ({platform.system()})")]
     loader = system_loader()
     configured = environ.get("VK_ICD_FILENAMES") or environ.get("VK_DRIVER_FILES")
     if configured:
         return [_driver_for_icd(configured, loader, name=f"Vulkan ICD {configured} (VK_ICD_FILENAMES)")]
     drivers = []
     if loader and system_icds():
-        drivers.append(VulkanDriver(name="the system's Vulkan driver (" + ", ".join(Path(p).name for p in system_icds()) + ")", software=False))
+        drivers.append(VulkanDriver(name="the system's Vulkan driver (" + ", ".join(Path(p).name for p in system_icds()) + ")"))
     icd = swiftshader_icd()
     if icd:
-        drivers.append(_driver_for_icd(icd, loader, name=f"SwiftShader ({icd})", software=True))
+        drivers.append(_driver_for_icd(icd, loader, name=f"SwiftShader ({icd})"))
     return drivers
 
 
-def _driver_for_icd(icd: str, loader: str | None, *, name: str, software: bool = False) -> VulkanDriver:
+def _driver_for_icd(icd: str, loader: str | None, *, name: str) -> VulkanDriver:
     first = icd.split(os.pathsep)[0]
-    software = software or "swiftshader" in first.lower()
-    return VulkanDriver(name=name, software=software, env={"VK_ICD_FILENAMES": icd}, prepend_library_path=None if loader else bundled_loader(first))
+    return VulkanDriver(name=name, env={"VK_ICD_FILENAMES": icd}, prepend_library_path=None if loader else bundled_loader(first))
 
 
 def bundled_loader(icd: str) -> str | None:
