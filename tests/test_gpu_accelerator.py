@@ -181,6 +181,12 @@ def test_a_hang_is_a_timeout_verdict(probes, accelerator):
     assert run.status == "timeout" and run.reason.startswith("the GPU accelerator did not finish within 0.2 s (while ")
 
 
+def test_an_exception_while_running_is_a_failed_verdict(probes, accelerator):
+    run = run_on_gpu(probes("cnn"), inputs={12345: np.zeros((1, *SHAPE), np.float32)})  # no such input tensor
+    assert run.status == "failed" and run.reason == "the GPU accelerator failed on this model (KeyError: 0)"
+    assert _gpu_measure.runnable(run) is False
+
+
 def test_no_driver_falls_back_to_the_prediction_with_the_reason(probes, accelerator, monkeypatch):
     monkeypatch.setenv("VK_ICD_FILENAMES", "/nonexistent/vk_icd.json")
     built = package(probes("cnn"))

@@ -179,7 +179,10 @@ def _first_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     folder = Path((argv or sys.argv[1:])[0])
-    result = serve(folder)
+    try:
+        result = serve(folder)
+    except Exception as exc:  # LiteRT raising while running, or a model this worker cannot feed
+        result = {"status": "failed", "error": f"{exc.__class__.__name__}: {_first_line(exc)}"}
     partial = folder / "result.json.partial"
     partial.write_text(json.dumps(result))
     partial.replace(folder / "result.json")

@@ -3,7 +3,8 @@
 The accelerator is real: ``CompiledModel`` with ``HardwareAccelerator.GPU | CPU``, on whichever
 Vulkan device :mod:`edgekit.runtime.gpu_driver` finds (a real GPU first, else SwiftShader).
 It runs in :mod:`edgekit.runtime._gpu_worker` under a timeout, so a driver that crashes or hangs
-becomes a :class:`GpuRun` with status ``crashed`` or ``timeout`` instead of a lost build. Every
+becomes a :class:`GpuRun` with status ``crashed`` or ``timeout`` instead of a lost build (an
+exception while running is ``failed``). Every
 other outcome is a status too: ``ok`` (with ``fully_accelerated`` as LiteRT answers it, and the
 ops its GPU delegate left to the CPU), ``refused`` (LiteRT would not compile the model for the
 GPU) and ``unavailable`` (no accelerator could be created here, and why, in one line).
@@ -37,7 +38,7 @@ _working_driver: dict[str, int] = {}  # the index of the driver that gave an ada
 class GpuRun:
     """What one attempt to run a model on the GPU accelerator found."""
 
-    status: str  # ok | refused | crashed | timeout | unavailable
+    status: str  # ok | refused | failed | crashed | timeout | unavailable
     reason: str = ""  # one line, for every status but ok
     driver: str | None = None
     log: DelegateLog = field(default_factory=DelegateLog)
@@ -190,6 +191,8 @@ def _interpret(folder: Path, driver, log: DelegateLog, returncode: int | None, s
 def _from_result(folder: Path, result: dict, log: DelegateLog, base: dict) -> GpuRun:
     if result["status"] == "refused":
         return GpuRun(status="refused", reason=refusal_reason(log, result.get("error", "")), fully_accelerated=False, **base)
+    if result["status"] == "failed":
+        return GpuRun(status="failed", reason=f"the GPU accelerator failed on this model ({result['error']})", **base)
     outputs: dict[int, np.ndarray] = {}
     if (folder / "outputs.npz").is_file():
         with np.load(folder / "outputs.npz", allow_pickle=False) as data:
