@@ -20,7 +20,9 @@ from typing import Callable, Sequence
 
 from edgekit.environment import describe_machine
 from edgekit.errors import InputError, ModelError, ToolError
+from edgekit.runtime import gpu_device
 from edgekit.runtime.backends import Backend, resolve_backend
+from edgekit.runtime.gpu_accelerator import run_on_gpu
 from edgekit.runtime.interpreter import allocate, create_runner, read_model_bytes
 from edgekit.runtime.latency import LatencyStats, set_sample_inputs, summarize, time_invocations
 
@@ -104,8 +106,6 @@ def bench_models(
 def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, backend: Backend | None = None) -> BenchResult:
     """Load, init, first inference and steady-state latency of one model at ``threads``."""
     if settings.delegate == "gpu":
-        from edgekit.runtime.gpu_device import bench_on_gpu
-
         return bench_on_gpu(path, threads=threads, settings=settings)
     backend = backend or resolve_backend(settings.runtime)
     scope = "model" if reset_peak_rss() else "process"
@@ -149,13 +149,40 @@ def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, back
     )
 
 
-def backend_context(backend: Backend | None = None) -> dict:
-    """The runtime a result was measured with (the GPU accelerator is always LiteRT's)."""
-    if backend is None:
-        from edgekit.runtime.gpu_accelerator import litert_version
-
-        return {"name": "ai_edge_litert", "version": litert_version()}
+def backend_context(backend: Backend) -> dict:
     return {"name": backend.name, "version": backend.version}
+
+
+def bench_on_gpu(path: str | Path, *, threads: int, settings: BenchSettings, timeout: float = 600.0) -> BenchResult:
+    """The same measurement on LiteRT's GPU accelerator, in its own process (threads: the CPU fallback's).
+
+    Load is reading and verifying the model here; init is the child's CompiledModel creation
+    (WebGPU device and kernel compilation); peak RSS is the child's.
+    """
+    started = time.perf_counter()
+    source = read_source(path)
+    loaded = time.perf_counter()
+    latency = {"runs": settings.runs, "warmup": settings.warmup, "min_time": settings.min_time}
+    run = gpu_device.checked(run_on_gpu(source.data, latency=latency, threads=threads, timeout=timeout), path)
+    return BenchResult(
+        model=source.name,
+        path=str(path),
+        kind=source.kind,
+        quantization=source.quantization,
+        io_dtype=run.input_specs[0]["dtype"] if run.input_specs else "unknown",
+        model_bytes=len(source.data),
+        threads=threads,
+        delegate="gpu",
+        runtime={"name": "ai_edge_litert", "version": run.litert_version},
+        load_ms=_ms(loaded - started),
+        init_ms=run.compile_ms,
+        first_inference_ms=run.first_inference_ms,
+        latency=LatencyStats(**{k: v for k, v in run.latency_us.items() if k != "throughput_per_s"}),
+        peak_rss_mb=run.peak_rss_mb or 0.0,
+        peak_rss_scope="accelerator process",
+        rss_before_mb=current_rss_mb(),
+        accelerator=gpu_device.accelerator_summary(run),
+    )
 
 
 def warm_up_runtime(path: str | Path, settings: BenchSettings, backend: Backend) -> None:

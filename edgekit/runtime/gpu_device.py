@@ -1,7 +1,8 @@
-"""``edgekit bench --delegate gpu`` and ``edgekit predict --delegate gpu``: the real GPU accelerator.
+"""The device commands on the real GPU accelerator: ``predict --delegate gpu``, and what
+``bench --delegate gpu`` (:func:`edgekit.runtime.bench.bench_on_gpu`) shares with it.
 
 Both go through :func:`edgekit.runtime.gpu_accelerator.run_on_gpu`, so the accelerator runs in a
-child process: load, compile, first inference, latency and peak RSS are that process's own.
+child process: compile, first inference, latency and peak RSS are that process's own.
 What is an error here (unlike in a build, where it is a verdict): no accelerator can be
 created (exit 1, with what to install), LiteRT refuses the model for the GPU (exit 2), or the
 accelerator crashes or hangs on it (exit 1).
@@ -9,7 +10,6 @@ accelerator crashes or hangs on it (exit 1).
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,38 +20,6 @@ from edgekit.errors import ModelError, ToolError
 from edgekit.runtime.gpu_accelerator import GpuRun, run_on_gpu
 from edgekit.runtime.gpu_driver import INSTALL_HINT
 from edgekit.runtime.interpreter import ModelRunner, dequantize, quantize
-from edgekit.runtime.latency import LatencyStats
-
-
-def bench_on_gpu(path: str | Path, *, threads: int, settings, timeout: float = 600.0):
-    """One BenchResult for ``path`` on the GPU accelerator (threads: the CPU fallback's)."""
-    from edgekit.runtime.bench import BenchResult, backend_context, current_rss_mb, read_source
-
-    started = time.perf_counter()
-    source = read_source(path)
-    loaded = time.perf_counter()
-    latency = {"runs": settings.runs, "warmup": settings.warmup, "min_time": settings.min_time}
-    run = checked(run_on_gpu(source.data, latency=latency, threads=threads, timeout=timeout), path)
-    stats = {k: v for k, v in run.latency_us.items() if k != "throughput_per_s"}
-    return BenchResult(
-        model=source.name,
-        path=str(path),
-        kind=source.kind,
-        quantization=source.quantization,
-        io_dtype=run_input_dtype(run),
-        model_bytes=len(source.data),
-        threads=threads,
-        delegate="gpu",
-        runtime=backend_context(),
-        load_ms=round((loaded - started) * 1000.0, 3),
-        init_ms=run.compile_ms,
-        first_inference_ms=run.first_inference_ms,
-        latency=LatencyStats(**stats),
-        peak_rss_mb=run.peak_rss_mb or 0.0,
-        peak_rss_scope="accelerator process",
-        rss_before_mb=current_rss_mb(),
-        accelerator=accelerator_summary(run),
-    )
 
 
 def checked(run: GpuRun, what: str | Path) -> GpuRun:
@@ -79,10 +47,6 @@ def accelerator_summary(run: GpuRun) -> dict[str, Any]:
         "litert": run.litert_version,
         "timing_note": run.timing_note(),
     }
-
-
-def run_input_dtype(run: GpuRun) -> str:
-    return run.input_specs[0]["dtype"] if run.input_specs else "unknown"
 
 
 class GpuEngine:
