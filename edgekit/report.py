@@ -49,7 +49,7 @@ def format_table(report: Mapping) -> str:
     """A fixed-width table of every artifact, preceded by the float model's accuracy."""
     lines = fixed_width(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
     head = float_line(report)
-    notes = _artifact_notes(report["artifacts"])
+    notes = _artifact_notes(report["artifacts"], report.get("failed") or [])
     sensitivity = ["", format_sensitivity(report["sensitivity"])] if report.get("sensitivity") else []
     return "\n".join([head, "", *lines, *([""] + notes if notes else []), *sensitivity])
 
@@ -106,9 +106,9 @@ def fixed_width(columns, rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _artifact_notes(artifacts) -> list[str]:
-    """Skipped layers and sparse-encoding findings, one line each, under the table."""
-    notes = []
+def _artifact_notes(artifacts, failed=()) -> list[str]:
+    """Targets left out, skipped layers, graph fixes and sparse-encoding findings, one line each."""
+    notes = [f"{f['target']}: not built: {f['error']}" for f in failed]
     for artifact in artifacts:
         skipped = artifact.get("skipped_layers") or []
         if skipped:
@@ -117,6 +117,7 @@ def _artifact_notes(artifacts) -> list[str]:
         sparse = artifact.get("sparse_encoding")
         if sparse:
             notes.append(f"{artifact['name']}: sparse encoding: {sparse['note']}")
+        notes += [f"{artifact['name']}: {fix}" for fix in artifact.get("graph_fixes") or []]
     return notes
 
 
@@ -143,7 +144,7 @@ def format_markdown(report: Mapping) -> str:
         f"invocations on {machine.get('cpu', 'this machine')} ({machine.get('cores', '?')} cores).",
     ]
     parts += _compression_lines(report.get("compression", {}))
-    notes = _artifact_notes(report["artifacts"])
+    notes = _artifact_notes(report["artifacts"], report.get("failed") or [])
     if notes:
         parts += ["", *[f"- {note}" for note in notes]]
     parts += _unique_lines(report["artifacts"])

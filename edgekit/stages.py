@@ -377,13 +377,11 @@ def convert_reference(float_model, settings: ArtifactSettings) -> Artifact:
 def convert_for_target(target: Target, compressed: Compressed, data: ModelData, settings: ArtifactSettings, *, name: str | None = None) -> Artifact:
     """The artifact ``target`` ships: converted with its options, batch and I/O dtypes, the
     sparse encoding where asked for and measurably worth it, dressed by the flavour."""
-    artifact = Artifact(
-        name=name or f"{settings.name}-{target.label}",
-        target=target,
-        quantization=target.quantization,
-        model_bytes=target_conversion(target, compressed, data, settings),
-        facts={"skipped_layers": compressed.skipped_layers},
-    )
+    model_bytes, facts = target_conversion(target, compressed, data, settings), {"skipped_layers": compressed.skipped_layers}
+    if target.rewrite is not None:
+        model_bytes, fixes = target.rewrite(model_bytes)
+        facts = {**facts, "graph_fixes": list(fixes)} if fixes else facts
+    artifact = Artifact(name=name or f"{settings.name}-{target.label}", target=target, quantization=target.quantization, model_bytes=model_bytes, facts=facts)
     if settings.sparse_encoding:
         artifact = encode_sparse(artifact, compressed, data, settings)
     return dress(artifact, data, settings)

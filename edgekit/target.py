@@ -75,6 +75,9 @@ class Target:
     converter_options: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     package: Callable[[bytes, PackageInput], TargetBuild] | None = None
+    # The target's own fix-ups of a converted flatbuffer (model bytes -> (bytes, notes)), applied
+    # in the conversion stage so every figure is measured on the fixed model (TFLM's limits).
+    rewrite: Callable[[bytes], tuple[bytes, tuple[str, ...]]] | None = None
     static_batch: bool = False  # convert with batch fixed to 1 (compilers that need static shapes)
 
     def __post_init__(self):

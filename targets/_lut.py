@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
+from edgekit.targets._model_edit import edit_model
 from edgekit.targets._tflm import TFLM_PIP
 from edgekit.tflite_graph import Tensor, TFLiteGraph, read_tflite
 
@@ -192,33 +193,16 @@ def _without_stale_quantization(model_bytes: bytes) -> bytes:
     (``edgekit inspect``) would call it damaged. Unpacked and packed with tflite-micro's schema
     object API, then aligned by tflite-micro's own aligner, as its compressor does.
     """
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
     graph = read_tflite(model_bytes)
     stale = [(s.index, i) for s, op in graph.operators() if op.name == DECODE_OP for i in op.inputs[0::2] if s.tensors[i].quantization]
     if not stale:
         return model_bytes
-    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
-    for subgraph, tensor in stale:
-        model.subgraphs[subgraph].tensors[tensor].quantization = None
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return _aligned(bytes(builder.Output()))
 
+    def drop(model) -> None:
+        for subgraph, tensor in stale:
+            model.subgraphs[subgraph].tensors[tensor].quantization = None
 
-def _aligned(model_bytes: bytes) -> bytes:
-    """The flatbuffer with its buffers 16-byte aligned (Python flatbuffers ignores force_align)."""
-    import tempfile
-    from pathlib import Path
-
-    from tflite_micro.tensorflow.lite.micro.tools import tflite_flatbuffer_align_wrapper
-
-    with tempfile.TemporaryDirectory(prefix="edgekit-align-") as temp:
-        source, target = Path(temp, "in.tflite"), Path(temp, "out.tflite")
-        source.write_bytes(model_bytes)
-        tflite_flatbuffer_align_wrapper.align_tflite_model(str(source), str(target))
-        return target.read_bytes()
+    return edit_model(model_bytes, drop)
 
 
 def decoded_tensors(compressed: TFLiteGraph) -> dict[str, list[tuple[int, int]]]:

@@ -18,8 +18,9 @@ from typing import Any, Mapping
 from edgekit.converters.vela import VelaResult, compile_vela
 from edgekit.errors import InputError, ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from edgekit.targets import _tflm
+from edgekit.targets import _budgets as budgets, _tflm
 from edgekit.targets._micro_sources import TensorInfo, micro_files
+from edgekit.targets._tflm_fixes import tflm_loadable
 from edgekit.targets.mcu import CONVERTER_OPTIONS
 from edgekit.tflite_graph import read_tflite
 
@@ -32,6 +33,9 @@ OPTIONS: dict[str, Any] = {
     "config": None,
     "optimise": "Performance",
     "timeout_s": 300,
+    "flash_kb": None,  # budgets on Vela's own figures (or a board's: edgekit.boards)
+    "ram_kb": None,
+    "board": None,
 }
 
 
@@ -100,18 +104,22 @@ def placement_report(model_bytes: bytes, result: VelaResult) -> TargetReport:
 
 
 def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
-    """Compile with the recipe's accelerator settings; ship the Vela model, its C array and figures."""
+    """Compile with the recipe's accelerator settings; ship the Vela model, its C array and
+    figures; Vela's SRAM and flash must fit the budgets (``flash_kb``/``ram_kb`` or a board)."""
+    limits = budgets.read_budgets(given.options, target="ethos-u")
     result = compile_cached(model_bytes, **vela_settings(given.options))
     report = placement_report(model_bytes, result)
     if not report.runnable:
         raise ModelError(f"the ethos-u target cannot use this model: {'; '.join(report.notes)}")
+    budgets.check_budget("ethos-u", "flash_kb", result.flash_bytes, limits["flash_kb"], what="Vela model (flash)")
+    budgets.check_budget("ethos-u", "ram_kb", arena_bytes(result), limits["ram_kb"], what=f"tensor arena in {result.memory_mode} mode (Vela's SRAM figure)")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", given.name) or "model"
     files = {
         f"{stem}_vela.tflite": result.model,
         "vela_summary.csv": _summary_csv(result),
         **_sources(model_bytes, result, given.name),
     }
-    details = {**report.details, "vela_model_bytes": len(result.model)}
+    details = {**report.details, "vela_model_bytes": len(result.model), **{k: v for k, v in limits.items() if v is not None}}
     return TargetBuild(files={f"{FOLDER}/{k}": v for k, v in files.items()}, details=details, notes=(_note(details),))
 
 
@@ -169,5 +177,6 @@ ETHOS_U = Target(
     converter_options=CONVERTER_OPTIONS,
     options=OPTIONS,
     package=package,
+    rewrite=tflm_loadable,  # the ops Vela leaves to the Cortex-M run in TFLM
     static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
 )

@@ -19,11 +19,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgekit.errors import BudgetError, InputError, ModelError
+from edgekit.errors import ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from edgekit.targets import _mcu_fit, _tflm
+from edgekit.targets import _arena_plan, _budgets as budgets, _mcu_fit, _tflm
 from edgekit.targets._litert_compare import agreement_note, compare_with_litert
 from edgekit.targets._micro_sources import TensorInfo, micro_files, resolver_methods
+from edgekit.targets._tflm_fixes import tflm_loadable
 from edgekit.tflite_graph import TFLiteGraph, read_tflite
 
 FOLDER = "mcu"
@@ -54,7 +55,7 @@ def check(tflite_bytes: bytes) -> TargetReport:
         runnable=not refused,
         ops=tuple(placements),
         notes=tuple(notes),
-        details={"op_count": len(op_names), "resolver_ops": len(resolver_methods(graph)), "flash_bytes": len(tflite_bytes)},
+        details={"op_count": len(op_names), "resolver_ops": len(resolver_methods(graph)), "flash_bytes": len(tflite_bytes), **static_needs(tflite_bytes, graph)},
     )
 
 
@@ -70,18 +71,19 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
     and/or carrying an offline arena plan when that is smaller), also kept as ``NAME_mcu.tflite``.
     """
     graph = _runnable_graph(model_bytes)
-    budgets = read_budgets(given.options)
+    limits = read_budgets(given.options)
+    needs = check_fits(model_bytes, graph, limits)
     arena = _tflm.measure_arena(model_bytes)
     x_test = np.asarray(given.x_test) if given.x_test is not None and len(given.x_test) else None
-    details: dict[str, Any] = {"tflm_version": _tflm.version(), **{k: v for k, v in budgets.items() if v is not None}}
+    details: dict[str, Any] = {"tflm_version": _tflm.version(), **needs, **{k: v for k, v in limits.items() if v is not None}}
     if x_test is not None:
         classifies = given.task in (None, "classification")
         details.update(compare_with_litert(_tflm.load(model_bytes, arena.total), model_bytes, x_test, classifies=classifies))
     check = _mcu_fit.evaluation(model_bytes, graph, arena.total, x_test)
-    lut, planned = _mcu_fit.fit(model_bytes, arena, check, ram_budget=_bytes(budgets["ram_kb"]))
+    lut, planned = _mcu_fit.fit(model_bytes, arena, check, ram_budget=_bytes(limits["ram_kb"]))
     shipped, shipped_arena = planned.model, planned.arena
-    check_budget("flash_kb", len(shipped), budgets["flash_kb"], what="model (flash)")
-    check_budget("ram_kb", shipped_arena.total, budgets["ram_kb"], what="tensor arena (RAM)")
+    check_budget("flash_kb", len(shipped), limits["flash_kb"], what="model (flash)")
+    check_budget("ram_kb", shipped_arena.total, limits["ram_kb"], what="tensor arena (RAM)")
     interpreter = _tflm.load(shipped, shipped_arena.total)
     details.update({"flash_bytes": len(shipped), **shipped_arena.to_dict(), "arena_bytes_uncompressed": arena.total})
     details["resolver_ops"] = len(resolver_methods(read_tflite(shipped)))  # DECODE too, when compressed
@@ -128,25 +130,47 @@ def _runnable_graph(model_bytes: bytes) -> TFLiteGraph:
 
 
 def read_budgets(options: Mapping[str, Any]) -> dict[str, float | None]:
-    """``flash_kb``/``ram_kb`` from the target options: None (no budget) or a positive number."""
-    budgets = {}
-    for key in ("flash_kb", "ram_kb"):
-        value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise InputError(f"[target.mcu] {key} must be a positive number of KiB, not {value!r}", hint=f"e.g. {key} = 256")
-        budgets[key] = value
-    return budgets
+    """``flash_kb``/``ram_kb`` from the target options (or its ``board``): None (no budget) or KiB."""
+    return budgets.read_budgets(options, target="mcu")
 
 
 def check_budget(key: str, measured: int, budget_kb: float | None, *, what: str) -> None:
     """Raise BudgetError when ``measured`` bytes exceed ``budget_kb`` KiB."""
-    if budget_kb is None or measured <= budget_kb * KIB:
-        return
-    raise BudgetError(
-        f"mcu budget {key} = {budget_kb:g} exceeded: the {what} needs {measured:,} bytes "
-        f"({measured / KIB:.1f} KiB), {measured - budget_kb * KIB:,.0f} bytes over",
-        hint=f"raise [target.mcu] {key}, or shrink the model (prune, cluster, fewer channels)",
-    )
+    budgets.check_budget("mcu", key, measured, budget_kb, what=what)
+
+
+def static_needs(model_bytes: bytes, graph: TFLiteGraph) -> dict[str, int]:
+    """What the model needs at the least, from the flatbuffer alone (no TFLM): flash if every
+    constant tensor of 128 or fewer distinct values were LUT-compressed to 1 bit, and the
+    activations alive at the busiest op (the arena's non-persistent part cannot be smaller)."""
+    needs = {"flash_bytes_at_least": len(model_bytes) - _lut_savings_at_most(graph)}
+    if not _arena_plan.plannable(graph):
+        needs["arena_lower_bound_bytes"] = _arena_plan.lower_bound(_arena_plan.buffers(graph))
+    return needs
+
+
+def _lut_savings_at_most(graph: TFLiteGraph) -> int:
+    """An upper bound on what LUT compression can save (tables of at most 128 values, per
+    tensor or per channel, at 1 bit): so the flash figure it leaves is a lower bound."""
+    saved = 0
+    for tensor in graph.main.tensors:
+        values = graph.constant(tensor)
+        if values is None or values.size <= 256:
+            continue
+        rows = values.reshape(values.shape[0], -1) if values.ndim > 1 else values.reshape(1, -1)
+        if len(np.unique(values)) <= 128 or max(len(np.unique(row)) for row in rows) <= 128:
+            saved += values.nbytes - values.size // 8
+    return saved
+
+
+def check_fits(model_bytes: bytes, graph: TFLiteGraph, budget: Mapping[str, float | None]) -> dict[str, int]:
+    """The budget verdict before TFLM runs: a model that cannot fit is refused in a moment,
+    not after minutes of arena probing and compression."""
+    needs = static_needs(model_bytes, graph)
+    check_budget("flash_kb", needs["flash_bytes_at_least"], budget["flash_kb"], what="model (flash), even with every compressible tensor at 1 bit,")
+    if "arena_lower_bound_bytes" in needs:
+        check_budget("ram_kb", needs["arena_lower_bound_bytes"], budget["ram_kb"], what="tensor arena (RAM), for the activations alone,")
+    return needs
 
 
 def _mcu_files(model_bytes: bytes, interpreter, *, name: str, arena_bytes: int, lut, planned) -> dict[str, bytes]:
@@ -200,7 +224,8 @@ MCU = Target(
     io_dtype="int8",
     check=check,
     converter_options=CONVERTER_OPTIONS,
-    options={"flash_kb": None, "ram_kb": None},
+    options={"flash_kb": None, "ram_kb": None, "board": None},
     package=package,
+    rewrite=tflm_loadable,
     static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
 )

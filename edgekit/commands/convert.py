@@ -20,8 +20,11 @@ from edgekit.commands._options import writable
 @click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--task", default="auto", show_default=True, metavar="TASK", help="What the outputs mean: classification, regression (incl. reconstruction / anomaly detection), detection (raw heads), embedding, or auto (decided from the outputs).")
 @click.option("--input-shape", default=None, metavar="HxWxC", help="Fix the model's dynamic input dimensions, e.g. 96x96x3 (default: the --data samples' shape).")
+@click.option("--flash-kb", type=float, default=None, metavar="KIB", help="Flash budget (mcu, ethos-u): a model that does not fit is a budget verdict, exit 1.")
+@click.option("--ram-kb", type=float, default=None, metavar="KIB", help="RAM budget for the tensor arena (mcu, ethos-u).")
+@click.option("--board", default=None, metavar="NAME", help="A board's flash and RAM as the budgets, e.g. nrf52840 (see edgekit.boards); --flash-kb/--ram-kb win.")
 @click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in the model file.")
-def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, task: str, input_shape: str | None, trust_model: bool):
+def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, task: str, input_shape: str | None, flash_kb, ram_kb, board, trust_model: bool):
     """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
     post-training quantisation, check it, measure every output against the Keras model, and
     write its bundle."""
@@ -39,6 +42,7 @@ def convert(model: Path, target: str, data, out: Path, mean: float, std: float, 
         model, target=target, out=out, data=data, mean=mean, std=std,
         labels=[n for n in names if n.strip()] if names else None,
         calibration_samples=calibration_samples, trust_model=trust_model, task=task, input_shape=shape,
+        budgets={"flash_kb": flash_kb, "ram_kb": ram_kb, "board": board},
     )  # fmt: skip
     click.echo(_summary(result))
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from edgekit import distribute, stages
 from edgekit.atomic import staged_directory
 from edgekit.checkpoints import Checkpoints
+from edgekit.errors import BudgetError, EdgekitError
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.report_files import write_build_reports
 from edgekit.stages import Artifact, ArtifactSettings, StageTimer
@@ -40,22 +41,26 @@ def build(
     trust_model: bool = False,
     cache: str | Path | bool | None = None,
     fresh: bool = False,
+    keep_going: bool = False,
 ) -> BuildResult:
     """Run a recipe end to end and write bundles plus ``report.json``/``report.md``.
 
     ``trust_model`` lets ``model.file`` carry code (Lambda layers); off, such files are refused.
     The trained and the compressed models are checkpointed in ``cache`` (default: ``OUT.cache``
     beside the output; False: none) and reused by a re-run of the same recipe, unless ``fresh``.
+    A target whose artifact misses its flash or RAM budget is reported and left out while the
+    others are bundled (then the build fails with that verdict, exit 1); ``keep_going`` does
+    the same for any other target's failure (a compiler error, a model the target refuses).
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
     checkpoints = Checkpoints.for_build(recipe, out_dir, cache=cache, fresh=fresh, trust=trust_model)
     with checkpoints.kept_on_interrupt():
-        return _build(recipe, out_dir, checkpoints, trust_model=trust_model)
+        return _build(recipe, out_dir, checkpoints, trust_model=trust_model, keep_going=keep_going)
 
 
-def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_model: bool) -> BuildResult:
+def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_model: bool, keep_going: bool) -> BuildResult:
     timer, targets = StageTimer(), stages.recipe_targets(recipe)
     with timer.stage("load"):
         inputs = stages.load_recipe_inputs(recipe, targets, trust=trust_model)
@@ -66,10 +71,17 @@ def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_mod
     settings = ArtifactSettings.from_recipe(recipe, input_shape=stages.fixed_input_shape(model, data))
     sensitivity, compressed = stages.compressed_models(model, recipe, inputs, targets, checkpoints=checkpoints, timer=timer)
     with timer.stage("convert"):
-        artifacts = [stages.convert_reference(model, settings), *(stages.convert_for_target(t, compressed, data, settings) for t in targets)]
+        reference = stages.convert_reference(model, settings)
     with timer.stage("measure"):
-        artifacts = [stages.check_and_package(stages.measure(a, data, scores, settings), data) for a in artifacts]
+        artifacts, failed = [stages.measure(reference, data, scores, settings)], []
+    for target in targets:
+        try:
+            artifacts.append(_made_for(target, compressed, data, scores, settings, timer))
+        except (BudgetError if not keep_going else EdgekitError) as exc:
+            log.error("%s: %s; bundling the other targets", target.label, exc)
+            failed.append((target, exc))
     report = stages.run_report(recipe, stages.float_summary(model, scores, data), compressed.report, [], timer.seconds)
+    report["failed"] = [{"target": t.label, "error": exc.message, "hint": exc.hint} for t, exc in failed]
     report["task"] = stages.task_report(data, scores)
     report["checkpoints"] = checkpoints.summary()
     if sensitivity is not None:
@@ -82,4 +94,22 @@ def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_mod
         report["artifacts"] = [a.to_report() for a in artifacts]
         write_build_reports(staging, report)
     log.info("wrote %s", out_dir)
+    if failed:
+        raise_first(failed, len(artifacts) - 1, out_dir)
     return BuildResult(out_dir=out_dir, report=report, artifacts=tuple(artifacts))
+
+
+def _made_for(target, compressed, data, scores, settings: ArtifactSettings, timer: StageTimer) -> Artifact:
+    """One target's artifact: converted, measured, checked and packaged."""
+    with timer.stage("convert"):
+        artifact = stages.convert_for_target(target, compressed, data, settings)
+    with timer.stage("measure"):
+        return stages.check_and_package(stages.measure(artifact, data, scores, settings), data)
+
+
+def raise_first(failed: list, written: int, out_dir: Path) -> None:
+    """The build's verdict after the rest was written: the first failure, with where the others went."""
+    target, exc = failed[0]
+    others = f"the other {written} target artifact(s) are in {out_dir}" if written else "no target artifact was built"
+    more = f" ({len(failed) - 1} more target(s) failed, see report.json)" if len(failed) > 1 else ""
+    raise type(exc)(f"{target.label}: {exc.message}{more}; {others}", hint=exc.hint)

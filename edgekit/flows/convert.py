@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -51,16 +52,18 @@ def convert_file(
     trust_model: bool = False,
     task: str = "auto",
     input_shape: tuple[int, ...] | None = None,
+    budgets: Mapping[str, Any] | None = None,
 ) -> ConvertResult:
     """Convert ``model_path`` for ``target`` and write its bundle under ``out``.
 
     ``task`` says what the outputs mean (``auto``: decided from them); ``input_shape`` fixes
-    dynamic input dimensions (else the data's sample shape does).
+    dynamic input dimensions (else the data's sample shape does); ``budgets`` (``flash_kb``,
+    ``ram_kb``, ``board``) are checked before any conversion is measured.
     """
     from edgekit.models import load_model_file
 
     check_task(task)
-    chosen = get_target(target)
+    chosen = with_budgets(get_target(target), budgets or {})
     model = load_model_file(model_path, trust=trust_model)
     model_input = single_input_shape(model, model_path)
     model_data = representative(model, data, tuple(input_shape) if input_shape else model_input, mean=mean, std=std, labels=labels)
@@ -81,10 +84,31 @@ def convert_file(
     return ConvertResult(
         bundle=Path(out) / artifact.path,
         model_bytes=artifact.model_bytes,
-        metrics=dict(artifact.metrics),
+        metrics={**artifact.metrics, **artifact.facts},  # as the manifest records them
         target_report=dict(artifact.target_report),
         task=stages.task_report(model_data, scores),
     )
+
+
+def with_budgets(target, budgets: Mapping[str, Any]):
+    """The target with ``--flash-kb``/``--ram-kb``/``--board`` set; checked before any work."""
+    from edgekit.boards import get_board
+
+    given = {key: value for key, value in budgets.items() if value is not None}
+    if not given:
+        return target
+    if not set(given) <= set(target.options):
+        flags = ", ".join("--" + key.replace("_", "-") for key in sorted(given))
+        raise InputError(f"{flags}: target {target.name} has no flash or RAM budget", hint="budgets apply to the mcu and ethos-u targets")
+    for key in ("flash_kb", "ram_kb"):
+        value = given.get(key)
+        if value is not None and not value > 0:  # NaN and inf refused too
+            raise InputError(f"--{key.replace('_', '-')} {value:g} must be a positive number of KiB")
+        if value is not None and value == float("inf"):
+            raise InputError(f"--{key.replace('_', '-')} must be a finite number of KiB")
+    if "board" in given:
+        get_board(given["board"], target=target.name)
+    return target.variant(**given)
 
 
 def _input_name(model) -> str:

@@ -222,10 +222,9 @@ def refusal_reason(log: DelegateLog, error: str) -> str:
 
 
 def _child_base_env() -> dict[str, str]:
-    """This environment, with the child importing the same edgekit as this process."""
-    import edgekit
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(edgekit.__file__)))
+    """This environment, with the child importing the same edgekit as this process (the
+    folder above the edgekit package this module belongs to)."""
+    root = str(Path(__file__).resolve().parents[2])
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
 
 

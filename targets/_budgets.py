@@ -1,0 +1,41 @@
+"""Flash and RAM budgets of the microcontroller targets (mcu, ethos-u): read, and checked.
+
+A budget comes from the target's settings: ``flash_kb``/``ram_kb`` (recipe ``[target.NAME]``,
+``--flash-kb``/``--ram-kb`` on convert) or a ``board`` profile (``edgekit.boards``); explicit
+figures win over the board's. A model that exceeds one is not bad input but a verdict:
+:class:`~edgekit.errors.BudgetError` (exit 1), naming what it needs, the budget and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from edgekit.boards import get_board
+from edgekit.errors import BudgetError, InputError
+
+KIB = 1024
+KEYS = ("flash_kb", "ram_kb")
+
+
+def read_budgets(options: Mapping[str, Any], *, target: str) -> dict[str, float | None]:
+    """``{"flash_kb": ..., "ram_kb": ...}``: a positive number of KiB or None (no budget)."""
+    board = get_board(options["board"], target=target) if options.get("board") else None
+    budgets = {}
+    for key in KEYS:
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise InputError(f"[target.{target}] {key} must be a positive number of KiB, not {value!r}", hint=f"e.g. {key} = 256")
+        budgets[key] = value if value is not None else (getattr(board, key) if board else None)
+    return budgets
+
+
+def check_budget(target: str, key: str, measured: int, budget_kb: float | None, *, what: str, hint: str = "") -> None:
+    """Raise BudgetError when ``measured`` bytes exceed ``budget_kb`` KiB."""
+    if budget_kb is None or measured <= budget_kb * KIB:
+        return
+    flag = "--" + key.replace("_", "-")
+    raise BudgetError(
+        f"{target} budget {key} = {budget_kb:g} exceeded: the {what} needs {measured:,} bytes "
+        f"({measured / KIB:.1f} KiB), {measured - budget_kb * KIB:,.0f} bytes over",
+        hint=hint or f"raise [target.{target}] {key} ({flag} on convert), pick a larger board, or shrink the model (prune, cluster, fewer channels)",
+    )
