@@ -95,6 +95,7 @@ class ClusterSpec:
     learning_rate: float | None = None
     init: str = "kmeans++"
     exclude: list[str] = field(default_factory=list)
+    layers: Mapping[str, int] = field(default_factory=dict)  # per layer name: its own cluster count, e.g. { dense1 = 4 }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -580,6 +581,11 @@ def parse_m_by_n(text: str) -> tuple[int, int]:
 def _check_compression(recipe: Recipe, where: _Locator) -> None:
     """Combinations of compression keys that cannot work together."""
     prune, distill = recipe.prune, recipe.distill
+    for layer, count in recipe.cluster.layers.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+            raise RecipeError(f"{where('cluster', 'layers')}: cluster.layers.{layer} = {count!r} must be a whole number of clusters, at least 2")
+    if recipe.cluster.layers and recipe.cluster.clusters == 0:
+        raise RecipeError(f"{where('cluster', 'layers')}: cluster.layers needs cluster.clusters (the count for every other layer)", hint="e.g. clusters = 16")
     if prune.m_by_n is not None:
         try:
             parse_m_by_n(prune.m_by_n)

@@ -210,7 +210,9 @@ def _compression_lines(compression: Mapping) -> list[str]:
         most = max(cluster["unique_weights_per_kernel"].values(), default=0)
         lines += [
             "",
-            f"Clustering: {cluster['clusters']} clusters per kernel ({cluster['init']}"
+            f"Clustering: {cluster['clusters']} clusters per kernel"
+            + "".join(f", {n} for {layer}" for layer, n in (cluster.get("clusters_per_layer") or {}).items())
+            + f" ({cluster['init']}"
             + (", sparsity-preserving" if cluster["preserve_sparsity"] else "")
             + f"); at most {most} unique values per kernel after strip_clustering.",
         ]

@@ -54,6 +54,7 @@ def cluster_from_recipe(recipe: Recipe, *, preserve_sparsity: bool) -> Cluster:
     spec = recipe.cluster
     return Cluster(
         clusters=spec.clusters,
+        per_layer=dict(spec.layers),
         epochs=spec.epochs,
         learning_rate=spec.learning_rate or recipe.train.learning_rate / 10,
         init=spec.init,

@@ -73,3 +73,30 @@ def test_unclustered_int8_kernels_have_many_values(tiny_tflite):
     """The check above means something: a plain int8 kernel has far more than 8 values per channel."""
     counts = stored_unique(open_model(tiny_tflite["int8"], default_delegates=False))
     assert max(counts.values()) > 30
+
+
+def test_a_layer_can_have_its_own_cluster_count(tiny_model, mnist_small):
+    """A dense kernel at 4 clusters (2-bit LUT indices on a microcontroller), the rest at 16."""
+    from edgekit.train import TrainData
+
+    x, y, _, _ = mnist_small
+    step = Cluster(clusters=16, per_layer={"dense1": 4}, epochs=1)
+    result = run_compression(tiny_model, [step], TrainData(x, y, batch_size=32))
+    counts = unique_weights_per_kernel(result.float_model)
+    assert counts["dense1"] <= 4 and max(v for k, v in counts.items() if k != "dense1") <= 16
+    assert max(v for k, v in counts.items() if k != "dense1") > 4
+    assert result.report["cluster"]["clusters_per_layer"] == {"dense1": 4}
+
+
+def test_per_layer_clusters_are_checked(tiny_model, tmp_path):
+    from edgekit.errors import ModelError, RecipeError
+    from edgekit.recipe import recipe_from_dict
+
+    with pytest.raises(ModelError, match="cluster.layers: the model has no layer 'dense9'"):
+        Cluster(clusters=16, per_layer={"dense9": 4}).wrap(tiny_model)
+    base = {"model": {"factory": "x.py:f"}}
+    with pytest.raises(RecipeError, match="cluster.layers.dense1 = 1 must be a whole number of clusters, at least 2"):
+        recipe_from_dict({**base, "cluster": {"clusters": 16, "layers": {"dense1": 1}}})
+    with pytest.raises(RecipeError, match="cluster.layers needs cluster.clusters"):
+        recipe_from_dict({**base, "cluster": {"layers": {"dense1": 4}}})
+    assert recipe_from_dict({**base, "cluster": {"clusters": 16, "layers": {"dense1": 4}}}).cluster.layers == {"dense1": 4}

@@ -9,10 +9,10 @@ sparsity-preserving (zeros stay zero), and QAT afterwards uses the cluster-prese
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 from edgekit._compat import tfmot
-from edgekit.compression.layers import SkippedLayer, check_patterns, wrap_layers
+from edgekit.compression.layers import SkippedLayer, check_names, check_patterns, wrap_layers
 from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel
 from edgekit.errors import EdgekitError, InputError
 from edgekit.train import TrainData, fit
@@ -24,9 +24,14 @@ INITS = dict(zip(CLUSTER_INITS, ("KMEANS_PLUS_PLUS", "DENSITY_BASED", "LINEAR", 
 
 @dataclass(kw_only=True)
 class Cluster:
-    """Cluster every supported kernel into ``clusters`` centroids and fine-tune."""
+    """Cluster every supported kernel into ``clusters`` centroids and fine-tune.
+
+    ``per_layer`` gives some layers (by name) their own count: a large dense kernel at 4
+    clusters stores 2-bit indices on a microcontroller (LUT compression) where 16 need 4.
+    """
 
     clusters: int = 16
+    per_layer: Mapping[str, int] = field(default_factory=dict)
     epochs: int = 2
     learning_rate: float = 1e-4
     init: str = "kmeans++"
@@ -49,15 +54,15 @@ class Cluster:
         if self.init not in INITS:
             raise InputError(f"unknown cluster init {self.init!r}", hint=f"choose one of: {', '.join(CLUSTER_INITS)}")
         check_patterns(model, self.exclude, key="cluster.exclude")
+        check_names(model, self.per_layer, key="cluster.layers")
         params = {
-            "number_of_clusters": self.clusters,
             "cluster_centroids_init": getattr(clustering.CentroidInitialization, INITS[self.init]),
             "preserve_sparsity": self.preserve_sparsity,
         }
         wrapped, self.skipped = wrap_layers(
             model,
             step=self.name,
-            wrap=lambda layer: clustering.cluster_weights(layer, **params),
+            wrap=lambda layer: clustering.cluster_weights(layer, number_of_clusters=self.clusters_of(layer.name), **params),
             supports=self._unsupported,
             exclude=self.exclude,
         )
@@ -65,6 +70,9 @@ class Cluster:
             layer.layer.name for layer in wrapped.submodules if type(layer).__name__.startswith("ClusterWeights")
         ]
         return wrapped
+
+    def clusters_of(self, layer: str) -> int:
+        return int(self.per_layer.get(layer, self.clusters))
 
     def _unsupported(self, layer) -> str | None:
         from tensorflow_model_optimization.python.core.clustering.keras.clusterable_layer import ClusterableLayer
@@ -76,8 +84,8 @@ class Cluster:
         if not isinstance(layer, ClusterableLayer) and not ClusteringRegistry.supports(layer):
             return "not supported by TF-MOT clustering (no ClusteringRegistry entry, not a ClusterableLayer)"
         kernel = kernels[0]
-        if int(kernel.shape.num_elements()) <= self.clusters:
-            return f"too few weights ({kernel.shape.num_elements()}) for {self.clusters} clusters"
+        if int(kernel.shape.num_elements()) <= self.clusters_of(layer.name):
+            return f"too few weights ({kernel.shape.num_elements()}) for {self.clusters_of(layer.name)} clusters"
         return None
 
     def strip(self, model):
@@ -89,13 +97,15 @@ class Cluster:
         return None
 
     def verify(self, model) -> dict:
-        """Each clustered kernel must hold at most ``clusters`` distinct values after stripping."""
+        """Each clustered kernel must hold at most its cluster count of distinct values after stripping."""
         unique = unique_weights_per_kernel(model, layers=self.clustered_layers)
-        over = {name: count for name, count in unique.items() if count > self.clusters}
+        over = {name: count for name, count in unique.items() if count > self.clusters_of(name)}
         if over:
-            raise EdgekitError(f"after strip_clustering these kernels have more than {self.clusters} distinct values: {over}")
+            limits = {name: self.clusters_of(name) for name in over}
+            raise EdgekitError(f"after strip_clustering these kernels have more distinct values than their clusters {limits}: {over}")
         report = {
             "clusters": self.clusters,
+            "clusters_per_layer": {name: self.clusters_of(name) for name in self.per_layer},
             "init": self.init,
             "preserve_sparsity": self.preserve_sparsity,
             "clustered_layers": list(self.clustered_layers),

@@ -49,6 +49,14 @@ def check_patterns(model, patterns: Sequence[str], *, key: str) -> None:
             raise ModelError(f"{key}: {pattern!r} matches no layer name or type", hint=f"the model's layers: {names}")
 
 
+def check_names(model, names, *, key: str) -> None:
+    """Refuse a per-layer setting for a layer the model does not have (a typo would do nothing)."""
+    known = {layer.name for layer in all_layers(model)}
+    for name in names:
+        if name not in known:
+            raise ModelError(f"{key}: the model has no layer {name!r}", hint=f"the model's layers: {', '.join(sorted(known))}")
+
+
 def all_layers(model):
     """Every layer, descending into nested Sequential/Functional models."""
     for layer in getattr(model, "layers", []):
