@@ -29,6 +29,23 @@ def read_budgets(options: Mapping[str, Any], *, target: str) -> dict[str, float 
     return budgets
 
 
+def boards_that_fit(target: str, *, flash: int, ram: int) -> list[str]:
+    """The board profiles (``edgekit.boards``) whose flash and RAM hold this model."""
+    from edgekit.boards import BOARDS
+
+    return [b.name for b in BOARDS.values() if target in b.targets and flash <= b.flash_kb * KIB and ram <= b.ram_kb * KIB]
+
+
+def boards_note(target: str, fitting: list[str]) -> str:
+    """Without a budget, where the model fits: the warning a 5 MB arena deserves."""
+    from edgekit.boards import BOARDS
+
+    if not fitting:
+        largest = max((b for b in BOARDS.values() if target in b.targets), key=lambda b: b.ram_kb)
+        return f"no budget set, and the model fits none of edgekit's board profiles (the largest, {largest.name}, has {largest.flash_kb:,} KiB flash and {largest.ram_kb:,} KiB RAM): set flash_kb/ram_kb for your board"
+    return f"no budget set; fits the board profiles {', '.join(fitting)} (set flash_kb/ram_kb or board to check yours)"
+
+
 def check_budget(target: str, key: str, measured: int, budget_kb: float | None, *, what: str, hint: str = "") -> None:
     """Raise BudgetError when ``measured`` bytes exceed ``budget_kb`` KiB."""
     if budget_kb is None or measured <= budget_kb * KIB:

@@ -120,7 +120,9 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
         **_sources(model_bytes, result, given.name),
     }
     details = {**report.details, "vela_model_bytes": len(result.model), **{k: v for k, v in limits.items() if v is not None}}
-    return TargetBuild(files={f"{FOLDER}/{k}": v for k, v in files.items()}, details=details, notes=(_note(details),))
+    details["fits_boards"] = budgets.boards_that_fit("ethos-u", flash=result.flash_bytes, ram=arena_bytes(result))
+    notes = (_note(details), *(() if any(limits.values()) else (budgets.boards_note("ethos-u", details["fits_boards"]),)))
+    return TargetBuild(files={f"{FOLDER}/{k}": v for k, v in files.items()}, details=details, notes=notes)
 
 
 def _sources(model_bytes: bytes, result: VelaResult, name: str) -> dict[str, bytes]:

@@ -89,7 +89,10 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
     details["resolver_ops"] = len(resolver_methods(read_tflite(shipped)))  # DECODE too, when compressed
     details.update({**lut.details, **planned.details})
     details.update(_shipped_accuracy(interpreter, check, given.y_test))
+    details["fits_boards"] = budgets.boards_that_fit("mcu", flash=len(shipped), ram=shipped_arena.total)
     notes = [f"TFLM tensor arena {shipped_arena.total:,} bytes, model {len(shipped):,} bytes of flash", *lut.notes, *planned.notes]
+    if not any(limits.values()):
+        notes.append(budgets.boards_note("mcu", details["fits_boards"]))
     if details.get("tflm_samples"):
         notes.append(agreement_note(details))
     files = _mcu_files(shipped, interpreter, name=given.name, arena_bytes=shipped_arena.total, lut=lut, planned=planned)

@@ -92,7 +92,7 @@ def test_board_profiles(tiny_model, mnist_small, tmp_path):
     np.savez(tmp_path / "digits.npz", x=mnist_small[2][:32])
     result = convert_file(tmp_path / "tiny.keras", target="mcu", out=tmp_path / "out", data=tmp_path / "digits.npz", calibration_samples=32, budgets={"board": "nrf52840"})
     details = result.target_report["details"]
-    assert (details["flash_kb"], details["ram_kb"]) == (1024, 256)
+    assert (details["flash_kb"], details["ram_kb"]) == (1024, 256) and "nrf52832" in details["fits_boards"]
     with pytest.raises(InputError, match="is not a ethos-u board"):
         convert_file(tmp_path / "tiny.keras", target="ethos-u", out=tmp_path / "e", budgets={"board": "nrf52840"})
     with pytest.raises(InputError, match="target cpu has no flash or RAM budget"):
@@ -126,3 +126,11 @@ def test_a_build_bundles_the_targets_that_fit_and_fails_with_the_one_that_does_n
     report = json.loads((out / "report.json").read_text())
     assert [a["target"] for a in report["artifacts"]] == ["reference", "cpu"] and report["failed"][0]["target"] == "mcu-int8"
     assert (out / "bundles" / "tiny-cpu-int8" / "model.tflite").is_file() and not (out / "bundles" / "tiny-mcu-int8").exists()
+
+
+def test_without_a_budget_the_report_says_which_boards_fit(tiny_tflite):
+    from edgekit.target import PackageInput
+
+    built = get_target("mcu").package(tiny_tflite["int8"], PackageInput(name="tiny"))
+    assert set(built.details["fits_boards"]) == {b.name for b in BOARDS.values() if "mcu" in b.targets}
+    assert any(note.startswith("no budget set; fits the board profiles nrf52832") for note in built.notes)
