@@ -8,10 +8,11 @@ as the delegate does it and the largest partition is taken.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from edgekit.targets import _gpu_ops as spec
-from edgekit.targets._partition import partitions
+from edgekit.targets._partition import first_reason, partitions
 from edgekit.tflite_graph import Operator, Tensor, TFLiteGraph
 
 
@@ -116,15 +117,8 @@ def op_verdict(graph: TFLiteGraph, op: Operator) -> str | None:
     entry = spec.GPU_OPS.get(op.name)
     if entry is None:
         return f"{spec.STATUS_UNSUPPORTED_OP} ({op.name} is not in the GPU accelerator's op list)"
-    for test in (_tensors_fit, _fused_activation, _version):
-        reason = test(graph, op, entry)
-        if reason:
-            return reason
-    for limit in entry.limits:
-        reason = LIMITS[limit](graph, op)
-        if reason:
-            return reason
-    return None
+    tests = (test(graph, op, entry) for test in (_tensors_fit, _fused_activation, _version))
+    return first_reason(itertools.chain(tests, (LIMITS[limit](graph, op) for limit in entry.limits)))
 
 
 def _tensors_fit(graph: TFLiteGraph, op: Operator, entry: spec.GpuOp) -> str | None:

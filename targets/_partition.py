@@ -8,10 +8,16 @@ accelerated partitions is what the delegate or compiler would see.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from edgekit.target import OpPlacement
 from edgekit.tflite_graph import Subgraph
+
+
+def first_reason(reasons: Iterable[str | None]) -> str | None:
+    """The first reason an op cannot run on the accelerator (checks evaluated lazily, in
+    order: a later check may assume the earlier ones passed), or None when none objects."""
+    return next((reason for reason in reasons if reason), None)
 
 
 def partitions(subgraph: Subgraph, supported: Sequence[bool]) -> list[tuple[bool, list[int]]]:

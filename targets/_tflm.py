@@ -322,22 +322,7 @@ def invoke_zeros(interpreter) -> None:
 
 def run(interpreter, inputs: np.ndarray) -> np.ndarray:
     """Raw outputs of output 0 for each row of ``inputs`` (already in the input's dtype)."""
-    detail = interpreter.get_input_details(0)
-    shape, dtype = tuple(detail["shape"]), detail["dtype"]
-    outputs = []
-    with captured_native_stderr() as log:
-        try:
-            for row in inputs:
-                interpreter.set_input(np.asarray(row, dtype=dtype).reshape(shape), 0)
-                interpreter.invoke()
-                outputs.append(np.array(interpreter.get_output(0)).reshape(-1))
-        except RuntimeError as exc:
-            error = exc
-        else:
-            error = None
-    if error is not None:
-        raise ModelError(f"tflite_micro failed to run the model: {error}; {_summary(log)}")
-    return np.stack(outputs)
+    return run_all(interpreter, [inputs], 1)
 
 
 def run_all(interpreter, inputs: list[np.ndarray], outputs: int) -> np.ndarray:

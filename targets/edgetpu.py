@@ -10,6 +10,7 @@ compiles the model and its log replaces the prediction in the bundle's report.
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from edgekit.errors import ToolError
 from edgekit.target import PackageInput, Target, TargetBuild, TargetReport
 from edgekit.tflite_graph import Operator, TFLiteGraph, Tensor, read_tflite
 from edgekit.targets import _edgetpu_ops as spec
-from edgekit.targets._partition import partitions, placement_rows
+from edgekit.targets._partition import first_reason, partitions, placement_rows
 
 Limit = Callable[[TFLiteGraph, Operator], "str | None"]
 
@@ -69,15 +70,8 @@ def op_verdict(graph: TFLiteGraph, op: Operator) -> str | None:
     entry = spec.EDGETPU_OPS.get(op.name)
     if entry is None or op.custom:
         return spec.STATUS_UNSUPPORTED_OP
-    for test in (_data_types, _ranks, _fused_activation):
-        reason = test(graph, op)
-        if reason:
-            return reason
-    for limit in entry.limits:
-        reason = LIMITS[limit](graph, op)
-        if reason:
-            return reason
-    return None
+    tests = (test(graph, op) for test in (_data_types, _ranks, _fused_activation))
+    return first_reason(itertools.chain(tests, (LIMITS[limit](graph, op) for limit in entry.limits)))
 
 
 def _tensors(graph: TFLiteGraph, op: Operator) -> list[Tensor]:
