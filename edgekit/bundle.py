@@ -17,7 +17,11 @@ def write_bundle(
     extra_files: Mapping[str, bytes] | None = None,
     **manifest_fields: Any,
 ) -> dict[str, Any]:
-    """Write the bundle atomically and return its manifest."""
+    """Write the bundle atomically and return its manifest; an existing folder is replaced only
+    when it is an edgekit bundle holding nothing but its listed files."""
+    from edgekit.outputs import check_bundle_folder
+
+    check_bundle_folder(destination, flag="bundle folder")
     files = {"model.tflite": model_bytes, "labels.txt": ("\n".join(labels) + "\n").encode("utf-8")}
     files.update(extra_files or {})
     manifest = make_manifest(files=files, labels=labels, **manifest_fields)

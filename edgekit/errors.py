@@ -53,5 +53,9 @@ class BundleError(InputError):
     """A bundle is incomplete, tampered with, or of an unknown format."""
 
 
+class BusyError(EdgekitError):
+    """Another edgekit process is writing the same output."""
+
+
 class EdgekitWarning(UserWarning):
     """Something the user should know that does not stop the run."""

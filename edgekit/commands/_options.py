@@ -29,3 +29,11 @@ def writable(ctx, param, value):
         is_file = isinstance(param.type, click.Path) and not param.type.dir_okay
         check_writable(value, what=param.opts[0], is_file=is_file)
     return value
+
+
+def force_option(command):
+    """``--force``: write into a folder edgekit would refuse, removing nothing it did not write."""
+    return click.option(
+        "--force", is_flag=True,
+        help="Write into an output folder that is not empty or not edgekit's (or the current or recipe folder): edgekit's own entries are replaced, nothing else is removed.",
+    )(command)  # fmt: skip

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgekit import distribute, stages
-from edgekit.atomic import staged_directory
 from edgekit.checkpoints import Checkpoints
+from edgekit.outputs import OutputFolder, protected_folders
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.report_files import write_build_reports
 from edgekit.stages import Artifact, ArtifactSettings, StageTimer
@@ -40,22 +40,30 @@ def build(
     trust_model: bool = False,
     cache: str | Path | bool | None = None,
     fresh: bool = False,
+    force: bool = False,
 ) -> BuildResult:
     """Run a recipe end to end and write bundles plus ``report.json``/``report.md``.
 
     ``trust_model`` lets ``model.file`` carry code (Lambda layers); off, such files are refused.
     The trained and the compressed models are checkpointed in ``cache`` (default: ``OUT.cache``
     beside the output; False: none) and reused by a re-run of the same recipe, unless ``fresh``.
+    The output folder must be new, empty or a previous build's (``edgekit.outputs``); ``force``
+    writes into another folder without removing anything edgekit did not write.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
-    checkpoints = Checkpoints.for_build(recipe, out_dir, cache=cache, fresh=fresh, trust=trust_model)
-    with checkpoints.kept_on_interrupt():
-        return _build(recipe, out_dir, checkpoints, trust_model=trust_model)
+    flag = "--out" if out is not None else f"{recipe.source}: output.dir"
+    with OutputFolder(out_dir, kind="build", force=force, protect=protected_folders(recipe), entries=BUILD_ENTRIES, flag=flag) as output:
+        checkpoints = Checkpoints.for_build(recipe, output.path, cache=cache, fresh=fresh, trust=trust_model)
+        with checkpoints.kept_on_interrupt():
+            return _build(recipe, output, checkpoints, trust_model=trust_model)
 
 
-def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_model: bool) -> BuildResult:
+BUILD_ENTRIES = ("bundles", "report.json", "report.md")
+
+
+def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, trust_model: bool) -> BuildResult:
     timer, settings = StageTimer(), ArtifactSettings.from_recipe(recipe)
     targets = stages.recipe_targets(recipe)
     with timer.stage("load"):
@@ -73,7 +81,8 @@ def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_mod
     report["checkpoints"] = checkpoints.summary()
     if sensitivity is not None:
         report["sensitivity"] = sensitivity
-    with staged_directory(out_dir) as staging:
+    out_dir = output.path
+    with output.staged() as staging:
         artifacts = [stages.bundle(a, staging, data, recipe=recipe.to_dict()) for a in artifacts]
         if recipe.output.zip:
             for artifact in artifacts:

@@ -36,6 +36,7 @@ from edgekit.checkpoints import Checkpoints
 from edgekit.compression.run import Compressed
 from edgekit.errors import InputError
 from edgekit.model_cache import float_model_key
+from edgekit.outputs import OutputFolder, protected_folders
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.stages import ArtifactSettings, Inputs, StageTimer
 from edgekit.sweep_grid import DEFAULT_SPARSITIES, Variant, default_out_dir, plan_grid, point_recipe, variant_key
@@ -78,8 +79,10 @@ def sweep(
     cache: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> SweepResult:
-    """Run (or resume) the grid and write the sweep report into ``out``."""
+    """Run (or resume) the grid and write the sweep report into ``out`` (a new, empty or
+    earlier sweep's folder; ``force``: another, keeping what edgekit did not write)."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
     out_dir = distribute.output_dir(Path(out) if out is not None else default_out_dir(recipe), recipe.train.strategy)
@@ -88,8 +91,14 @@ def sweep(
     except InputError as exc:
         raise InputError(f"--targets: {exc.message}", hint=exc.hint) from exc
     grid = plan_grid(recipe, resolved, sparsities=sparsities, modes=modes)
-    checkpoints = Checkpoints.for_sweep(recipe, Path(cache) if cache else out_dir / "cache")
-    return _Runner(recipe, resolved, out_dir, checkpoints, progress or Progress()).run(grid)
+    flag = "--out" if out is not None else f"{recipe.source}: output.dir (+ -sweep)"
+    with OutputFolder(out_dir, kind="sweep", force=force, protect=protected_folders(recipe), entries=SWEEP_ENTRIES, flag=flag) as output:
+        out_dir = output.open_in_place()
+        checkpoints = Checkpoints.for_sweep(recipe, Path(cache) if cache else out_dir / "cache")
+        return _Runner(recipe, resolved, out_dir, checkpoints, progress or Progress()).run(grid)
+
+
+SWEEP_ENTRIES = ("cache", "variants", "bundles", "plots", "report.json", "report.md", "results.csv", "report.html")
 
 
 class _Runner:
