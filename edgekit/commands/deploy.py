@@ -19,11 +19,14 @@ def deploy(bundles, hosts, runtime, remote_dir, **remote):
     edgekit and a TFLite interpreter (and saying exactly what to install if not). The copy
     is verified there (sha256 of every file) before it replaces a previous one."""
     from edgekit.manifest import verify_bundle
-    from edgekit.remote import deploy as copy_bundle
     from edgekit.remote import probe
+    from edgekit.remote_deploy import deploy as copy_bundle
+
+    from edgekit.remote_deploy import safe_remote_name
 
     for bundle in bundles:
         verify_bundle(bundle)  # never ship a bundle that is already broken here
+        safe_remote_name(Path(bundle).resolve())
     for host in hosts:
         target = make_remote(host, **remote)
         info = probe(target, runtime)
