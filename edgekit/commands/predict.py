@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgekit.commands._device import runtime_option, threads_option
+from edgekit.commands._options import signer_options
 
 
 @click.command()
@@ -18,7 +19,8 @@ from edgekit.commands._device import runtime_option, threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 @runtime_option
 @threads_option
-def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, runtime: str | None, threads: int):
+@signer_options
+def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, runtime: str | None, threads: int, signers):
     """Run BUNDLE on each INPUT (PNG/JPEG images, resized and converted as the manifest says,
     or .npy arrays of raw inputs, one sample or a batch) and print the top-k labels with scores.
     The bundle's files are checked against their sha256 before anything is loaded."""
@@ -26,7 +28,7 @@ def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool
 
     from edgekit.runtime.bundle import as_batch, load_input, open_bundle
 
-    loaded = open_bundle(bundle, threads=threads, runtime=runtime)
+    loaded = open_bundle(bundle, threads=threads, runtime=runtime, signers=signers)
     raws, sources = [], []
     for path in inputs:
         raw = load_input(path, loaded.input_spec.get("image"))
@@ -44,8 +46,10 @@ def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool
         }
         click.echo(json.dumps(document, indent=2))
         return
-    click.echo(f"# {loaded.manifest.get('name')} on {backend.name} {backend.version}", err=True)
+    from edgekit.terminal import printable  # labels and names from the bundle: escaped, one line each
+
+    click.echo(f"# {printable(loaded.manifest.get('name'))} on {backend.name} {backend.version}", err=True)
     for prediction in predictions:
-        best = ", ".join(f"{label} ({score:.3f})" for _, label, score in prediction.top)
-        click.echo(f"{prediction.source}: {best}")
+        best = ", ".join(f"{printable(label)} ({score:.3f})" for _, label, score in prediction.top)
+        click.echo(f"{printable(prediction.source)}: {best}")
 

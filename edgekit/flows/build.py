@@ -17,6 +17,7 @@ from edgekit.checkpoints import Checkpoints
 from edgekit.outputs import OutputFolder, protected_folders
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.report_files import write_build_reports
+from edgekit.signing import recipe_key, sign_bundle
 from edgekit.stages import Artifact, ArtifactSettings, StageTimer
 from edgekit.ziputil import zip_folder
 
@@ -53,6 +54,7 @@ def build(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
+    recipe_key(recipe)  # a bad signing key fails now, not after training
     flag = "--out" if out is not None else f"{recipe.source}: output.dir"
     with OutputFolder(out_dir, kind="build", force=force, protect=protected_folders(recipe), entries=BUILD_ENTRIES, flag=flag) as output:
         checkpoints = Checkpoints.for_build(recipe, output.path, cache=cache, fresh=fresh, trust=trust_model)
@@ -84,6 +86,9 @@ def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, tr
     out_dir = output.path
     with output.staged() as staging:
         artifacts = [stages.bundle(a, staging, data, recipe=recipe.to_dict()) for a in artifacts]
+        if key := recipe_key(recipe):
+            for artifact in artifacts:
+                sign_bundle(staging / artifact.path, key)
         if recipe.output.zip:
             for artifact in artifacts:
                 zip_folder(staging / artifact.path, staging / f"{artifact.path}.zip")
