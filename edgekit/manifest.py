@@ -183,7 +183,9 @@ def unzipped_bundle(archive: Path) -> Iterator[Path]:
 
     scratch = Path(tempfile.mkdtemp(prefix="edgekit-unzip-"))
     try:
-        root = extract_bundle(archive, scratch)
+        from edgekit.signing import SIGNATURE_NAME
+
+        root = extract_bundle(archive, scratch, parse=parse_manifest, manifest_name=MANIFEST_NAME, signature_name=SIGNATURE_NAME)
         try:
             yield root
         except EdgekitError as exc:

@@ -285,14 +285,21 @@ class _Lock:
     (its inode no longer the path's) tries again, so two writers never both hold it.
     """
 
-    def __init__(self, path: Path, fd: int):
-        self.path, self.fd = path, fd
+    def __init__(self, path: Path, fd: int, made: list[Path]):
+        self.path, self.fd, self.made = path, fd, made
 
     @classmethod
     def take(cls, output: Path, *, flag: str) -> "_Lock":
         lock_path = output.parent / f".{output.name}.lock"
-        if not output.parent.is_dir():
-            output.parent.mkdir(parents=True, exist_ok=True)
+        made = _make_parents(output.parent)
+        try:
+            return cls._take(output, lock_path, flag, made)
+        except BaseException:
+            _remove_empty(made)
+            raise
+
+    @classmethod
+    def _take(cls, output: Path, lock_path: Path, flag: str, made: list[Path]) -> "_Lock":
         for _ in range(100):
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
@@ -309,14 +316,35 @@ class _Lock:
             if _same_file(fd, lock_path):
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
-                return cls(lock_path, fd)
+                return cls(lock_path, fd, made)
             os.close(fd)
         raise BusyError(f"{flag} {output}: could not take its lock {lock_path}")
 
     def release(self) -> None:
+        """Remove the lock file, and the folders made for it if nothing else went into them."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         os.close(self.fd)
+        _remove_empty(self.made)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: the run wrote its output there
+            return
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -14,6 +14,7 @@ import io
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from edgekit.atomic import write_file_atomic
 from edgekit.errors import BundleError
@@ -75,17 +76,23 @@ MAX_MANIFEST_BYTES = 16 * 1024**2
 MAX_SIGNATURE_BYTES = 64 * 1024
 
 
-def extract_bundle(archive_path: str | Path, destination: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTES) -> Path:
+def extract_bundle(
+    archive_path: str | Path,
+    destination: str | Path,
+    *,
+    parse: Callable[[str, bytes], dict],
+    manifest_name: str = "manifest.json",
+    signature_name: str = "manifest.json.sig",
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+) -> Path:
     """Extract a zipped bundle manifest first; return the bundle folder inside ``destination``.
 
-    The manifest is read (size-capped) before anything is written; then every member must
-    be a file the manifest lists (or the manifest and its signature), declaring exactly the
-    size listed, and only those are extracted, each stopped at its declared size. A bundle
-    with an extra member, or a member larger than listed, writes nothing.
+    The manifest is read (size-capped) and checked with ``parse(label, bytes)`` before
+    anything is written; then every member must be a file the manifest lists (or the manifest
+    and its signature), declaring exactly the size listed, and only those are extracted, each
+    stopped at its declared size. A bundle with an extra member, or a member larger than
+    listed, writes nothing.
     """
-    from edgekit.manifest import MANIFEST_NAME, parse_manifest
-    from edgekit.signing import SIGNATURE_NAME
-
     archive_path, destination = Path(archive_path), Path(destination)
     try:
         with zipfile.ZipFile(archive_path) as archive:
@@ -93,15 +100,15 @@ def extract_bundle(archive_path: str | Path, destination: str | Path, *, max_tot
             if len(members) > MAX_MEMBERS:
                 raise BundleError(f"{archive_path}: {len(members)} members, more than the limit of {MAX_MEMBERS}")
             files = {str(name): m for m, name in ((m, _safe_name(archive_path, m)) for m in members) if name is not None}
-            prefix = _bundle_prefix(archive_path, files, MANIFEST_NAME)
-            manifest_member = files[prefix + MANIFEST_NAME]
-            manifest = parse_manifest(f"{archive_path}: {prefix}{MANIFEST_NAME}", _read_capped(archive, manifest_member, MAX_MANIFEST_BYTES, archive_path))
+            prefix = _bundle_prefix(archive_path, files, manifest_name)
+            manifest_member = files[prefix + manifest_name]
+            manifest = parse(f"{archive_path}: {prefix}{manifest_name}", _read_capped(archive, manifest_member, MAX_MANIFEST_BYTES, archive_path))
             sizes = _listed_sizes(archive_path, manifest)
             allowed = {prefix + name: size for name, size in sizes.items()}
-            allowed[prefix + MANIFEST_NAME] = manifest_member.file_size
-            if prefix + SIGNATURE_NAME in files:
-                allowed[prefix + SIGNATURE_NAME] = min(files[prefix + SIGNATURE_NAME].file_size, MAX_SIGNATURE_BYTES)
-            _check_members(archive_path, files, allowed, prefix, max_total_bytes)
+            allowed[prefix + manifest_name] = manifest_member.file_size
+            if prefix + signature_name in files:
+                allowed[prefix + signature_name] = len(_read_capped(archive, files[prefix + signature_name], MAX_SIGNATURE_BYTES, archive_path))
+            _check_members(archive_path, files, allowed, {prefix + name for name in sizes}, prefix, max_total_bytes)
             budget = _Budget(archive_path, max_total_bytes)
             for name, member in files.items():
                 _extract_one(archive, member, destination / name, budget, limit=allowed[name])
@@ -124,7 +131,7 @@ def _bundle_prefix(archive_path: Path, files: dict, manifest_name: str) -> str:
 
 def _read_capped(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int, archive_path: Path) -> bytes:
     if member.file_size > limit:
-        raise BundleError(f"{archive_path}: {member.filename} declares {member.file_size:,} bytes, more than a manifest may ({limit:,})")
+        raise BundleError(f"{archive_path}: {member.filename} declares {member.file_size:,} bytes, more than it may ({limit:,})")
     with archive.open(member) as source:
         data = source.read(limit + 1)
     if len(data) > limit:
@@ -145,18 +152,19 @@ def _listed_sizes(archive_path: Path, manifest: dict) -> dict[str, int]:
     return sizes
 
 
-def _check_members(archive_path: Path, files: dict, allowed: dict, prefix: str, max_total_bytes: int) -> None:
+def _check_members(archive_path: Path, files: dict, allowed: dict, listed: set, prefix: str, max_total_bytes: int) -> None:
     """Before a byte is written: only listed members, each declaring its listed size."""
     extra = sorted(name.removeprefix(prefix) for name in files if name not in allowed)
     if extra:
         raise BundleError(f"{archive_path}: files not in the manifest: {', '.join(extra[:5])}", hint="remove them or rebuild the bundle")
     for name, member in files.items():
-        if member.file_size != allowed[name] and not name.endswith(".sig"):
+        if member.file_size != allowed[name]:
             raise BundleError(
-                f"{archive_path}: member {name!r} declares {member.file_size:,} bytes, but the manifest lists {allowed[name]:,}",
-                hint="the zip was changed after it was made; copy the bundle again",
+                f"{archive_path}: {name.removeprefix(prefix)} does not match its size in the manifest "
+                f"({member.file_size:,} bytes, listed {allowed[name]:,}; tampered or corrupted)",
+                hint="rebuild or re-copy the bundle",
             )
-    declared = sum(allowed[name] for name in files)
+    declared = sum(allowed[name] for name in files if name in listed)
     if declared > max_total_bytes:
         raise BundleError(f"{archive_path}: declares {declared:,} bytes unpacked, more than the limit of {max_total_bytes:,}; refusing a possible zip bomb")
 
