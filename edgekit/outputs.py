@@ -66,6 +66,7 @@ class OutputFolder:
         self.protect = [Path(os.path.realpath(os.path.abspath(p))) for p in protect]
         self.entries = tuple(entries)  # what an in-place writer may create (merge conflicts)
         self.merge = False
+        self._made = False  # open_in_place created the folder: removed again if nothing went in
         self._lock: _Lock | None = None
 
     def __enter__(self) -> "OutputFolder":
@@ -78,6 +79,10 @@ class OutputFolder:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> bool:
+        if exc_type is not None and self._made and not _entries(self.path):
+            (self.path / STAMP).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
         if self._lock is not None:
             self._lock.release()
         return False
@@ -176,6 +181,7 @@ class OutputFolder:
 
     def open_in_place(self) -> Path:
         """Make the folder and stamp it, for a writer that adds entries as it goes."""
+        self._made = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         stamp = read_stamp(self.path)
         owned = set(stamp["entries"]) if stamp else set()

@@ -48,7 +48,18 @@ def make_security_workspace(folder: Path, names: dict, *, tflite: bytes) -> dict
 
 def make_saved_models(keras_dir: Path) -> None:
     """A Keras SavedModel carrying a resource whose initializer writes a file, and a plain
-    tf.Module SavedModel doing the same (TensorFlow is loaded by the caller already)."""
+    tf.Module SavedModel doing the same. Saving runs the initializer once: it does so inside
+    ``keras_dir``, and the file it writes there is removed."""
+    cwd = os.getcwd()
+    os.chdir(keras_dir)
+    try:
+        _save_planted_models(Path(keras_dir).resolve())
+    finally:
+        os.chdir(cwd)
+    (Path(keras_dir) / PWNED).unlink(missing_ok=True)
+
+
+def _save_planted_models(keras_dir: Path) -> None:
     import tensorflow as tf
 
     from edgekit._compat import keras
@@ -78,8 +89,6 @@ def make_saved_models(keras_dir: Path) -> None:
             return x * 2.0
 
     tf.saved_model.save(Module(), str(keras_dir / "module_saved_model"))
-    for stray in (Path(PWNED), keras_dir / PWNED):  # tracing ran the initializer once, here
-        stray.unlink(missing_ok=True)
 
 
 def _user_folders(outputs: Path) -> None:

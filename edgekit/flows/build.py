@@ -86,9 +86,9 @@ def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, tr
     out_dir = output.path
     with output.staged() as staging:
         artifacts = [stages.bundle(a, staging, data, recipe=recipe.to_dict()) for a in artifacts]
-        if key := recipe_key(recipe):
+        if signing_key := recipe_key(recipe):
             for artifact in artifacts:
-                sign_bundle(staging / artifact.path, key)
+                sign_bundle(staging / artifact.path, signing_key)
         if recipe.output.zip:
             for artifact in artifacts:
                 zip_folder(staging / artifact.path, staging / f"{artifact.path}.zip")

@@ -200,8 +200,8 @@ class _Runner:
             artifact = stages.check_and_package(stages.measure(artifact, data, self.scores, settings), data)
         with self.progress.stage(f"bundle {variant.name}"):
             artifact = stages.bundle(artifact, self.out_dir, data, recipe=variant.recipe(self.recipe).to_dict())
-            if key := recipe_key(self.recipe):
-                sign_bundle(self.out_dir / artifact.path, key)
+            if signing_key := recipe_key(self.recipe):
+                sign_bundle(self.out_dir / artifact.path, signing_key)
         seconds = round(time.perf_counter() - started, 2)
         self.timer.seconds["variants"] = round(self.timer.seconds.get("variants", 0.0) + seconds, 2)
         row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": dict(compressed.report), "seconds": seconds}

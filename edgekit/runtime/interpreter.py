@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit._quiet import quiet_native_output
-from edgekit.errors import ModelError
+from edgekit.errors import InterpreterError, ModelError
 from edgekit.runtime.backends import Backend, resolve_backend
 
 _TFLITE_MAGIC = b"TFL3"
@@ -84,7 +84,7 @@ class ModelRunner:
         except (ValueError, RuntimeError) as exc:  # a kernel's refusal, or an allocation over the budget
             from edgekit.budgets import interpreter_failure
 
-            raise ModelError(f"the interpreter ({self.backend.name}) failed to run this model: {interpreter_failure(exc)}") from exc
+            raise InterpreterError(f"the interpreter ({self.backend.name}) failed to run this model: {interpreter_failure(exc)}") from exc
 
     def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
         """Set an input exactly as the model takes it (already quantised)."""
