@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -132,3 +133,23 @@ def test_destinations_are_checked_as_openssh_does():
     for bad in ("pi@host;reboot", "pi@$(reboot)", "pi@a|b", "-oProxyCommand=x", "us'er@pi", "pi@host,other"):
         with pytest.raises(InputError):
             Remote(bad)
+
+
+def test_a_device_that_requires_signatures_refuses_unsigned_bundles(sshd, bundles, tmp_path):  # noqa: F811
+    from edgekit.signing import sign_bundle
+
+    key = tmp_path / "publisher"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'release namespaces="edgekit-bundle" {kind} {blob}\n')
+    strict = f"env EDGEKIT_ALLOWED_SIGNERS={allowed} PYTHONPATH={REPO} {sys.executable}"
+    unsigned = tmp_path / "strict-bundle"
+    shutil.copytree(bundles["int8"], unsigned)
+    refused = run_cli("deploy", str(unsigned), *remote_args(sshd, "pi", strict))
+    assert refused.returncode == 2 and "failed verification there" in refused.stderr and "not signed" in refused.stderr
+    assert not (_device(sshd) / unsigned.name).exists()
+    sign_bundle(unsigned, key)
+    result = run_cli("deploy", str(unsigned), *remote_args(sshd, "pi", strict), "--key", str(key.with_suffix(".pub")))
+    assert result.returncode == 0, result.stderr
+    assert (_device(sshd) / unsigned.name / "manifest.json.sig").is_file()
