@@ -9,19 +9,19 @@ fake-quant ranges a QAT model learnt).
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from edgekit._compat import tf
 from edgekit._quiet import quiet_native_output
 from edgekit.errors import InputError, ModelError
+from edgekit.keras_io import output_names
 from edgekit.vocabulary import IO_DTYPES, QUANTIZATIONS
 
 # TFLiteConverter settings that exist only as private attributes but change the artifact a
 # target needs (per-tensor dense weights keep TFLM's arena and flash small).
 PRIVATE_OPTIONS = frozenset({"_experimental_disable_per_channel_quantization_for_dense_layers"})
-_TFMOT_WRAPPERS = ("QuantizeWrapper", "QuantizeWrapperV2", "PruneLowMagnitude")
 
 
 def convert_keras(
@@ -33,6 +33,7 @@ def convert_keras(
     calibration_samples: int = 200,
     options: Mapping[str, Any] | None = None,
     batch_size: int | None = None,
+    input_shape: Sequence[int] | None = None,
 ) -> bytes:
     """Convert ``model`` and return the ``.tflite`` bytes.
 
@@ -40,10 +41,11 @@ def convert_keras(
     ``int8`` unless the model was trained with QAT (its fake-quant nodes carry the ranges).
     ``options`` are set on the TFLiteConverter by name; unknown names are rejected.
     ``batch_size`` fixes the batch dimension (static shapes for compilers such as the Edge
-    TPU's); by default it stays dynamic (-1 in the shape signature).
+    TPU's); by default it stays dynamic (-1 in the shape signature). ``input_shape`` (per
+    sample, without the batch) fixes dynamic dimensions of the model's input.
     """
     _validate(quantization, io_dtype, representative_data, model)
-    converter = serving_converter(model, batch_size=_checked_batch(batch_size))
+    converter = serving_converter(model, batch_size=_checked_batch(batch_size), input_shape=input_shape)
     _apply_quantization(converter, quantization, io_dtype, representative_data, calibration_samples)
     apply_converter_options(converter, options or {})
     try:
@@ -61,7 +63,7 @@ def _checked_batch(batch_size: int | None) -> int | None:
     return batch_size
 
 
-def serving_converter(model, *, batch_size: int | None = None):
+def serving_converter(model, *, batch_size: int | None = None, input_shape: Sequence[int] | None = None):
     """A TFLiteConverter for ``model`` through a ``serving_default`` signature with meaningful names.
 
     ``from_keras_model`` names signature outputs after the output layer as the model holds it,
@@ -70,11 +72,12 @@ def serving_converter(model, *, batch_size: int | None = None):
     wrappers looked through (the sample: ``image`` -> ``probabilities``). Apps address tensors
     by these keys (``runSignature`` on Android); the tensor names inside the flatbuffer stay
     the converter's own (``serving_default_image:0``). ``batch_size`` fixes the batch
-    dimension; None keeps it dynamic.
+    dimension; None keeps it dynamic. ``input_shape`` replaces the (single) input's per-sample
+    shape, fixing its dynamic dimensions.
     """
     tf_ = tf()
     specs = [
-        tf_.TensorSpec([batch_size, *tensor.shape[1:]], tensor.dtype, name=name)
+        tf_.TensorSpec([batch_size, *(tensor.shape[1:] if input_shape is None else input_shape)], tensor.dtype, name=name)
         for name, tensor in zip(model.input_names, model.inputs)
     ]
     outputs = signature_output_names(model)
@@ -82,20 +85,15 @@ def serving_converter(model, *, batch_size: int | None = None):
     @tf_.function(input_signature=specs)
     def serving_default(*inputs):
         results = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
-        return dict(zip(outputs, results if isinstance(results, (list, tuple)) else [results]))
+        return dict(zip(outputs, tf_.nest.flatten(results)))  # a dict of outputs flattens in output_names order
 
-    return tf_.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], model)
+    # A SavedModel signature (edgekit.saved_model) keeps its variables in the loaded object.
+    return tf_.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], getattr(model, "trackable", model))
 
 
 def signature_output_names(model) -> list[str]:
-    """The output layers' own names, looking through TF-MOT's QAT/pruning wrappers."""
-    names = []
-    for name in model.output_names:
-        layer = model.get_layer(name)
-        while type(layer).__name__ in _TFMOT_WRAPPERS:
-            layer = layer.layer
-        names.append(layer.name)
-    return names if len(set(names)) == len(names) else list(model.output_names)
+    """The output layers' own names (see ``edgekit.keras_io.output_names``)."""
+    return output_names(model)
 
 
 def is_qat_model(model) -> bool:

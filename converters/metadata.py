@@ -115,6 +115,18 @@ def attach_metadata(model_bytes: bytes, metadata: ImageClassifierMetadata | Mapp
     return flatbuffer + _stored_zip(flatbuffer, {metadata.labels_file: metadata.labels_bytes()})
 
 
+def with_metadata_entry(model_bytes: bytes, name: str, blob: bytes) -> bytes:
+    """The model with ``Model.metadata[name]`` holding ``blob`` (replaced if present), graph untouched.
+
+    For entries other than TFLite's own metadata, such as TFLM's ``OfflineMemoryAllocation``
+    memory plan: tensor indices, buffers and weights keep their positions and alignment.
+    """
+    model = bytes(model_bytes)
+    root = _root_table(model)
+    _check_inline_buffers(model, root)
+    return _with_metadata_buffer(model, root, bytes(blob), name=name)
+
+
 def as_metadata(spec: ImageClassifierMetadata | Mapping[str, Any]) -> ImageClassifierMetadata:
     """An :class:`ImageClassifierMetadata` from itself or a dict of its fields."""
     if isinstance(spec, ImageClassifierMetadata):
@@ -368,6 +380,10 @@ def _check_model(data: bytes, root: Table) -> None:
             f"image classifier metadata describes one input and one output; the model has "
             f"{main.InputsLength()} inputs and {main.OutputsLength()} outputs"
         )
+    _check_inline_buffers(data, root)
+
+
+def _check_inline_buffers(data: bytes, root: Table) -> None:
     for position in _tables(root, _BUFFERS):
         buffer = model_fb.Buffer()
         buffer.Init(data, position)
@@ -375,12 +391,12 @@ def _check_model(data: bytes, root: Table) -> None:
             raise ModelError("the model keeps its weights outside the flatbuffer (a model over 2 GB); metadata cannot be attached")
 
 
-def _with_metadata_buffer(model: bytes, root: Table, blob: bytes) -> bytes:
+def _with_metadata_buffer(model: bytes, root: Table, blob: bytes, *, name: str = METADATA_NAME) -> bytes:
     """A new root table in front of ``model`` whose buffers/metadata also hold ``blob``."""
     builder, old = _builder_over(model, room=len(blob))
     buffers = [old(p) for p in _tables(root, _BUFFERS)]
     entries = [old(p) for p in _tables(root, _METADATA)]
-    _put_metadata_entry(builder, _existing_entry(model, root), blob, buffers, entries)
+    _put_metadata_entry(builder, _existing_entry(model, root, name), blob, buffers, entries, name)
     fields = {slot: old(p) for slot in _KEPT if (p := _target(root, slot)) is not None}
     fields[_BUFFERS] = _offset_vector(builder, buffers)
     fields[_METADATA] = _offset_vector(builder, entries)
@@ -404,29 +420,29 @@ def _builder_over(model: bytes, *, room: int):
     return builder, lambda position: start - position
 
 
-def _put_metadata_entry(builder, existing, blob: bytes, buffers: list, entries: list) -> None:
-    """Point (or add) the TFLITE_METADATA entry and its buffer at ``blob``, in place."""
+def _put_metadata_entry(builder, existing, blob: bytes, buffers: list, entries: list, name: str) -> None:
+    """Point (or add) the metadata entry ``name`` and its buffer at ``blob``, in place."""
     index, buffer_index = existing
     if index is None:
         index, buffer_index = len(entries), len(buffers)
         entries.append(None)
         buffers.append(None)
     if buffer_index >= len(buffers):
-        raise ModelError(f"the model's TFLITE_METADATA names buffer {buffer_index} of {len(buffers)}")
+        raise ModelError(f"the model's {name} names buffer {buffer_index} of {len(buffers)}")
     buffers[buffer_index] = _metadata_buffer_table(builder, blob)
-    name = builder.CreateString(METADATA_NAME)
+    text = builder.CreateString(name)
     model_fb.MetadataStart(builder)
-    model_fb.MetadataAddName(builder, name)
+    model_fb.MetadataAddName(builder, text)
     model_fb.MetadataAddBuffer(builder, buffer_index)
     entries[index] = model_fb.MetadataEnd(builder)
 
 
-def _existing_entry(data: bytes, root: Table) -> tuple[int | None, int | None]:
-    """(index in Model.metadata, buffer index) of an existing TFLITE_METADATA entry."""
+def _existing_entry(data: bytes, root: Table, name: str = METADATA_NAME) -> tuple[int | None, int | None]:
+    """(index in Model.metadata, buffer index) of an existing entry called ``name``."""
     for index, position in enumerate(_tables(root, _METADATA)):
         meta = model_fb.Metadata()
         meta.Init(data, position)
-        if (meta.Name() or b"").decode("utf-8") == METADATA_NAME:
+        if (meta.Name() or b"").decode("utf-8") == name:
             return index, meta.Buffer()
     return None, None
 

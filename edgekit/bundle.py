@@ -13,18 +13,21 @@ def write_bundle(
     destination: str | Path,
     *,
     model_bytes: bytes,
-    labels: list[str],
+    labels: list[str] | None,
     extra_files: Mapping[str, bytes] | None = None,
     **manifest_fields: Any,
 ) -> dict[str, Any]:
-    """Write the bundle atomically and return its manifest; an existing folder is replaced only
-    when it is an edgekit bundle holding nothing but its listed files."""
+    """Write the bundle atomically and return its manifest. ``labels`` None (a model that is
+    not a classifier) writes no ``labels.txt``. An existing folder is replaced only when it is
+    an edgekit bundle holding nothing but its listed files."""
     from edgekit.outputs import check_bundle_folder
 
     check_bundle_folder(destination, flag="bundle folder")
-    files = {"model.tflite": model_bytes, "labels.txt": ("\n".join(labels) + "\n").encode("utf-8")}
+    files = {"model.tflite": model_bytes}
+    if labels is not None:
+        files["labels.txt"] = ("\n".join(labels) + "\n").encode("utf-8")
     files.update(extra_files or {})
-    manifest = make_manifest(files=files, labels=labels, **manifest_fields)
+    manifest = make_manifest(files=files, labels=list(labels or []), **manifest_fields)
     with staged_directory(destination) as staging:
         for name, data in files.items():
             path = staging / name

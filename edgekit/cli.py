@@ -7,12 +7,11 @@ plus one line in ``COMMANDS``.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 
 import click
 
+from edgekit import interrupts
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 
@@ -110,50 +109,47 @@ def main(argv: list[str] | None = None) -> None:
     no control character from a model, bundle or file reaches the terminal raw.
     """
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
-    _stop_on_sigterm()
-    from edgekit.budgets import out_of_memory_message
+    interrupts.install()
     from edgekit.terminal import safe_stdout
 
     try:
         with safe_stdout():
             cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
-    except EdgekitError as exc:
-        if verbose:
-            raise
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _interrupted()
+    except Exception as exc:
+        if interrupts.is_interrupt(exc) and not verbose:  # an interrupt, turned into another error by TF
+            _interrupted()
+        _fail(exc, verbose)
+
+
+def _interrupted() -> None:
+    click.echo("interrupted; nothing was written", err=True)
+    sys.exit(130)
+
+
+def _fail(exc: Exception, verbose: bool) -> None:
+    """One line and an exit code for each kind of failure; anything else is a bug: its traceback."""
+    if isinstance(exc, (EdgekitError, OSError, MemoryError)) and verbose:
+        raise exc
+    if isinstance(exc, EdgekitError):
         _error(str(exc), exc.exit_code)
-    except MemoryError:  # an input too large for this machine: bad input, one line
-        if verbose:
-            raise
+    if isinstance(exc, MemoryError):  # an input too large for this machine: bad input, one line
+        from edgekit.budgets import out_of_memory_message
+
         _error(out_of_memory_message(), 2)
-    except OSError as exc:  # the system refused (disk full, permission denied): its words, one line
-        if verbose:
-            raise
+    if isinstance(exc, OSError):  # the system refused (disk full, permission denied): its words, one line
         _error(f"{exc} (run with --verbose for the traceback)", 1)
-    except click.exceptions.Abort:
-        click.echo("interrupted; nothing was written", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted; nothing was written", err=True)
-        sys.exit(130)
-    except click.UsageError as exc:  # one line like every other error, not click's usage block
+    if isinstance(exc, click.UsageError):  # one line like every other error, not click's usage block
         command = exc.ctx.command_path if exc.ctx else "edgekit"
         message = " ".join(exc.format_message().split())
         _error(f"{message} (see '{command} --help')", exc.exit_code)
-    except click.ClickException as exc:
+    if isinstance(exc, click.ClickException):
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    if isinstance(exc, click.exceptions.Exit):
         sys.exit(exc.exit_code)
-
-
-def _stop_on_sigterm() -> None:
-    """``kill`` or ``timeout`` (SIGTERM) unwinds like Ctrl-C, so staging folders are removed."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+    raise exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,8 +58,13 @@ class Dataset:
         return {"height": height, "width": width, "channels": channels, "color": self.color}
 
 
-def load_dataset(spec: DataSpec, *, base_dir: Path = Path(".")) -> Dataset:
-    """Load the data a recipe names and check shapes, dtypes and labels."""
+def load_dataset(spec: DataSpec, *, base_dir: Path = Path("."), channels: int | None = None) -> Dataset:
+    """Load the data a recipe names and check shapes, dtypes and labels.
+
+    An image folder is read in ``data.color``, else in the colour of the model's input
+    (``channels``: 1 grayscale, 3 RGB), else RGB.
+    """
+    color = spec.color or ("grayscale" if channels == 1 else "rgb")
     source = spec.source
     if source == "mnist":
         x_train, y_train, x_test, y_test = _mnist()
@@ -73,7 +78,7 @@ def load_dataset(spec: DataSpec, *, base_dir: Path = Path(".")) -> Dataset:
                 hint="use 'mnist', an .npz file with x/y arrays, or a folder of images in class subfolders",
             )
         if path.is_dir():
-            x, y, labels = _image_folder(path, spec)
+            x, y, labels = _image_folder(path, spec.image_size, color)
             x_train, y_train, x_test, y_test = _split(x, y, spec.test_fraction)
         elif path.suffix == ".npz":
             x_train, y_train, x_test, y_test, labels = _npz(path, spec)
@@ -91,7 +96,7 @@ def load_dataset(spec: DataSpec, *, base_dir: Path = Path(".")) -> Dataset:
         labels=tuple(labels),
         mean=_per_channel(spec.mean),
         std=_per_channel(spec.std),
-        color=spec.color,
+        color=spec.color or ("grayscale" if _channels_last(x_train).shape[-1] == 1 else "rgb"),
     )
     validate_dataset(dataset, name=source)
     return dataset
@@ -144,7 +149,7 @@ def _npz(path: Path, spec: DataSpec):
     return (*parts, [str(i) for i in range(num_classes)])
 
 
-def _image_folder(path: Path, spec: DataSpec):
+def _image_folder(path: Path, size: list[int] | None, color: str):
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{path}: no class subfolders", hint="put images in one subfolder per class, e.g. cats/ and dogs/")
@@ -152,7 +157,7 @@ def _image_folder(path: Path, spec: DataSpec):
     for label, name in enumerate(classes):
         for file in sorted((path / name).iterdir()):
             if file.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(load_image(file, spec.image_size, spec.color))
+                images.append(load_image(file, size, color))
                 labels.append(label)
     if not images:
         raise DataError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class subfolders")

@@ -1,21 +1,23 @@
 """Measure a converted artifact the way it ships: through the interpreter, byte for byte.
 
 Raw and gzip size, the sparsity and distinct values of the stored weights, latency at batch
-size 1 and, with test inputs, how close the artifact's outputs are to the float Keras model's
-(top-1 agreement for classifiers, mean and max absolute error for everything) and its
-accuracy where labels exist.
+size 1 and, with test inputs, how close every output of the artifact is to the float Keras
+model's (``edgekit.fidelity``) plus the task's own figures where labels exist
+(``edgekit.tasks``).
 """
 
 from __future__ import annotations
 
 import gzip
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from edgekit.fidelity import fidelity, worst
 from edgekit.runtime import open_model
 from edgekit.runtime.inspect import unique_weights_per_kernel, weight_sparsity
 from edgekit.runtime.latency import measure_latency
-from edgekit.train import top1_accuracy
+from edgekit.tasks import Task, task_metrics, warnings_for
 
 
 def gzip_size(data: bytes) -> int:
@@ -28,17 +30,23 @@ def measure_artifact(
     *,
     x_test: np.ndarray | None,
     y_test: np.ndarray | None,
-    float_scores: np.ndarray | None,
+    expected: Mapping[str, np.ndarray] | None,
+    task: Task | None = None,
     latency_runs: int = 50,
     threads: int = 1,
 ) -> dict:
-    """All of an artifact's reported figures, measured on ``model_bytes``."""
+    """All of an artifact's reported figures, measured on ``model_bytes``.
+
+    ``expected`` holds the float model's outputs on ``x_test`` by output name; every output
+    is compared with the artifact's output of that name (fidelity), and the task adds its own
+    figures (accuracy and agreement for classifiers, AUC for an autoencoder with 0/1 labels).
+    """
     stored = open_model(model_bytes, default_delegates=False)
     latency = measure_latency(model_bytes, threads=threads, runs=latency_runs)
     metrics: dict = {}
-    if x_test is not None and len(x_test):
-        scores = open_model(model_bytes).predict(x_test)
-        metrics.update(compare_outputs(float_scores, scores, y_test))
+    if x_test is not None and len(x_test) and expected:
+        actual = open_model(model_bytes).predict_outputs(x_test)
+        metrics.update(compare_outputs(expected, actual, x_test, y_test, task or Task("regression", "")))
     return {
         **metrics,
         "bytes": len(model_bytes),
@@ -49,24 +57,26 @@ def measure_artifact(
     }
 
 
-def compare_outputs(expected: np.ndarray, actual: np.ndarray, y: np.ndarray | None) -> dict:
-    """Accuracy when labelled, top-1 agreement for classifier-shaped outputs, error for all."""
-    flat_expected, flat_actual = expected.reshape(len(expected), -1), actual.reshape(len(actual), -1)
-    result: dict = {}
-    if y is not None and y.ndim == 1 and flat_actual.shape[1] > 1:
-        result["accuracy"] = round(top1_accuracy(flat_actual, y), 5)
-    if flat_expected.shape[1] > 1:
-        result["agreement"] = round(float(np.mean(flat_expected.argmax(-1) == flat_actual.argmax(-1))), 5)
-    difference = np.abs(flat_expected.astype(np.float64) - flat_actual.astype(np.float64))
-    result.update(
-        samples=int(len(flat_expected)),
-        mean_abs_error=round(float(difference.mean()), 6),
-        max_abs_error=round(float(difference.max()), 6),
-    )
+def compare_outputs(expected: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray | None, task: Task) -> dict:
+    """The task's figures, then fidelity per output and its worst case, then warnings."""
+    per_output = fidelity(expected, actual)
+    matched = {name: actual[name] for name in expected}
+    result = {**task_metrics(task, expected, matched, x, y), "samples": int(len(x)), "fidelity": worst(per_output), "outputs": per_output}
+    warnings = warnings_for(task, matched, what="the artifact")
+    if warnings:
+        result["warnings"] = warnings
     return result
 
 
-def io_description(model_bytes: bytes) -> tuple[list[dict], list[dict]]:
-    """Inputs and outputs (name, shape, dtype, quantisation) as the interpreter sees them."""
+def io_description(model_bytes: bytes, order: Sequence[str] | None = None) -> tuple[list[dict], list[dict]]:
+    """Inputs and outputs (name, shape, dtype, quantisation) as the interpreter sees them.
+
+    Outputs carry their signature name (``name``) and tensor name (``tensor``), in ``order``
+    (the Keras model's output names) where given, else in the signature's order.
+    """
     runner = open_model(model_bytes, default_delegates=False)
-    return [spec.to_dict() for spec in runner.inputs], [spec.to_dict() for spec in runner.outputs]
+    named = dict(runner.named_outputs())
+    names = [name for name in order if name in named] if order else list(named)
+    names += [name for name in named if name not in names]
+    outputs = [{**named[name].to_dict(), "name": name, "tensor": named[name].name} for name in names]
+    return [spec.to_dict() for spec in runner.inputs], outputs

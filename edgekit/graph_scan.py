@@ -8,9 +8,9 @@ graph and of every function in its library must use only the pure ops of
 the saver_def names, and only the graph itself may call those. The check runs before any
 loader sees the folder, so no initializer can run first; ``--trust-model`` skips it.
 
-A SavedModel whose root object is not a tf_keras model (a plain ``tf.Module``, an estimator
-export) is refused either way: edgekit converts Keras models, and loading one as Keras would
-run its code only to fail.
+A SavedModel whose root object is not a tf_keras model (a plain ``tf.Module``) is converted
+by its ``serving_default`` signature (``edgekit.saved_model``); one without that signature is
+refused either way, before loading: loading it would run its code only to fail.
 """
 
 from __future__ import annotations
@@ -22,21 +22,29 @@ from edgekit.errors import ModelError
 from edgekit.graph_ops import PURE_OPS, SAVER_OPS
 
 _KERAS_ROOTS = ("_tf_keras_network", "_tf_keras_sequential", "_tf_keras_model")
+SERVING = "serving_default"
 _TRUST_HINT = "pass --trust-model only if you trust where the folder came from, or save the model as .keras"
 
 
-def check_saved_model(path: str | Path, *, trust: bool = False) -> None:
-    """Raise :class:`ModelError` for a SavedModel that is not Keras, or (unless ``trust``)
-    whose graph uses an op outside the allow-list."""
+def check_saved_model(path: str | Path, *, trust: bool = False) -> bool:
+    """Whether the SavedModel is a tf_keras model. Raise :class:`ModelError` for one that is
+    neither Keras nor has a serving signature, or (unless ``trust``) whose graph uses an op
+    outside the allow-list."""
     path = Path(path)
     proto = read_saved_model(path)
+    keras_root = all(_root_identifier(graph) in _KERAS_ROOTS for graph in proto.meta_graphs)
+    if not keras_root and not any(SERVING in graph.signature_def for graph in proto.meta_graphs):
+        raise ModelError(
+            f"{path}: a SavedModel of {_root_identifier(proto.meta_graphs[0])!r}, neither a tf_keras model nor one with a {SERVING!r} signature",
+            hint="export it from tf_keras (model.save), or with tf.saved_model.save(..., signatures=...)",
+        )
     for graph in proto.meta_graphs:
-        _check_keras_root(path, graph)
         if trust:
             continue
         problem = next(unsafe_ops(graph), None)
         if problem is not None:
             raise ModelError(f"{path}: refusing to load: {problem}; loading a SavedModel runs its graph", hint=_TRUST_HINT)
+    return keras_root
 
 
 def read_saved_model(path: Path):
@@ -63,16 +71,11 @@ def read_saved_model(path: Path):
     return proto
 
 
-def _check_keras_root(path: Path, graph) -> None:
+def _root_identifier(graph) -> str:
+    """What the SavedModel's root object is: ``_tf_keras_network``, ``_generic_user_object``..."""
     nodes = graph.object_graph_def.nodes
-    root = nodes[0] if nodes else None
-    kind = root.WhichOneof("kind") if root is not None else None
-    identifier = root.user_object.identifier if kind == "user_object" else kind or "nothing"
-    if identifier not in _KERAS_ROOTS:
-        raise ModelError(
-            f"{path}: a SavedModel of {identifier!r}, not of a tf_keras model",
-            hint="edgekit converts Keras models: save it with model.save(path) from tf_keras, or as .keras",
-        )
+    kind = nodes[0].WhichOneof("kind") if nodes else None
+    return nodes[0].user_object.identifier if kind == "user_object" else kind or "nothing"
 
 
 def unsafe_ops(graph) -> Iterator[str]:

@@ -37,6 +37,7 @@ def make_manifest(
     recipe: Mapping[str, Any] | None,
     metrics: Mapping[str, Any],
     target_report: Mapping[str, Any] | None = None,
+    task: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the manifest dict; ``files`` maps bundle-relative names to their bytes."""
     return {
@@ -50,6 +51,7 @@ def make_manifest(
         "inputs": inputs,
         "outputs": outputs,
         "labels": list(labels),
+        "task": dict(task) if task is not None else None,
         "versions": dict(versions),
         "recipe": dict(recipe) if recipe is not None else None,
         "metrics": dict(metrics),

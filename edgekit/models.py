@@ -106,11 +106,19 @@ def _load(k, path: Path, trust: bool):
 
 
 def _load_saved_model(path: Path):
+    """A Keras SavedModel as a Keras model; any other SavedModel by its serving signature."""
+    from edgekit.saved_model import load_signature_model
+
+    if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
+        raise ModelError(f"{path}: not a SavedModel folder (no saved_model.pb)", hint="give a .keras/.h5 file or a SavedModel folder")
     k = keras()
     try:
-        return k.models.load_model(path, compile=False)
+        model = k.models.load_model(path, compile=False)
     except Exception as exc:
-        raise ModelError(
-            f"{path}: SavedModel is not a Keras model ({type(exc).__name__})",
-            hint="export it with model.save(path) from tf_keras",
-        ) from exc
+        if (path / "keras_metadata.pb").is_file():  # a Keras SavedModel that does not load
+            raise ModelError(
+                f"{path}: SavedModel is not a Keras model ({type(exc).__name__})",
+                hint="export it with model.save(path) from tf_keras",
+            ) from exc
+        return load_signature_model(path)  # plain TensorFlow: its serving signature
+    return model if isinstance(model, k.Model) else load_signature_model(path)

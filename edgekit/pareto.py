@@ -35,9 +35,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def mark_pareto(artifacts: Sequence[dict]) -> dict[str, list[str]]:
     """Set ``artifact["pareto"] = {"size": bool, "latency": bool}``; return each front's names."""
     fronts = {}
+    ranked = [a for a in artifacts if "accuracy" in a]  # a model that is not a classifier has no accuracy to rank
     for front, (_, cost) in FRONTS.items():
-        indices = pareto_front([(a["accuracy"], cost(a)) for a in artifacts])
-        fronts[front] = [artifacts[i]["name"] for i in indices]
+        indices = pareto_front([(a["accuracy"], cost(a)) for a in ranked])
+        fronts[front] = [ranked[i]["name"] for i in indices]
     for artifact in artifacts:
         artifact["pareto"] = {front: artifact["name"] in names for front, names in fronts.items()}
     return fronts

@@ -28,7 +28,7 @@ class Plot:
 
 def make_plots(report: Mapping) -> list[Plot]:
     """The Pareto plots, plus sensitivity bars when the report carries per-layer sensitivity."""
-    artifacts = report["artifacts"]
+    artifacts = [a for a in report["artifacts"] if "accuracy" in a]
     fronts = report.get("pareto", {})
     size, latency = (lambda a: a["gzip_bytes"]), (lambda a: a["latency_us"]["p50"])
     plots = [

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgekit.errors import RecipeError
-from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZE_METHODS, STRATEGIES
+from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZE_METHODS, STRATEGIES, TASKS
 
 
 
@@ -39,7 +39,7 @@ class DataSpec:
     mean: float | list[float] = 0.0
     std: float | list[float] = 255.0
     image_size: list[int] | None = None
-    color: str = "grayscale"
+    color: str | None = None  # an image folder's colour; default: the model's input channels
     test_fraction: float = 0.2
     limit_train: int | None = None
     limit_test: int | None = None
@@ -193,6 +193,7 @@ class Recipe:
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
     targets: tuple[str, ...] = ("cpu",)
     target: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    task: str = "auto"  # what the outputs mean (edgekit.vocabulary.TASKS); training needs classification
     base_dir: Path = Path(".")
     source: str = "<recipe>"
 
@@ -222,7 +223,7 @@ _SECTIONS: dict[str, type] = {
     "output": OutputSpec,
     "metadata": MetadataSpec,
 }
-_TOP_LEVEL = ("name", "targets", "target", *_SECTIONS)
+_TOP_LEVEL = ("name", "task", "targets", "target", *_SECTIONS)
 
 
 def load_recipe(
@@ -308,10 +309,11 @@ def recipe_from_dict(
         for name, spec_type in _SECTIONS.items()
     }
     name = _check_type(raw.get("name", Path(source).stem), str, where, None, "name")
+    task = _check_type(raw.get("task", "auto"), str, where, None, "task")
     targets = _check_targets(raw.get("targets", ["cpu"]), where)
     settings = _check_target_settings(raw.get("target", {}), where)
     recipe = Recipe(
-        name=name, targets=targets, target=settings, base_dir=Path(base_dir), source=source, **sections
+        name=name, task=task, targets=targets, target=settings, base_dir=Path(base_dir), source=source, **sections
     )
     _check_values(recipe, where)
     return recipe
@@ -515,7 +517,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
     choices = [
         ("quantize", "mode", recipe.quantize.mode, QUANTIZE_METHODS),
         ("prune", "schedule", recipe.prune.schedule, PRUNE_SCHEDULES),
-        ("data", "color", recipe.data.color, COLOR_MODES),
+        ("data", "color", recipe.data.color or COLOR_MODES[0], COLOR_MODES),
         ("prune", "policy", recipe.prune.policy, PRUNE_POLICIES),
         ("cluster", "init", recipe.cluster.init, CLUSTER_INITS),
         ("train", "strategy", recipe.train.strategy, STRATEGIES),
@@ -526,6 +528,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
                 f"{where(section, key)}: {section}.{key} = {value!r} is not valid",
                 hint=f"choose one of: {', '.join(valid)}",
             )
+    _check_task(recipe, where)
     _check_normalisation(recipe.data, where)
     _check_flavour(recipe, where)
     _check_compression(recipe, where)
@@ -555,6 +558,17 @@ def _check_flavour(recipe: Recipe, where: _Locator) -> None:
             hint=f"add {specs} to targets",
         )
 
+
+
+def _check_task(recipe: Recipe, where: _Locator) -> None:
+    """A known task, and one that training can learn (``fit`` trains classifiers)."""
+    if recipe.task not in TASKS:
+        raise RecipeError(f"{where(None, 'task')}: task = {recipe.task!r} is not valid", hint=f"choose one of: {', '.join(TASKS)}")
+    if recipe.train.enabled and recipe.task not in ("auto", "classification"):
+        raise RecipeError(
+            f"{where(None, 'task')}: task = {recipe.task!r} with training on: edgekit trains classifiers (cross-entropy on labels)",
+            hint="train the model elsewhere and load it with model.file and train.enabled = false, or use task = \"classification\"",
+        )
 
 
 def parse_m_by_n(text: str) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Mapping
 
-COLUMNS = ("artifact", "target", "quant", "accuracy", "agreement", "bytes", "gzip", "sparsity", "uniq/kernel", "p50 µs")
+COLUMNS = ("artifact", "target", "quant", "accuracy", "agreement", "SNR dB", "bytes", "gzip", "sparsity", "uniq/kernel", "p50 µs")
 SENSITIVITY_COLUMNS = ("layer", "type", "params", "pruned alone", "Δ prune", "int8 alone", "Δ int8")
 DEBUGGER_COLUMNS = ("op", "layer", "scale", "zero point", "mean sq. error", "max abs error")
 
@@ -20,14 +20,23 @@ def artifact_row(artifact: Mapping) -> list[str]:
         artifact["name"],
         artifact["target"],
         artifact["quantization"],
-        f"{artifact['accuracy'] * 100:.2f} %",
-        f"{artifact['agreement'] * 100:.2f} %",
+        _percent(artifact.get("accuracy")),
+        _percent(artifact.get("agreement")),
+        snr_text(artifact),
         f"{artifact['bytes']:,}",
         f"{artifact['gzip_bytes']:,}",
         f"{artifact['sparsity'] * 100:.1f} %",
         _max_unique(artifact),
         f"{artifact['latency_us']['p50']:.0f}",
     ]
+
+
+def snr_text(artifact: Mapping) -> str:
+    """The worst output's signal-to-noise ratio against the float model (``exact``: identical)."""
+    fidelity = artifact.get("fidelity")
+    if not fidelity:
+        return "-"
+    return "exact" if fidelity.get("snr_db") is None else f"{fidelity['snr_db']:.1f}"
 
 
 def _max_unique(artifact: Mapping) -> str:
@@ -39,7 +48,7 @@ def _max_unique(artifact: Mapping) -> str:
 def format_table(report: Mapping) -> str:
     """A fixed-width table of every artifact, preceded by the float model's accuracy."""
     lines = fixed_width(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
-    head = _float_line(report)
+    head = float_line(report)
     notes = _artifact_notes(report["artifacts"])
     sensitivity = ["", format_sensitivity(report["sensitivity"])] if report.get("sensitivity") else []
     return "\n".join([head, "", *lines, *([""] + notes if notes else []), *sensitivity])
@@ -125,7 +134,7 @@ def format_markdown(report: Mapping) -> str:
     parts = [
         f"# edgekit report: {report['recipe']}",
         "",
-        _float_line(report),
+        float_line(report),
         "",
         *table,
         "",
@@ -164,9 +173,15 @@ def _sensitivity_markdown(analysis: Mapping) -> list[str]:
     return [head, "", *_markdown_table(SENSITIVITY_COLUMNS, _sensitivity_rows(analysis)), *(["", *tail] if tail else [])]
 
 
-def _float_line(report: Mapping) -> str:
+def float_line(report: Mapping) -> str:
     float_model = report["float_model"]
-    return f"float Keras model: accuracy {float_model['accuracy'] * 100:.2f} %, {float_model['params']:,} parameters"
+    task = (report.get("task") or {}).get("name") or "classification"
+    figures = [f"accuracy {float_model['accuracy'] * 100:.2f} %"] if "accuracy" in float_model else []
+    if "auc" in float_model:
+        figures.append(f"reconstruction-error AUC {float_model['auc']:.4f}")
+    figures.append(f"{float_model['params']:,} parameters")
+    head = "float Keras model" if task == "classification" else f"float Keras model ({task})"
+    return f"{head}: {', '.join(figures)}"
 
 
 def _compression_lines(compression: Mapping) -> list[str]:
@@ -215,7 +230,7 @@ CSV_COLUMNS = (
 
 def sweep_row(artifact: Mapping) -> list[str]:
     """A build row plus the grid point and the Pareto fronts the variant is on."""
-    name, target, _, accuracy, agreement, size, gzip_bytes, zeros, unique, p50 = artifact_row(artifact)
+    name, target, _, accuracy, agreement, _, size, gzip_bytes, zeros, unique, p50 = artifact_row(artifact)
     pruned = artifact.get("sparsity_target")
     pruned_text = "-" if pruned is None else f"{pruned * 100:g} %"
     mode = artifact.get("mode", artifact["quantization"])
@@ -229,7 +244,7 @@ def pareto_marks(artifact: Mapping) -> str:
 
 def format_sweep_table(report: Mapping) -> str:
     lines = fixed_width(SWEEP_COLUMNS, [sweep_row(a) for a in report["artifacts"]])
-    return "\n".join([_float_line(report), "", *lines, "", *_front_lines(report)])
+    return "\n".join([float_line(report), "", *lines, "", *_front_lines(report)])
 
 
 def format_sweep_markdown(report: Mapping, plots: Mapping[str, str] | None = None) -> str:
@@ -241,7 +256,7 @@ def format_sweep_markdown(report: Mapping, plots: Mapping[str, str] | None = Non
     parts = [
         f"# edgekit sweep: {report['recipe']}",
         "",
-        _float_line(report),
+        float_line(report),
         "",
         f"{len(rows)} variants: sparsity {', '.join(f'{s * 100:g} %' for s in grid.get('sparsities', []))} "
         f"x quantisation {', '.join(grid.get('modes', []))} x target {', '.join(grid.get('targets', []))}.",
@@ -290,7 +305,7 @@ def results_csv(report: Mapping) -> str:
         latency, pareto = a["latency_us"], a.get("pareto", {})
         rows.append([
             a["name"], a["target"], a.get("sparsity_target", ""), a.get("mode", a["quantization"]), a["quantization"],
-            a["accuracy"], a["agreement"], a["bytes"], a["gzip_bytes"], a["sparsity"], latency["p50"], latency["p90"],
+            a.get("accuracy", ""), a.get("agreement", ""), a["bytes"], a["gzip_bytes"], a["sparsity"], latency["p50"], latency["p90"],
             latency["p99"], pareto.get("size", ""), pareto.get("latency", ""), a.get("path", ""),
         ])  # fmt: skip
     return csv_text(CSV_COLUMNS, rows)
@@ -320,19 +335,24 @@ def read_report(folder: str | Path) -> dict:
 # The fields every rendering reads, and their types; optional sections are checked where used.
 _NUMBER = (int, float)
 _REPORT_FIELDS = {"recipe": str, "float_model": dict}
-_FLOAT_MODEL_FIELDS = {"accuracy": _NUMBER, "params": int}
+_FLOAT_MODEL_FIELDS = {"params": int}
 _ARTIFACT_FIELDS = {
-    "name": str, "target": str, "quantization": str, "accuracy": _NUMBER, "agreement": _NUMBER,
-    "bytes": int, "gzip_bytes": int, "sparsity": _NUMBER, "latency_us": dict,
+    "name": str, "target": str, "quantization": str, "bytes": int, "gzip_bytes": int, "sparsity": _NUMBER, "latency_us": dict,
 }  # fmt: skip
+# A classifier's figures: required in a classifier's (and every sweep's) report.
+_OPTIONAL_FIELDS = {"accuracy": _NUMBER, "agreement": _NUMBER}
 _LATENCY_FIELDS = {"p50": _NUMBER, "p90": _NUMBER, "p99": _NUMBER}
 
 
 def _report_problem(report: Mapping) -> str | None:
     """The first missing or mistyped field, named by its path in the JSON, or None."""
-    checks = [("", report, _REPORT_FIELDS), ("float_model.", report.get("float_model"), _FLOAT_MODEL_FIELDS)]
+    classifies = "sweep" in report or ((report.get("task") or {}).get("name") or "classification") == "classification"
+    artifact_fields = {k: v for k, v in _ARTIFACT_FIELDS.items() if k in ("name", "target", "quantization")}
+    artifact_fields.update({**(_OPTIONAL_FIELDS if classifies else {}), **_ARTIFACT_FIELDS})
+    float_fields = {**_FLOAT_MODEL_FIELDS, **({"accuracy": _NUMBER} if classifies else {})}
+    checks = [("", report, _REPORT_FIELDS), ("float_model.", report.get("float_model"), float_fields)]
     for i, artifact in enumerate(report["artifacts"]):
-        checks.append((f"artifacts[{i}].", artifact, _ARTIFACT_FIELDS))
+        checks.append((f"artifacts[{i}].", artifact, artifact_fields))
         if isinstance(artifact, dict):
             checks.append((f"artifacts[{i}].latency_us.", artifact.get("latency_us"), _LATENCY_FIELDS))
     for prefix, value, fields in checks:

@@ -12,7 +12,7 @@ import base64
 import json
 from typing import Mapping, Sequence
 
-from edgekit.report import SWEEP_COLUMNS, environment_lines, placement_summary, sweep_row
+from edgekit.report import SWEEP_COLUMNS, environment_lines, float_line, placement_summary, sweep_row
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; color: #222; padding: 0 1rem; }
@@ -85,8 +85,8 @@ def _template():
 def _summary(report: Mapping) -> list[str]:
     from edgekit.pareto import FRONTS
 
-    float_model = report["float_model"]
-    items = [f"Float Keras model: accuracy {float_model['accuracy'] * 100:.2f} %, {float_model['params']:,} parameters."]
+    line = float_line(report)
+    items = [escape(line[0].upper() + line[1:]) + "."]
     grid = report.get("sweep")
     if grid:
         items.append(

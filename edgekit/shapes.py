@@ -1,16 +1,18 @@
-"""Input-shape checks shared by ``build`` and ``convert``.
+"""Input shapes: what data fits a model, and the concrete shape a model with dynamic
+dimensions is converted at.
 
 A Keras input dimension of ``None`` accepts any size, so data of shape (16, 16, 1) fits a
-model taking (None, None, 1). Targets whose compilers need static shapes (``static_batch``:
-Edge TPU, microcontrollers) cannot take such a model at all; saying so before training or
-conversion beats a compiler error ten minutes later.
+model taking (None, None, 1). Interpreters and compilers run fixed shapes best (XNNPACK
+reshapes, the Edge TPU, TFLM and Vela need them outright), so a dynamic dimension beyond the
+batch is fixed before conversion: from ``--input-shape``, else from the data's samples. With
+neither, one error names the input and its dynamic dimensions, before any conversion starts.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from edgekit.errors import ModelError
+from edgekit.errors import DataError, InputError
 
 
 def shape_fits(model_shape: Sequence[int | None], data_shape: Sequence[int]) -> bool:
@@ -18,13 +20,41 @@ def shape_fits(model_shape: Sequence[int | None], data_shape: Sequence[int]) -> 
     return len(model_shape) == len(data_shape) and all(m is None or m == d for m, d in zip(model_shape, data_shape))
 
 
-def require_static_input(model_shape: Sequence[int | None], targets, *, where: str) -> None:
-    """Refuse dynamic input dimensions (beyond the batch) for targets that need static shapes."""
-    dynamic = [i for i, d in enumerate(model_shape) if d is None]
-    static_targets = [t.name for t in targets if t.static_batch]
-    if dynamic and static_targets:
-        raise ModelError(
-            f"{where}: the model's input shape {tuple(model_shape)} has dynamic dimensions but target "
-            f"{static_targets[0]} needs static shapes",
-            hint="build the model with a fixed input size, e.g. keras.Input((96, 96, 1))",
-        )
+def dynamic_dimensions(model_shape: Sequence[int | None]) -> list[int]:
+    """Positions (1 = the first after the batch) of the input's dynamic dimensions."""
+    return [i + 1 for i, d in enumerate(model_shape) if d is None]
+
+
+def fixed_input_shape(
+    model_shape: Sequence[int | None], *, given: Sequence[int] | None = None, data_shape: Sequence[int] | None = None, name: str = "input", flag: str = "--input-shape"
+) -> tuple[int, ...] | None:
+    """The per-sample shape to convert at: None when the model's input is static already,
+    else ``given`` (checked against the model), else the data's sample shape."""
+    if given is not None:
+        given = tuple(int(d) for d in given)
+        if not shape_fits(model_shape, given) or any(d < 1 for d in given):
+            raise InputError(f"{flag} {'x'.join(map(str, given))} does not fit {name} of shape {tuple(model_shape)}", hint="give every dimension after the batch; keep the fixed ones as they are")
+        return given if dynamic_dimensions(model_shape) else None
+    if not dynamic_dimensions(model_shape):
+        return None
+    if data_shape is not None:
+        if not shape_fits(model_shape, data_shape):
+            raise DataError(f"the data's samples have shape {tuple(data_shape)} but {name} takes {tuple(model_shape)}")
+        return tuple(int(d) for d in data_shape)
+    dims = ", ".join(map(str, dynamic_dimensions(model_shape)))
+    raise InputError(
+        f"{name} has dynamic dimensions ({tuple(model_shape)}, dimension {dims}) and nothing fixes them",
+        hint=f"pass {flag} (e.g. {flag} {'x'.join(str(d or 224) for d in model_shape)}) or --data with samples of the shape to convert at",
+    )
+
+
+def parse_shape(text: str, *, flag: str = "--input-shape") -> tuple[int, ...]:
+    """``96x96x3`` or ``96,96,3`` -> (96, 96, 3)."""
+    parts = [p for p in text.replace(",", "x").lower().split("x") if p.strip()]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise InputError(f"{flag} {text!r}: expected positive whole numbers like 96x96x3 (per sample, without the batch)")
+    return shape

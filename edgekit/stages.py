@@ -26,21 +26,22 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from edgekit import distribute
+from edgekit import distribute, keras_io, shapes
 from edgekit._compat import seed_everything
 from edgekit.bundle import write_bundle
 from edgekit.compression.run import Compressed, run_compression, uncompressed
 from edgekit.data import Dataset, load_dataset
 from edgekit.environment import describe_machine, software_versions
-from edgekit.errors import DataError
+from edgekit.errors import DataError, ModelError
 from edgekit.evaluate import io_description, measure_artifact
 from edgekit.flavours import PROBE_INPUTS, DressInput, check_same_predictions, get_flavour
 from edgekit.recipe import Recipe, parse_m_by_n
 from edgekit.registry import get_converter, get_target, load_object
-from edgekit.shapes import require_static_input, shape_fits
+from edgekit.shapes import shape_fits
 from edgekit.steps import steps_from_recipe
 from edgekit.target import PackageInput, Target
-from edgekit.train import TrainData, fit, keras_predictions, top1_accuracy
+from edgekit.tasks import Task, decide, float_metrics, warnings_for
+from edgekit.train import TrainData, fit
 
 log = logging.getLogger("edgekit")
 REFERENCE = "float32"
@@ -53,9 +54,10 @@ REFERENCE = "float32"
 class ModelData:
     """The data a flow calibrates and measures with, and what a bundle records about it.
 
-    ``x_calibration`` and ``x_test`` are normalised float inputs; ``y_test`` integer labels
-    or None (then no accuracy is reported); ``normalization`` what the device must apply to
-    raw inputs (mean, std, raw dtype); ``output_kind`` what the outputs are, when known.
+    ``x_calibration`` and ``x_test`` are normalised float inputs; ``y_test`` labels or None
+    (then no task metric is reported); ``labels`` class names (bundled for classifiers only);
+    ``normalization`` what the device must apply to raw inputs (mean, std, raw dtype); ``task``
+    what the outputs mean, once decided (:func:`decide_task`).
     """
 
     x_calibration: np.ndarray | None
@@ -64,7 +66,14 @@ class ModelData:
     labels: tuple[str, ...]
     normalization: Mapping[str, Any]
     image: Mapping[str, Any] | None = None
-    output_kind: str | None = None
+    task: Task | None = None
+    outputs: tuple[str, ...] = ()  # the model's output names, in its order, once decided
+
+    @property
+    def sample_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input sample (without the batch), when there are samples."""
+        x = self.x_test if self.x_test is not None else self.x_calibration
+        return None if x is None else tuple(x.shape[1:])
 
     @classmethod
     def from_dataset(cls, dataset: Dataset) -> "ModelData":
@@ -76,7 +85,6 @@ class ModelData:
             labels=tuple(dataset.labels),
             normalization=dataset.normalization(),
             image=dataset.image_info(),
-            output_kind="probabilities",  # recipes train classifiers (edgekit.train.fit)
         )
 
 
@@ -103,10 +111,12 @@ class ArtifactSettings:
     probe_samples: int = 1000  # test inputs the sparse encoding is compared on
     flavour: str = "plain"
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] | None = None  # fixes the model's dynamic input dimensions
 
     @classmethod
-    def from_recipe(cls, recipe: Recipe) -> "ArtifactSettings":
+    def from_recipe(cls, recipe: Recipe, *, input_shape: tuple[int, ...] | None = None) -> "ArtifactSettings":
         return cls(
+            input_shape=input_shape,
             name=recipe.name,
             calibration_samples=recipe.quantize.calibration_samples,
             latency_runs=recipe.output.latency_runs,
@@ -191,37 +201,64 @@ def load_recipe_inputs(recipe: Recipe, targets: Sequence[Target], *, trust: bool
     created inside the recipe's tf.distribute strategy (if any), as training needs."""
     with distribute.strategy_scope(recipe.train.strategy):
         seed_everything(recipe.train.seed)
-        dataset = load_dataset(recipe.data, base_dir=recipe.base_dir)
-        model = recipe_model(recipe, trust=trust)
-    check_model_takes(model, dataset)
-    require_static_input(model.input_shape[1:], targets, where=str(recipe.model.file or recipe.model.factory))
+        if colour_from_model(recipe):  # an image folder is read in the colour the model takes
+            model = recipe_model(recipe, trust=trust)
+            dataset = load_dataset(recipe.data, base_dir=recipe.base_dir, channels=keras_io.input_shape(model)[-1])
+        else:  # data first: a missing data file is reported before TensorFlow loads
+            dataset = load_dataset(recipe.data, base_dir=recipe.base_dir)
+            model = recipe_model(recipe, trust=trust)
+    check_model_takes(model, dataset, trains=recipe.train.enabled)
     data = ModelData.from_dataset(dataset)
     spec = recipe.train
     train = TrainData(data.x_calibration, dataset.y_train, batch_size=spec.batch_size, seed=spec.seed, shift=spec.augment_shift)
     return Inputs(model=model, dataset=dataset, data=data, train=train)
 
 
+def colour_from_model(recipe: Recipe) -> bool:
+    """An image folder without ``data.color``: read in the colour of the model's input."""
+    return recipe.data.color is None and recipe.data.source != "mnist" and recipe.resolve(recipe.data.source).is_dir()
+
+
 def recipe_model(recipe: Recipe, *, trust: bool = False):
     """The recipe's model: a fresh one from its factory or a saved file."""
     from edgekit.models import load_model_file, model_from_factory
 
+    from edgekit.saved_model import is_signature_model
+
     spec = recipe.model
     if spec.factory:
         return model_from_factory(spec.factory, spec.kwargs, base_dir=recipe.base_dir)
-    return load_model_file(recipe.resolve(spec.file), trust=trust)
-
-
-def check_model_takes(model, dataset: Dataset) -> None:
-    """Data and model must agree on the per-sample input shape and the number of classes."""
-    expected = tuple(model.input_shape[1:])
-    if not shape_fits(expected, dataset.input_shape):
-        raise DataError(
-            f"the model takes inputs of shape {expected} but the data has {dataset.input_shape}",
-            hint="match the factory's input_shape to the data, or resize the data (data.image_size)",
+    model = load_model_file(recipe.resolve(spec.file), trust=trust)
+    if is_signature_model(model) and (recipe.train.enabled or compresses(recipe)):
+        raise ModelError(
+            f"{spec.file}: a SavedModel without Keras layers can be converted and measured, not trained or compressed",
+            hint="set train.enabled = false and leave [prune], [cluster], [distill] and quantize.mode = \"qat\" out",
         )
-    outputs = model.output_shape[-1]
-    if outputs != dataset.num_classes:
-        raise DataError(f"the model has {outputs} outputs but the data has {dataset.num_classes} classes")
+    return model
+
+
+def check_model_takes(model, dataset: Dataset, *, trains: bool = True) -> None:
+    """Data and model must agree on the per-sample input shape (and a classifier on the number
+    of classes); the hint names the recipe key that fixes the mismatch."""
+    expected = keras_io.input_shape(model)
+    actual = dataset.input_shape
+    if not shape_fits(expected, actual):
+        raise DataError(f"the model takes inputs of shape {expected} but the data has {actual}", hint=_shape_hint(expected, actual))
+    outputs = keras_io.output_infos(model)
+    scores = outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].shape else None
+    if scores != dataset.num_classes and (trains or outputs[0].activation == "softmax"):
+        raise DataError(
+            f"the model has {scores if scores is not None else len(outputs)} outputs but the data has {dataset.num_classes} classes",
+            hint="build the model for the data's classes ([model] kwargs), or name the classes in data.labels",
+        )
+
+
+def _shape_hint(expected: Sequence[int | None], actual: Sequence[int]) -> str:
+    if len(expected) == len(actual) == 3 and shape_fits(expected[:2], actual[:2]) and expected[2] in (1, 3):
+        return f'set data.color = "{"grayscale" if expected[2] == 1 else "rgb"}" (the model takes {expected[2]} channel(s))'
+    if len(expected) == len(actual) == 3:
+        return f"resize the data with data.image_size = [{expected[0]}, {expected[1]}], or match the factory's input_shape ([model] kwargs)"
+    return "match the factory's input_shape ([model] kwargs) to the data"
 
 
 # --- train and compress ---------------------------------------------------------------
@@ -238,14 +275,39 @@ def train_float(model, data: TrainData, recipe: Recipe) -> None:
         fit(model, data, epochs=recipe.train.epochs, learning_rate=recipe.train.learning_rate, stage="train")
 
 
-def float_summary(model, scores: np.ndarray, data: ModelData) -> dict:
-    """The float Keras model's accuracy on the test split and its size, for reports."""
-    return {"accuracy": round(top1_accuracy(scores, data.y_test), 5), "params": int(model.count_params())}
+def float_summary(model, outputs: Mapping[str, np.ndarray] | None, data: ModelData) -> dict:
+    """The float Keras model's task figures on the test split (accuracy of a classifier, AUC
+    of an autoencoder) and its size, for reports."""
+    figures = {} if outputs is None or data.task is None else float_metrics(data.task, outputs, data.x_test, data.y_test)
+    return {**figures, "params": int(model.count_params())}
 
 
-def float_scores(model, data: ModelData) -> np.ndarray:
-    """The float Keras model's outputs on the test inputs: what every artifact is compared with."""
-    return keras_predictions(model, data.x_test)
+def float_scores(model, data: ModelData) -> dict[str, np.ndarray] | None:
+    """The float Keras model's outputs on the test inputs, by output name: what every
+    artifact is compared with (None without test inputs)."""
+    return None if data.x_test is None else keras_io.predictions(model, data.x_test)
+
+
+def decide_task(requested: str, model, data: ModelData, outputs: Mapping[str, np.ndarray] | None) -> ModelData:
+    """``data`` with its task: the one asked for, or (``auto``) the one the outputs show;
+    what was decided and why is logged, and kept for the report."""
+    task = decide(requested, keras_io.output_infos(model), keras_io.input_shape(model), outputs)
+    if requested == "auto":
+        log.info("task: %s (%s)", task.name, task.reason)
+    for warning in warnings_for(task, outputs or {}):
+        log.warning("%s", warning)
+    return dataclasses.replace(data, task=task, outputs=tuple(keras_io.output_names(model)))
+
+
+def task_report(data: ModelData, outputs: Mapping[str, np.ndarray] | None) -> dict:
+    """The decided task, why, and what in the data makes the figures say little."""
+    return {**data.task.to_dict(), "warnings": warnings_for(data.task, outputs or {})}
+
+
+def fixed_input_shape(model, data: ModelData, *, given: Sequence[int] | None = None) -> tuple[int, ...] | None:
+    """The sample shape a model with dynamic input dimensions is converted at (None: static)."""
+    name = f"input {model.input_names[0]!r}" if getattr(model, "input_names", None) else "the input"
+    return shapes.fixed_input_shape(keras_io.input_shape(model), given=given, data_shape=data.sample_shape, name=name)
 
 
 def compressed_models(
@@ -308,7 +370,7 @@ def sensitivity_exclusions(model, recipe: Recipe, data: ModelData) -> tuple[dict
 
 def convert_reference(float_model, settings: ArtifactSettings) -> Artifact:
     """The uncompressed float32 model, what every artifact's size is compared with."""
-    model_bytes = get_converter("keras_tflite")(float_model)
+    model_bytes = get_converter("keras_tflite")(float_model, input_shape=settings.input_shape)
     return Artifact(name=f"{settings.name}-{REFERENCE}", target=None, quantization=REFERENCE, model_bytes=model_bytes, facts={"skipped_layers": []})
 
 
@@ -335,6 +397,7 @@ def target_conversion(target: Target, compressed: Compressed, data: ModelData, s
         quantization=target.quantization,
         options=target.converter_options if options is None else options,
         batch_size=1 if target.static_batch else None,
+        input_shape=settings.input_shape,
     )
     if target.quantization != "int8":
         return convert_keras(compressed.float_model, **common)
@@ -367,6 +430,9 @@ def dress(artifact: Artifact, data: ModelData, settings: ArtifactSettings) -> Ar
     flavour = get_flavour(settings.flavour)
     if flavour.dress is None or artifact.label not in flavour.dresses:
         return artifact
+    if data.task is not None and not data.task.classifies:
+        log.info("%s: the %s flavour dresses classifiers; this is a %s model, left plain", artifact.name, flavour.name, data.task.name)
+        return artifact
     job = DressInput(
         artifact=artifact.name,
         target=artifact.target_name,
@@ -385,10 +451,13 @@ def dress(artifact: Artifact, data: ModelData, settings: ArtifactSettings) -> Ar
 # --- measure, check and package, bundle -----------------------------------------------
 
 
-def measure(artifact: Artifact, data: ModelData, scores: np.ndarray | None, settings: ArtifactSettings) -> Artifact:
-    """Size, weights, latency and, with test inputs, agreement with the float model."""
+def measure(artifact: Artifact, data: ModelData, expected: Mapping[str, np.ndarray] | None, settings: ArtifactSettings) -> Artifact:
+    """Size, weights, latency and, with test inputs, every output's fidelity to the float
+    model (``expected``, by output name) and the task's figures."""
     log.info("measuring %s", artifact.name)
-    metrics = measure_artifact(artifact.model_bytes, x_test=data.x_test, y_test=data.y_test, float_scores=scores, latency_runs=settings.latency_runs)
+    metrics = measure_artifact(
+        artifact.model_bytes, x_test=data.x_test, y_test=data.y_test, expected=expected, task=data.task, latency_runs=settings.latency_runs
+    )
     return dataclasses.replace(artifact, metrics=metrics)
 
 
@@ -402,26 +471,35 @@ def check_and_package(artifact: Artifact, data: ModelData) -> Artifact:
     if target.package is None:
         return dataclasses.replace(artifact, target_report=report)
     log.info("packaging %s for %s", artifact.name, target.name)
-    built = target.package(artifact.model_bytes, PackageInput(name=artifact.name, x_test=data.x_test, options=target.options))
+    task = None if data.task is None else data.task.name
+    labels = data.y_test if task in (None, "classification") else None  # class labels: accuracy on the target's interpreter
+    given = PackageInput(name=artifact.name, x_test=data.x_test, y_test=labels, options=target.options, task=task)
+    built = target.package(artifact.model_bytes, given)
     report = {**report, "details": {**report["details"], **built.details}, "notes": [*report["notes"], *built.notes]}
     return dataclasses.replace(artifact, target_report=report, files={**artifact.files, **built.files})
 
 
-def bundle(artifact: Artifact, root: Path, data: ModelData, *, recipe: Mapping | None = None, folder: str = "bundles") -> Artifact:
-    """Write the artifact's bundle under ``root`` (in ``folder``) and say where it went."""
+def bundle(
+    artifact: Artifact, root: Path, data: ModelData, *, recipe: Mapping | None = None, folder: str = "bundles", order: Sequence[str] | None = None
+) -> Artifact:
+    """Write the artifact's bundle under ``root`` (in ``folder``) and say where it went.
+
+    Outputs are listed in ``order`` (the Keras model's output names); ``labels.txt`` and the
+    labels come with classifiers only."""
     path = f"{folder}/{artifact.name}" if folder else artifact.name
-    inputs, outputs = io_description(artifact.model_bytes)
+    inputs, outputs = io_description(artifact.model_bytes, order or data.outputs)
     for spec in inputs:
         spec["normalization"] = dict(data.normalization)
         if data.image is not None:
             spec["image"] = dict(data.image)
-    if data.output_kind:
-        for spec in outputs:
-            spec["kind"] = data.output_kind
+    classifies = data.task is None or data.task.classifies
+    for spec in outputs:
+        spec["kind"] = "probabilities" if classifies else data.task.name
     write_bundle(
         Path(root) / path,
         model_bytes=artifact.model_bytes,
-        labels=list(data.labels),
+        labels=list(data.labels) if classifies else None,
+        task=None if data.task is None else data.task.to_dict(),
         extra_files=dict(artifact.files),
         name=artifact.name,
         target=artifact.target_name,

@@ -48,6 +48,8 @@ class PackageInput:
     name: str
     x_test: Any = None  # normalised float test inputs (N, ...) for on-target verification
     options: Mapping[str, Any] = field(default_factory=dict)
+    y_test: Any = None  # class labels of x_test, where the task has them: accuracy on the target's interpreter
+    task: str | None = None  # what the outputs mean (edgekit.vocabulary.TASKS); top-1 figures only for classification
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,10 @@
 """Read a .tflite flatbuffer without TensorFlow or an interpreter: ops, tensors, buffers.
 
 Target checks and ``edgekit inspect`` need the graph as stored — op options such as the fused
-activation, shape signatures, quantisation, constant data — on machines that have neither
-TensorFlow nor LiteRT. The schema facts come from ``edgekit._tflite_schema`` (generated from
+activation, shape signatures, quantisation, constant data, sparse tensors, metadata entries —
+on machines that have neither TensorFlow, LiteRT nor tflite-micro (an interpreter hides what
+a microcontroller check must see: LiteRT densifies sparse weights and dequantizes float16 on
+load). The schema facts come from ``edgekit._tflite_schema`` (generated from
 the TFLite schema); every offset is bounds-checked, so a truncated or foreign file raises a
 :class:`~edgekit.errors.ModelError` naming the problem instead of crashing or reading garbage.
 """
@@ -12,8 +14,9 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -113,6 +116,22 @@ class Subgraph:
 
 
 @dataclass(frozen=True)
+class OpTensors:
+    """One op with the dtypes of its tensors and which inputs are stored constants.
+
+    What a microcontroller check asks of each op: float16 anywhere, or integer weights feeding
+    float activations (a hybrid op), have no TFLM kernel. Absent optional inputs are left out.
+    """
+
+    subgraph: int
+    name: str
+    custom: bool
+    input_types: tuple[str, ...]
+    output_types: tuple[str, ...]
+    constant_inputs: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
 class TFLiteGraph:
     """A parsed model. ``main`` is subgraph 0, the one the interpreter runs."""
 
@@ -123,6 +142,7 @@ class TFLiteGraph:
     buffers: tuple[tuple[int, int], ...]  # (start, end) of each buffer's bytes in the file
     signatures: tuple[str, ...]
     data: bytes = field(repr=False)
+    metadata: Mapping[str, int] = field(default_factory=dict)  # Model.metadata: name -> buffer index
 
     @property
     def main(self) -> Subgraph:
@@ -131,6 +151,42 @@ class TFLiteGraph:
     def op_counts(self, subgraph: int = 0) -> dict[str, int]:
         """How many ops of each kind, sorted by name."""
         return dict(sorted(Counter(op.name for op in self.subgraphs[subgraph].operators).items()))
+
+    def operators(self) -> Iterator[tuple[Subgraph, Operator]]:
+        """Every op of every subgraph, in order: control-flow bodies run on the device too."""
+        for subgraph in self.subgraphs:
+            for op in subgraph.operators:
+                yield subgraph, op
+
+    @cached_property
+    def all_ops(self) -> tuple[OpTensors, ...]:
+        """Every op of every subgraph with its tensors' dtypes and constant flags."""
+        return tuple(self._op_tensors(subgraph, op) for subgraph, op in self.operators())
+
+    @property
+    def sparse_tensor_count(self) -> int:
+        """Tensors stored in a sparse format (they reach their op through DENSIFY)."""
+        return sum(t.sparse for subgraph in self.subgraphs for t in subgraph.tensors)
+
+    def metadata_bytes(self, name: str) -> bytes | None:
+        """The buffer a ``Model.metadata`` entry names (``OfflineMemoryAllocation``...), or None."""
+        index = self.metadata.get(name)
+        if index is None or index >= len(self.buffers):
+            return None
+        start, end = self.buffers[index]
+        return self.data[start:end]
+
+    def _op_tensors(self, subgraph: Subgraph, op: Operator) -> OpTensors:
+        inputs = [subgraph.tensors[i] for i in op.inputs if i >= 0]
+        outputs = [subgraph.tensors[i] for i in op.outputs if i >= 0]
+        return OpTensors(
+            subgraph=subgraph.index,
+            name=op.name,
+            custom=op.custom,
+            input_types=tuple(t.dtype for t in inputs),
+            output_types=tuple(t.dtype for t in outputs),
+            constant_inputs=tuple(self.is_constant(t) for t in inputs),
+        )
 
     def is_constant(self, tensor: Tensor) -> bool:
         """True when the tensor's values are stored in the file (weights, shapes, axes)."""
@@ -233,7 +289,7 @@ class _Reader:
             return self.vector_values(where, kind[1:-1])
         if kind in TABLES:
             return self.table(self.follow(where), kind)
-        return None  # a table edgekit does not read (sparsity details, external buffers)
+        return {}  # present, but a table edgekit does not read (a tensor's sparsity details)
 
     def vector_values(self, where: int, kind: str):
         if kind in _SCALAR:
@@ -273,6 +329,7 @@ def _parse(data: bytes) -> TFLiteGraph:
         buffers=buffers,
         signatures=tuple(s["signature_key"] or "" for s in model["signature_defs"] or ()),
         data=data,
+        metadata={m["name"] or "": m["buffer"] for m in model["metadata"] or ()},
     )
 
 

@@ -123,8 +123,14 @@ def _missing_input(subgraph: Subgraph) -> str | None:
 
 
 def _mixed_quantization(subgraph: Subgraph) -> str | None:
-    """Quantised kernels read every integer tensor's scale: all or none must have one."""
+    """Quantised kernels read every integer tensor's scale: all or none must have one.
+
+    Custom ops are not LiteRT builtins and bring their own rules: TFLM's DECODE reads
+    unquantised uint8 indices and writes the quantised tensor they encode.
+    """
     for op in subgraph.operators:
+        if op.custom:
+            continue
         tensors = [subgraph.tensors[i] for i in (*op.inputs, *op.outputs) if i >= 0]
         integer = [t for t in tensors if t.dtype in _INTEGER]
         bare = [t for t in integer if t.quantization is None]

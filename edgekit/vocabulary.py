@@ -31,6 +31,10 @@ CLUSTER_INITS = ("kmeans++", "density", "linear", "random")
 # ``[train] strategy``: tf.distribute on one machine's devices, or across workers (TF_CONFIG).
 STRATEGIES = ("none", "mirrored", "multi_worker")
 
+# What a model's outputs mean (``task`` in a recipe, ``--task`` on convert); ``auto`` decides
+# from the outputs and says why. Detection means raw heads (boxes and scores), not NMS'd lists.
+TASKS = ("auto", "classification", "regression", "detection", "embedding")
+
 # How image inputs are read (``[data] color``, a bundle's ``image.color``).
 COLOR_MODES = ("grayscale", "rgb")
 

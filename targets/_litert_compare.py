@@ -16,14 +16,15 @@ from edgekit.errors import DataError
 from edgekit.targets import _tflm
 
 
-def compare_with_litert(interpreter, model_bytes: bytes, x: np.ndarray) -> dict[str, Any]:
+def compare_with_litert(interpreter, model_bytes: bytes, x: np.ndarray, *, classifies: bool = True) -> dict[str, Any]:
     """Run ``x`` through TFLM and through LiteRT, and measure how far the raw outputs differ.
 
     Two LiteRT kernel sets are compared: the ``BUILTIN_REF`` reference kernels (keys
     ``tflm_*_ref``) and the optimised builtin kernels that ``open_model(default_delegates=False)``
     runs (keys ``tflm_*_builtin``); they disagree with each other, and TFLM matches neither
     everywhere (SOFTMAX widens any 1-LSB difference before it). ``tflm_*`` without a suffix
-    summarise the closer of the two, named by ``tflm_litert_kernels``.
+    summarise the closer of the two, named by ``tflm_litert_kernels``. Top-1 agreement only
+    when the outputs are class scores (``classifies``).
     """
     from edgekit.runtime import open_model
     from edgekit.runtime.interpreter import quantize
@@ -37,8 +38,8 @@ def compare_with_litert(interpreter, model_bytes: bytes, x: np.ndarray) -> dict[
     q = quantize(x, builtin.inputs[0])
     tflm = _tflm.run(interpreter, q)
     result: dict[str, Any] = {"tflm_samples": int(len(q))}
-    result.update(_differences(tflm, litert_raw(litert_reference(model_bytes), q), suffix="_ref"))
-    result.update(_differences(tflm, litert_raw(builtin, q), suffix="_builtin"))
+    result.update(_differences(tflm, litert_raw(litert_reference(model_bytes), q), suffix="_ref", classifies=classifies))
+    result.update(_differences(tflm, litert_raw(builtin, q), suffix="_builtin", classifies=classifies))
     return {**result, **_closest(result)}
 
 
@@ -59,10 +60,10 @@ def _closest(result: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _differences(tflm: np.ndarray, litert: np.ndarray, *, suffix: str) -> dict[str, Any]:
+def _differences(tflm: np.ndarray, litert: np.ndarray, *, suffix: str, classifies: bool = True) -> dict[str, Any]:
     diff = np.abs(tflm.astype(np.float64) - litert.astype(np.float64))
     result: dict[str, Any] = {}
-    if tflm.shape[-1] > 1:
+    if classifies and tflm.shape[-1] > 1:
         result[f"tflm_top1_agreement{suffix}"] = round(float(np.mean(tflm.argmax(-1) == litert.argmax(-1))), 5)
     if np.issubdtype(tflm.dtype, np.integer):
         result[f"tflm_max_diff_lsb{suffix}"] = int(diff.max())

@@ -27,7 +27,9 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
-from edgekit.targets._tflite_graph import TFLM_PIP, Graph, Op
+from edgekit.tflite_graph import OpTensors, TFLiteGraph, read_tflite
+
+TFLM_PIP = "pip install tflite-micro"
 
 # Builtin op -> MicroMutableOpResolver method (tflite-micro's micro_mutable_op_resolver.h).
 # Only ops with a kernel in TFLM are listed; everything else is refused by check().
@@ -70,39 +72,43 @@ BUILTIN_METHODS: dict[str, str] = {
 # Custom ops TFLM ships a kernel for (custom code -> resolver method).
 CUSTOM_METHODS: dict[str, str] = {
     "ethos-u": "AddEthosU",
+    "TFLM_DECODE": "AddDecode",  # LUT-compressed tensors (tflite-micro's compressor)
     "TFLite_Detection_PostProcess": "AddDetectionPostprocess",
     "CIRCULAR_BUFFER": "AddCircularBuffer",
 }
 
-FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16")
-WEIGHT_TYPES = ("INT8", "UINT8", "INT4", "INT16")
+FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+WEIGHT_TYPES = ("int8", "uint8", "int4", "int16")
 ARENA_LIMIT = 512 * 1024 * 1024
 MAX_PROBE_RESTARTS = 40
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _ARENA_PART = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
 
 
-def resolver_method(op: Op) -> str | None:
+def resolver_method(op: OpTensors) -> str | None:
     """The ``MicroMutableOpResolver`` call that registers ``op``, or None if TFLM has none."""
     return (CUSTOM_METHODS if op.custom else BUILTIN_METHODS).get(op.name)
 
 
-def refusals(graph: Graph) -> list[tuple[str, str]]:
-    """``(op, reason)`` for everything in ``graph`` that TFLM cannot run; empty when it can."""
+def refusals(graph: TFLiteGraph) -> list[tuple[str, str]]:
+    """``(op, reason)`` for everything in ``graph`` that TFLM cannot run; empty when it can.
+
+    Read from the flatbuffer alone (:mod:`edgekit.tflite_graph`): no tflite-micro needed.
+    """
     found: dict[tuple[str, str], None] = {}
-    if graph.sparse_tensors or "DENSIFY" in graph.op_names:
+    if graph.sparse_tensor_count or any(op.name == "DENSIFY" for op in graph.all_ops):
         found[("DENSIFY", "sparse tensors (DENSIFY): TFLM cannot read sparse weights; convert without sparsity")] = None
-    for op in graph.ops:
+    for op in graph.all_ops:
         reason = _refusal(op)
         if reason:
             found[(op.name, reason)] = None
     return list(found)
 
 
-def _refusal(op: Op) -> str:
+def _refusal(op: OpTensors) -> str:
     if op.name == "DENSIFY":
         return ""  # reported once for the whole graph
-    if "FLOAT16" in op.input_types + op.output_types:
+    if "float16" in op.input_types + op.output_types:
         return "float16 tensors: TFLM has no float16 kernels (DEQUANTIZE takes int8/int16/uint8 only); use int8"
     if _is_hybrid(op):
         return "hybrid (dynamic-range) op: int8 weights with float activations have no TFLM kernel; use full int8"
@@ -112,7 +118,7 @@ def _refusal(op: Op) -> str:
     return ""
 
 
-def _is_hybrid(op: Op) -> bool:
+def _is_hybrid(op: OpTensors) -> bool:
     if op.name in ("DEQUANTIZE", "QUANTIZE"):
         return False
     pairs = list(zip(op.input_types, op.constant_inputs))
@@ -169,6 +175,37 @@ def load(model_bytes: bytes, arena_size: int):
         except (RuntimeError, ValueError) as exc:
             error = exc
     raise ModelError(f"tflite_micro cannot load the model with a {arena_size}-byte arena: {error}; {_summary(log)}")
+
+
+def preserved_tensors(model_bytes: bytes, locations: list[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
+    """The values of tensors ``(subgraph, index)`` after one all-zeros inference, every tensor
+    kept in its own memory (TFLM's kPreserveAllTensors), e.g. to read what DECODE wrote."""
+    runtime = _runtime()
+    arena = roomy_arena(read_tflite(model_bytes))
+    with captured_native_stderr() as log:
+        try:
+            interpreter = runtime.Interpreter.from_bytes(
+                bytes(model_bytes), arena_size=arena, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"tflite_micro cannot load the model keeping all tensors: {exc}; {_summary(log)}") from None
+    invoke_zeros(interpreter)
+    values = {}
+    for subgraph, index in locations:
+        found = interpreter.GetTensor(index, subgraph)
+        values[(subgraph, index)] = np.asarray(found["tensor_data"] if isinstance(found, dict) else found)
+    return values
+
+
+def roomy_arena(graph: TFLiteGraph) -> int:
+    """An arena with room for every tensor at once plus 1 MiB: for checks, not for shipping."""
+    return (1 << 20) + 2 * sum(_tensor_bytes(graph, t) for s in graph.subgraphs for t in s.tensors)
+
+
+def _tensor_bytes(graph: TFLiteGraph, tensor) -> int:
+    if graph.is_constant(tensor):
+        return 0
+    return int(np.prod(tensor.shape, dtype=np.int64)) * 8 if tensor.shape else 8  # 8: the widest element
 
 
 def _summary(log: list[str]) -> str:
@@ -301,6 +338,30 @@ def run(interpreter, inputs: np.ndarray) -> np.ndarray:
     if error is not None:
         raise ModelError(f"tflite_micro failed to run the model: {error}; {_summary(log)}")
     return np.stack(outputs)
+
+
+def run_all(interpreter, inputs: list[np.ndarray], outputs: int) -> np.ndarray:
+    """Every output of every inference, flattened and side by side: (N, total output elements).
+
+    ``inputs`` holds one array per model input, rows in the input's dtype; comparing two
+    models' results this way covers all their outputs, not only the first.
+    """
+    details = [interpreter.get_input_details(i) for i in range(len(inputs))]
+    rows = []
+    with captured_native_stderr() as log:
+        try:
+            for n in range(len(inputs[0])):
+                for i, (detail, batch) in enumerate(zip(details, inputs)):
+                    interpreter.set_input(np.asarray(batch[n], dtype=detail["dtype"]).reshape(tuple(detail["shape"])), i)
+                interpreter.invoke()
+                rows.append(np.concatenate([np.array(interpreter.get_output(o)).reshape(-1) for o in range(outputs)]))
+        except RuntimeError as exc:
+            error = exc
+        else:
+            error = None
+    if error is not None:
+        raise ModelError(f"tflite_micro failed to run the model: {error}; {_summary(log)}")
+    return np.stack(rows)
 
 
 def version() -> str:

@@ -136,6 +136,8 @@ def _default_weights_format(graph: TFLiteGraph, op: Operator) -> str | None:
 
 
 def _one_dimensional_output(graph: TFLiteGraph, op: Operator) -> str | None:
+    if not op.outputs or op.outputs[0] < 0:
+        return "the op has no output tensor"
     output = graph.main.tensors[op.outputs[0]]
     if sum(d != 1 for d in output.shape) > 1:
         return f"the output must be one-dimensional (has shape {list(output.shape)})"

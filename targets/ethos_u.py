@@ -20,8 +20,8 @@ from edgekit.errors import InputError, ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
 from edgekit.targets import _tflm
 from edgekit.targets._micro_sources import TensorInfo, micro_files
-from edgekit.targets._tflite_graph import read_graph
 from edgekit.targets.mcu import CONVERTER_OPTIONS
+from edgekit.tflite_graph import read_tflite
 
 FOLDER = "ethos-u"
 NPU_OP = "ethos-u"
@@ -62,9 +62,9 @@ def compile_cached(model_bytes: bytes, **settings: Any) -> VelaResult:
 
 def placement_report(model_bytes: bytes, result: VelaResult) -> TargetReport:
     """NPU/CPU placement per TFLite op kind, from the ops before and after Vela."""
-    before = Counter(read_graph(model_bytes).op_names)
-    after_graph = read_graph(result.model)
-    on_cpu = Counter(op for op in after_graph.op_names if op != NPU_OP)
+    before = Counter(op.name for op in read_tflite(model_bytes).all_ops)
+    after_graph = read_tflite(result.model)
+    on_cpu = Counter(op.name for op in after_graph.all_ops if op.name != NPU_OP)
     reasons = {}
     for fallback in result.fallbacks:
         reasons.setdefault(fallback.op, fallback.reason)
@@ -128,7 +128,7 @@ def _sources(model_bytes: bytes, result: VelaResult, name: str) -> dict[str, byt
     )
     return micro_files(
         result.model,
-        read_graph(result.model),
+        read_tflite(result.model),
         name=name,
         title=f"on Arm {result.accelerator} (Vela + TensorFlow Lite Micro)",
         arena_bytes=arena_bytes(result),
@@ -169,5 +169,5 @@ ETHOS_U = Target(
     converter_options=CONVERTER_OPTIONS,
     options=OPTIONS,
     package=package,
-    static_batch=True,  # batch 1: Vela compiles fixed shapes
+    static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
 )

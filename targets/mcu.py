@@ -1,15 +1,19 @@
 """Microcontroller target: TensorFlow Lite Micro on Cortex-M class chips (full int8, int8 I/O).
 
 ``check`` reads the flatbuffer and refuses what TFLM cannot run (float16, hybrid
-dynamic-range ops, sparse DENSIFY, ops without a TFLM kernel). ``package`` then does the work
-an embedded engineer would: checks the flash budget, measures the tensor arena in the real
-``tflite_micro`` interpreter and checks the RAM budget, runs the test inputs through TFLM and
-compares every raw output with LiteRT's (:mod:`edgekit.targets._litert_compare`), and emits the C
-array, an op resolver registering exactly the model's ops, and a short integration note.
+dynamic-range ops, sparse DENSIFY, ops without a TFLM kernel); it needs no tflite-micro.
+``package`` then does the work an embedded engineer would, in the real ``tflite_micro``
+interpreter: measures the tensor arena, compares every raw output with LiteRT's
+(:mod:`edgekit.targets._litert_compare`), LUT-compresses the constant tensors whose values fit a
+small table and plans the arena offline where TFLM's planner leaves room
+(:mod:`edgekit.targets._mcu_fit`; each kept only when TFLM reproduces every output), checks the
+flash and RAM budgets on what ships, and emits the C array, an op resolver registering exactly
+the model's ops (DECODE included) and a short integration note.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Mapping
 
@@ -17,10 +21,10 @@ import numpy as np
 
 from edgekit.errors import BudgetError, InputError, ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from edgekit.targets import _tflm
+from edgekit.targets import _mcu_fit, _tflm
 from edgekit.targets._litert_compare import agreement_note, compare_with_litert
 from edgekit.targets._micro_sources import TensorInfo, micro_files, resolver_methods
-from edgekit.targets._tflite_graph import Graph, read_graph
+from edgekit.tflite_graph import TFLiteGraph, read_tflite
 
 FOLDER = "mcu"
 KIB = 1024
@@ -31,16 +35,17 @@ CONVERTER_OPTIONS = {"_experimental_disable_per_channel_quantization_for_dense_l
 
 def check(tflite_bytes: bytes) -> TargetReport:
     """Which ops TFLM has kernels for, and what makes a model unrunnable there."""
-    graph = read_graph(tflite_bytes)
+    graph = read_tflite(tflite_bytes)
     refused = dict(_tflm.refusals(graph))
+    op_names = [op.name for op in graph.all_ops]
     placements = []
-    for op, count in sorted(Counter(graph.op_names).items()):
+    for op, count in sorted(Counter(op_names).items()):
         if op in refused:
             placements.append(OpPlacement(op=op, count=count, placement="refused", reason=refused[op]))
         else:
             placements.append(OpPlacement(op=op, count=count, placement="tflm"))
-    if "DENSIFY" in refused and "DENSIFY" not in graph.op_names:
-        placements.append(OpPlacement(op="DENSIFY", count=graph.sparse_tensors, placement="refused", reason=refused["DENSIFY"]))
+    if "DENSIFY" in refused and "DENSIFY" not in op_names:
+        placements.append(OpPlacement(op="DENSIFY", count=graph.sparse_tensor_count, placement="refused", reason=refused["DENSIFY"]))
     notes = [f"{op}: {reason}" for op, reason in refused.items()]
     if not refused and _float_model(graph):
         notes.append("float32 model: runs on TFLM's float kernels; full int8 is 4x smaller and uses CMSIS-NN")
@@ -49,39 +54,72 @@ def check(tflite_bytes: bytes) -> TargetReport:
         runnable=not refused,
         ops=tuple(placements),
         notes=tuple(notes),
-        details={"op_count": len(graph.ops), "resolver_ops": len(resolver_methods(graph)), "flash_bytes": len(tflite_bytes)},
+        details={"op_count": len(op_names), "resolver_ops": len(resolver_methods(graph)), "flash_bytes": len(tflite_bytes)},
     )
 
 
-def _float_model(graph: Graph) -> bool:
-    return any(t in _tflm.FLOAT_TYPES for op in graph.ops for t in op.output_types)
+def _float_model(graph: TFLiteGraph) -> bool:
+    return any(t in _tflm.FLOAT_TYPES for op in graph.all_ops for t in op.output_types)
 
 
 def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
-    """Budgets, arena, TFLM-vs-LiteRT verification and the C sources, for one model."""
+    """Arena, TFLM-vs-LiteRT verification, LUT compression, the arena plan, budgets, C sources.
+
+    The bundle's ``model.tflite`` stays the plain int8 model (LiteRT runs it); what the
+    microcontroller gets is ``mcu/``: the C array of the shipped flatbuffer (LUT-compressed
+    and/or carrying an offline arena plan when that is smaller), also kept as ``NAME_mcu.tflite``.
+    """
     graph = _runnable_graph(model_bytes)
     budgets = read_budgets(given.options)
-    check_budget("flash_kb", len(model_bytes), budgets["flash_kb"], what="model (flash)")
     arena = _tflm.measure_arena(model_bytes)
-    check_budget("ram_kb", arena.total, budgets["ram_kb"], what="tensor arena (RAM)")
-    interpreter = _tflm.load(model_bytes, arena.total)
-    details: dict[str, Any] = {
-        "flash_bytes": len(model_bytes),
-        **arena.to_dict(),
-        "tflm_version": _tflm.version(),
-        **{k: v for k, v in budgets.items() if v is not None},
-    }
-    notes = [f"TFLM tensor arena {arena.total:,} bytes, model {len(model_bytes):,} bytes of flash"]
-    if given.x_test is not None and len(given.x_test):
-        details.update(compare_with_litert(interpreter, model_bytes, np.asarray(given.x_test)))
+    x_test = np.asarray(given.x_test) if given.x_test is not None and len(given.x_test) else None
+    details: dict[str, Any] = {"tflm_version": _tflm.version(), **{k: v for k, v in budgets.items() if v is not None}}
+    if x_test is not None:
+        classifies = given.task in (None, "classification")
+        details.update(compare_with_litert(_tflm.load(model_bytes, arena.total), model_bytes, x_test, classifies=classifies))
+    check = _mcu_fit.evaluation(model_bytes, graph, arena.total, x_test)
+    lut, planned = _mcu_fit.fit(model_bytes, arena, check, ram_budget=_bytes(budgets["ram_kb"]))
+    shipped, shipped_arena = planned.model, planned.arena
+    check_budget("flash_kb", len(shipped), budgets["flash_kb"], what="model (flash)")
+    check_budget("ram_kb", shipped_arena.total, budgets["ram_kb"], what="tensor arena (RAM)")
+    interpreter = _tflm.load(shipped, shipped_arena.total)
+    details.update({"flash_bytes": len(shipped), **shipped_arena.to_dict(), "arena_bytes_uncompressed": arena.total})
+    details["resolver_ops"] = len(resolver_methods(read_tflite(shipped)))  # DECODE too, when compressed
+    details.update({**lut.details, **planned.details})
+    details.update(_shipped_accuracy(interpreter, check, given.y_test))
+    notes = [f"TFLM tensor arena {shipped_arena.total:,} bytes, model {len(shipped):,} bytes of flash", *lut.notes, *planned.notes]
     if details.get("tflm_samples"):
         notes.append(agreement_note(details))
-    files = _mcu_files(model_bytes, graph, interpreter, name=given.name, arena_bytes=arena.total)
+    files = _mcu_files(shipped, interpreter, name=given.name, arena_bytes=shipped_arena.total, lut=lut, planned=planned)
+    if shipped != model_bytes:
+        files[f"{_stem(given.name)}_mcu.tflite"] = shipped
     return TargetBuild(files={f"{FOLDER}/{k}": v for k, v in files.items()}, details=details, notes=tuple(notes))
 
 
-def _runnable_graph(model_bytes: bytes) -> Graph:
-    graph = read_graph(model_bytes)
+def _bytes(kib: float | None) -> int | None:
+    return None if kib is None else int(kib * KIB)
+
+
+def _stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
+
+
+def _shipped_accuracy(interpreter, check: _mcu_fit.Evaluation, labels: Any) -> dict[str, Any]:
+    """Run the shipped model with exactly its arena on the evaluation inputs: the outputs must be
+    the uncompressed model's, and with labels this is the accuracy on the device's interpreter."""
+    got = _tflm.run_all(interpreter, list(check.inputs), check.outputs)
+    if not np.array_equal(got, check.expected):
+        raise ModelError("the shipped mcu model's TFLM outputs differ from the uncompressed model's", hint="report this as a bug")
+    result: dict[str, Any] = {"tflm_shipped_identical_samples": len(got)}
+    y = None if labels is None else np.asarray(labels).reshape(-1)
+    classes = interpreter.get_output_details(0)["shape"][-1]
+    if y is not None and len(y) == len(got) and check.from_test_data and classes > 1:
+        result["tflm_accuracy"] = round(float(np.mean(got[:, :classes].argmax(-1) == y)), 5)
+    return result
+
+
+def _runnable_graph(model_bytes: bytes) -> TFLiteGraph:
+    graph = read_tflite(model_bytes)
     refused = _tflm.refusals(graph)
     if refused:
         reasons = "; ".join(f"{op}: {reason}" for op, reason in refused)
@@ -111,10 +149,10 @@ def check_budget(key: str, measured: int, budget_kb: float | None, *, what: str)
     )
 
 
-def _mcu_files(model_bytes: bytes, graph: Graph, interpreter, *, name: str, arena_bytes: int) -> dict[str, bytes]:
+def _mcu_files(model_bytes: bytes, interpreter, *, name: str, arena_bytes: int, lut, planned) -> dict[str, bytes]:
     return micro_files(
         model_bytes,
-        graph,
+        read_tflite(model_bytes),
         name=name,
         title="on a microcontroller (TensorFlow Lite Micro)",
         arena_bytes=arena_bytes,
@@ -122,7 +160,36 @@ def _mcu_files(model_bytes: bytes, graph: Graph, interpreter, *, name: str, aren
         "by loading with exactly this arena; 32-bit MCUs need the same or slightly less",
         inputs=[TensorInfo.from_detail(interpreter.get_input_details(0))],
         outputs=[TensorInfo.from_detail(interpreter.get_output_details(0))],
+        extra=_integration_lines(lut, planned, name=name),
     )
+
+
+def _integration_lines(lut, planned, *, name: str) -> tuple[str, ...]:
+    """What the firmware build must do for a LUT-compressed or offline-planned model."""
+    lines = []
+    if lut.details.get("lut_compressed_tensors") or planned.details.get("arena_plan") == "offline":
+        lines.append(
+            f"`{_stem(name)}_mcu.tflite` in this folder is the same model as a file; LiteRT cannot run it "
+            "(`../model.tflite`, the plain int8 model, is what `edgekit predict` and `edgekit bench` use)."
+        )
+    if lut.details.get("lut_compressed_tensors"):
+        lines.append(
+            f"Compressed: {lut.details['lut_compressed_tensors']} constant tensor(s) are LUT-compressed by tflite-micro's "
+            f"compressor ({lut.details['lut_flash_saved_bytes']:,} bytes of flash saved). Firmware needs a TFLM with the "
+            "DECODE kernel (tensorflow/lite/micro/kernels/decode.cc and decode_state*.cc, in TFLM's default make sources; "
+            f"this model was verified with tflite-micro {_tflm.version()}), registered by `AddDecode()` in op_resolver.h. "
+            "Each DECODE writes its tensor into the arena just before the op that reads it: that RAM "
+            f"(+{lut.details['lut_arena_added_bytes']:,} bytes) is inside kTensorArenaSize, or goes to a memory region "
+            "of your choice with `MicroInterpreter::SetDecompressionMemory()` before `AllocateTensors()`; decoding "
+            "costs time on every inference."
+        )
+    if planned.details.get("arena_plan") == "offline":
+        lines.append(
+            "Arena plan: the model carries its own (`OfflineMemoryAllocation` metadata), which TFLM's default "
+            "GreedyMemoryPlanner follows; keep the metadata when re-exporting. Kernels that ask for scratch buffers "
+            "(CMSIS-NN conv) are placed around it, so measure the arena again on the device."
+        )
+    return tuple(lines)
 
 
 MCU = Target(
@@ -135,5 +202,5 @@ MCU = Target(
     converter_options=CONVERTER_OPTIONS,
     options={"flash_kb": None, "ram_kb": None},
     package=package,
-    static_batch=True,  # batch 1: TFLM plans its arena for fixed shapes
+    static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
 )

@@ -114,7 +114,8 @@ RECIPES = {
     "corrupt_image.toml": RECIPE_HEAD + '[data]\nsource = "corrupt_images"\nimage_size = [28, 28]\n',
     "wrong_shape.toml": RECIPE_HEAD + '[data]\nsource = "rgb32.npz"\n',
     "wrong_classes.toml": RECIPE_HEAD.replace("num_classes = 10", "num_classes = 3") + "[data]\n" + DATA_LIMITS,
-    "dynamic_for_edgetpu.toml": 'targets = ["edgetpu"]\n[model]\nfile = "dynamic.keras"\n[data]\n' + DATA_LIMITS,
+    "regression_with_training.toml": 'task = "regression"\n' + RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
+    "unknown_task.toml": 'task = "segmentation"\n' + RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
     # a good recipe, for sweep and analyze options that are wrong on their own
     "tiny.toml": RECIPE_HEAD + "[data]\n" + DATA_LIMITS,
     "threshold_high.toml": RECIPE_HEAD + "[analyze]\nthreshold = 1.5\n",
@@ -167,7 +168,10 @@ CASES: list[Case] = [
     Case("convert", "data wrong dtype", "convert {keras}/good.keras --target cpu --data {data}/strings.npz --out {out}", 2, "{data}/strings.npz", heavy=True),
     Case("convert", "empty image folder", "convert {keras}/good.keras --target cpu --data {data}/empty_images --out {out}", 2, "no images", heavy=True),
     Case("convert", "corrupt image", "convert {keras}/good.keras --target cpu --data {data}/corrupt_images --out {out}", 2, "cannot read image", heavy=True),
-    Case("convert", "dynamic shape for edgetpu", "convert {keras}/dynamic.keras --target edgetpu --data {data}/good.npz --out {out}", 2, "has dynamic dimensions but target edgetpu needs static shapes", heavy=True),
+    Case("convert", "dynamic shape, nothing fixes it", "convert {keras}/dynamic.keras --target cpu:float32 --out {out}", 2, "has dynamic dimensions ((None, None, 1), dimension 1, 2) and nothing fixes them", heavy=True),
+    Case("convert", "--input-shape does not fit", "convert {keras}/good.keras --target cpu:float32 --input-shape 32x32x3 --out {out}", 2, "--input-shape 32x32x3 does not fit", heavy=True),
+    Case("convert", "--input-shape not a shape", "convert {keras}/good.keras --target cpu:float32 --input-shape big --out {out}", 2, "--input-shape 'big': expected positive whole numbers like 96x96x3"),
+    Case("convert", "unknown task", "convert {keras}/good.keras --target cpu --task segmentation --out {out}", 2, "--task 'segmentation' is not a task"),
     Case("convert", "two inputs", "convert {keras}/two_inputs.keras --target cpu:float32 --out {out}", 2, "models with 2 inputs are not supported", heavy=True),
     # ---- build: the recipe (all before TensorFlow loads)
     _build("missing.toml", "missing recipe", "recipe not found"),
@@ -212,7 +216,8 @@ CASES: list[Case] = [
     _build("corrupt_image.toml", "corrupt image", "cannot read image", heavy=True),
     _build("wrong_shape.toml", "data shape vs model", "the model takes inputs of shape (28, 28, 1) but the data has (32, 32, 3)", heavy=True),
     _build("wrong_classes.toml", "classes vs outputs", "the model has 3 outputs but the data has 10 classes", heavy=True),
-    _build("dynamic_for_edgetpu.toml", "dynamic shape for edgetpu", "needs static shapes", heavy=True),
+    _build("regression_with_training.toml", "regression task with training", "task = 'regression' with training on: edgekit trains classifiers"),
+    _build("unknown_task.toml", "unknown task", "task = 'segmentation' is not valid"),
     Case("build", "--out under a file", "build {recipes}/tiny.toml --out {good_tflite}/out", 2, "{good_tflite} is a file, not a folder"),
     Case("convert", "--out under a file", "convert {keras}/good.keras --target cpu --out {good_tflite}/out", 2, "{good_tflite} is a file, not a folder"),
     # ---- verify: a bundle folder or .zip, every file against the manifest's sha256
@@ -366,8 +371,8 @@ CASES: list[Case] = [
     Case("convert", "--out/MODEL a user's folder", "convert {keras}/good.keras --target cpu --out {staged}", 2, "/good exists and is not an edgekit bundle (holds mine.txt)", stage="outputs/convert_target"),
     # ---- models are programs: a SavedModel's graph is checked before anything loads it ({PWNED} would be debris)
     Case("convert", "SavedModel whose initializer writes a file", "convert {keras}/planted_saved_model --target cpu --out {out}", 2, "refusing to load: op 'WriteFile'", heavy=True),
-    Case("convert", "plain tf.Module SavedModel", "convert {keras}/module_saved_model --target cpu --out {out}", 2, "a SavedModel of '_generic_user_object', not of a tf_keras model", heavy=True),
-    Case("convert", "plain tf.Module SavedModel, trusted", "convert {keras}/module_saved_model --target cpu --out {out} --trust-model", 2, "not of a tf_keras model", heavy=True),
+    Case("convert", "plain tf.Module SavedModel whose initializer writes a file", "convert {keras}/module_saved_model --target cpu --out {out}", 2, "refusing to load: op 'WriteFile'", heavy=True),
+    Case("convert", "SavedModel neither Keras nor signed, trusted", "convert {keras}/unsigned_saved_model --target cpu --out {out} --trust-model", 2, "neither a tf_keras model nor one with a 'serving_default' signature", heavy=True),
     _build("planted_model.toml", "SavedModel model.file whose initializer writes a file", "refusing to load: op 'WriteFile'", heavy=True),
     # ---- SSH: names and options are checked before connecting
     Case("deploy", "bundle named with a shell command", "deploy '{bundles}/" + HOSTILE_NAME + "' --host ssh://127.0.0.1:1 {ssh}", 2, "is not safe on a device's shell"),

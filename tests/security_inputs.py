@@ -89,6 +89,9 @@ def _save_planted_models(keras_dir: Path) -> None:
             return x * 2.0
 
     tf.saved_model.save(Module(), str(keras_dir / "module_saved_model"))
+    holder = tf.Module()
+    holder.weights = tf.Variable([1.0, 2.0])
+    tf.saved_model.save(holder, str(keras_dir / "unsigned_saved_model"), signatures={})
 
 
 def _user_folders(outputs: Path) -> None:

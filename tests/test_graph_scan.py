@@ -48,14 +48,18 @@ def test_a_planted_initializer_is_refused_before_it_runs(saved, tmp_path, monkey
     assert not (tmp_path / PWNED).exists()
 
 
-def test_a_plain_tf_module_is_refused_even_when_trusted(saved, tmp_path, monkeypatch):
+def test_a_plain_tf_module_is_checked_like_a_keras_model(saved, tmp_path, monkeypatch):
+    from edgekit.graph_scan import check_saved_model
     from edgekit.models import load_model_file
 
     monkeypatch.chdir(tmp_path)
-    for trust in (False, True):
-        with pytest.raises(ModelError, match="a SavedModel of '_generic_user_object', not of a tf_keras model"):
-            load_model_file(saved / "module_saved_model", trust=trust)
+    with pytest.raises(ModelError, match="refusing to load: op 'WriteFile'"):
+        load_model_file(saved / "module_saved_model")
+    for trust in (False, True):  # nothing to convert by: refused before anything loads
+        with pytest.raises(ModelError, match="neither a tf_keras model nor one with a 'serving_default' signature"):
+            load_model_file(saved / "unsigned_saved_model", trust=trust)
     assert not (tmp_path / PWNED).exists()
+    assert check_saved_model(saved / "plain_saved_model") is True
 
 
 def test_convert_refuses_it_as_a_process_and_writes_nothing(saved, tmp_path, cli_env):

@@ -82,7 +82,7 @@ def test_convert_and_build_ship_the_same_bytes(model_and_data, built, name):
     assert converted.model_bytes == shipped, f"{name}: convert and build made different {target.label} files"
     # Measured the same way too (on the test split, against the same Keras model).
     row = next(a for a in built.report["artifacts"] if a["target"] == name)
-    for key in ("accuracy", "agreement", "samples", "max_abs_error", "bytes", "gzip_bytes", "sparsity"):
+    for key in ("accuracy", "agreement", "samples", "fidelity", "outputs", "bytes", "gzip_bytes", "sparsity"):
         assert converted.metrics[key] == row[key], key
     assert converted.target_report["runnable"] == row["target_report"]["runnable"]
 

@@ -33,7 +33,8 @@ def test_int8_bundle_meets_the_promises(sample):
 
 def test_int8_is_one_fifteenth_of_float32_gzip_within_a_third_of_a_point(sample):
     """Pruning + 16 clusters + PCQAT: at most 1/15 of the float32 gzip, within 0.3 points."""
-    reference, int8 = sample.report["artifacts"]
+    targets = {a["target"]: a for a in sample.report["artifacts"]}  # one artifact per target, float32 first
+    reference, int8 = targets["reference"], targets["cpu"]
     assert int8["gzip_bytes"] * 15 <= reference["gzip_bytes"]
     assert round(reference["accuracy"] - int8["accuracy"], 5) <= 0.003
     assert max(int8["unique_weights_per_kernel"].values()) <= 16
@@ -48,7 +49,7 @@ def tiny_mcu(tmp_path_factory):
 def test_tiny_mcu_sample_fits_64k_flash_and_32k_arena(tiny_mcu):
     """Distilled student: >= 97 % int8 through the interpreter, model bytes <= 64 KB, and the
     tensor arena tflite-micro allocates for it <= 32 KB."""
-    _, int8 = tiny_mcu.report["artifacts"]
+    int8 = {a["target"]: a for a in tiny_mcu.report["artifacts"]}["mcu"]
     assert int8["quantization"] == "int8" and int8["accuracy"] >= 0.97
     assert int8["bytes"] <= 64 * 1024
     assert tiny_mcu.report["compression"]["distill"]["student_params"] * 3 < tiny_mcu.report["float_model"]["params"]
@@ -90,9 +91,33 @@ def test_all_five_targets_are_bundled_with_their_reports(sample):
     assert set(targets) == {"reference", "cpu", "gpu", "edgetpu", "mcu", "ethos-u"}
     mcu = targets["mcu"]["target_report"]["details"]
     assert mcu["tflm_samples"] == 2000 and mcu["tflm_top1_agreement"] >= 0.995
-    assert mcu["arena_bytes"] > 0 and mcu["flash_bytes"] == targets["mcu"]["bytes"]
+    assert mcu["arena_bytes"] > 0 and mcu["flash_bytes_uncompressed"] == targets["mcu"]["bytes"]
     vela = targets["ethos-u"]["target_report"]["details"]
     assert 0 < vela["npu_op_share"] <= 1 and vela["sram_bytes"] > 0 and vela["inference_time_ms"] > 0
     for name in ("gpu", "edgetpu"):
         ops = targets[name]["target_report"]["ops"]
         assert ops and all(op["placement"] for op in ops)
+
+
+def test_mcu_artifact_as_shipped_is_a_sixth_of_float32_and_as_accurate(sample):
+    """Issue 16: the shipped mcu flatbuffer (LUT-compressed, in the bundle's mcu/ folder) is at
+    most 1/6 of the float32 model's bytes, loads in TFLM within its reported arena, and its TFLM
+    accuracy on the 2,000 test digits is within 0.5 points of the float model's."""
+    from edgekit.data import load_dataset
+    from edgekit.recipe import DataSpec
+    from edgekit.runtime import open_model
+    from edgekit.runtime.interpreter import quantize
+    from edgekit.targets import _tflm
+
+    artifacts = {a["target"]: a for a in sample.report["artifacts"]}
+    bundle = sample.out_dir / artifacts["mcu"]["path"]
+    details = artifacts["mcu"]["target_report"]["details"]
+    (shipped_path,) = (bundle / "mcu").glob("*_mcu.tflite")
+    shipped = shipped_path.read_bytes()
+    assert len(shipped) == details["flash_bytes"] and details["lut_compressed_tensors"] >= 1
+    assert len(shipped) * 6 <= artifacts["reference"]["bytes"]
+    ds = load_dataset(DataSpec(source="mnist"))
+    q = quantize(ds.normalize(ds.x_test), open_model((bundle / "model.tflite").read_bytes(), default_delegates=False).inputs[0])
+    outputs = _tflm.run(_tflm.load(shipped, details["arena_bytes"]), q)
+    accuracy = float(np.mean(outputs.argmax(-1) == ds.y_test))
+    assert abs(accuracy - sample.report["float_model"]["accuracy"]) <= 0.005

@@ -13,8 +13,8 @@ from edgekit.errors import InputError, ModelError, ToolError
 from edgekit.registry import get_target
 from edgekit.runtime import resolve_backend
 from edgekit.target import PackageInput
-from edgekit.targets._tflite_graph import read_graph
 from edgekit.targets.ethos_u import ETHOS_U
+from edgekit.tflite_graph import read_tflite
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_registered_by_name():
 
 def test_vela_puts_the_tiny_int8_model_on_the_npu(vela_result):
     assert vela_result.model[4:8] == b"TFL3"
-    assert read_graph(vela_result.model).op_names == ["ethos-u"]
+    assert [op.name for op in read_tflite(vela_result.model).all_ops] == ["ethos-u"]
     assert vela_result.accelerator == "ethos-u55-128"
     assert vela_result.npu_ops > 0 and vela_result.cpu_ops == 0
     assert vela_result.npu_op_share == 1.0
@@ -81,7 +81,7 @@ def test_check_float16_model_is_refused_for_the_cpu_part(tiny_tflite):
 def test_package_ships_vela_model_c_array_and_figures(built, tiny_tflite):
     files = built.files
     vela_model = files["ethos-u/tiny-ethos-u-int8_vela.tflite"]
-    assert read_graph(vela_model).op_names == ["ethos-u"]
+    assert [op.name for op in read_tflite(vela_model).all_ops] == ["ethos-u"]
     assert {"ethos-u/model_data.cc", "ethos-u/model_data.h", "ethos-u/op_resolver.h", "ethos-u/README.md"} <= set(files)
     assert f"g_model_data_len = {len(vela_model)};" in files["ethos-u/model_data.cc"].decode()
     assert re.findall(r"resolver\.(Add\w+)\(\)", files["ethos-u/op_resolver.h"].decode()) == ["AddEthosU"]

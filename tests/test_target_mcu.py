@@ -214,7 +214,7 @@ def _works_in_child(model: bytes, size: int, tmp_path) -> bool:
 
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
-    code = f"import sys; from targets import _tflm; sys.exit(0 if _tflm.works(open({str(path)!r}, 'rb').read(), {size}) else 1)"
+    code = f"import sys; from edgekit.targets import _tflm; sys.exit(0 if _tflm.works(open({str(path)!r}, 'rb').read(), {size}) else 1)"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, check=False).returncode == 0
 
 

@@ -18,21 +18,28 @@ from edgekit.commands._options import writable
 @click.option("--std", type=float, default=1.0, show_default=True)
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="labels.txt, one class name per line.")
 @click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--task", default="auto", show_default=True, metavar="TASK", help="What the outputs mean: classification, regression (incl. reconstruction / anomaly detection), detection (raw heads), embedding, or auto (decided from the outputs).")
+@click.option("--input-shape", default=None, metavar="HxWxC", help="Fix the model's dynamic input dimensions, e.g. 96x96x3 (default: the --data samples' shape).")
 @click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in the model file.")
-def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, trust_model: bool):
+def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, task: str, input_shape: str | None, trust_model: bool):
     """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
-    post-training quantisation, check it, measure it, and write its bundle."""
-    from edgekit.flows.convert import convert_file
+    post-training quantisation, check it, measure every output against the Keras model, and
+    write its bundle."""
     from edgekit.errors import InputError
+    from edgekit.flows.convert import convert_file
+    from edgekit.shapes import parse_shape
+    from edgekit.tasks import check_task
 
     if std == 0:
         raise InputError("--std must be non-zero (inputs are divided by it)")
+    check_task(task)
+    shape = parse_shape(input_shape) if input_shape is not None else None
     names = _read_labels(labels) if labels else None
     result = convert_file(
         model, target=target, out=out, data=data, mean=mean, std=std,
         labels=[n for n in names if n.strip()] if names else None,
-        calibration_samples=calibration_samples, trust_model=trust_model,
-    )
+        calibration_samples=calibration_samples, trust_model=trust_model, task=task, input_shape=shape,
+    )  # fmt: skip
     click.echo(_summary(result))
 
 
@@ -46,12 +53,18 @@ def _read_labels(path: Path) -> list[str]:
 
 
 def _summary(result) -> str:
-    metrics, report = result.metrics, result.target_report
+    metrics, report, task = result.metrics, result.target_report, result.task
     lines = [f"bundle: {result.bundle}", f"size: {metrics['bytes']:,} bytes ({metrics['gzip_bytes']:,} gzip)"]
+    lines.append(f"task: {task['name']} ({task['reason']})")
+    if "accuracy" in metrics:
+        lines.append(f"accuracy: {metrics['accuracy'] * 100:.2f} % on {metrics['samples']} labelled inputs")
     if "agreement" in metrics:
         lines.append(f"top-1 agreement with the Keras model: {metrics['agreement'] * 100:.2f} % on {metrics['samples']} inputs")
-    if "mean_abs_error" in metrics:
-        lines.append(f"output error vs Keras: mean {metrics['mean_abs_error']:.4g}, max {metrics['max_abs_error']:.4g}")
+    if "auc" in metrics:
+        lines.append(f"ROC AUC of the reconstruction error: {metrics['auc']:.4f} on {metrics['samples']} labelled inputs")
+    for name, figures in metrics.get("outputs", {}).items():
+        lines.append(f"output {name}: {_fidelity(figures)}")
+    lines += [f"warning: {text}" for text in [*task.get("warnings", []), *metrics.get("warnings", [])]]
     lines.append(f"latency p50: {metrics['latency_us']['p50']:.0f} µs (1 thread)")
     lines.append(f"target {report['target']}: {'runnable' if report['runnable'] else 'NOT runnable'}")
     for op in report["ops"]:
@@ -59,3 +72,8 @@ def _summary(result) -> str:
         lines.append(f"  {op['op']:<24} x{op['count']:<3} {op['placement']}{reason}")
     lines += [f"  note: {note}" for note in report["notes"]]
     return "\n".join(lines)
+
+
+def _fidelity(figures) -> str:
+    snr = "identical" if figures["snr_db"] is None else f"SNR {figures['snr_db']:.1f} dB"
+    return f"{snr}, cosine {figures['cosine']:.4f}, mean abs error {figures['mean_abs_error']:.4g}, max {figures['max_abs_error']:.4g}"

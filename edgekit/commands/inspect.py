@@ -33,10 +33,12 @@ def describe(path: Path, targets=()) -> dict:
     # A target check may hand the model to an interpreter: refuse a damaged one here, by name.
     graph = verify_tflite(path) if targets else read_tflite(path)
     main = graph.main
-    reports = {}
+    reports, int8_only = {}, []
     for spec in targets:
         target = get_target(spec)
         reports[target.name] = target.check(graph.data).to_dict()
+        if "float32" not in target.quantizations:
+            int8_only.append(target.name)
     return {
         "file": str(path),
         "bytes": graph.size,
@@ -47,8 +49,17 @@ def describe(path: Path, targets=()) -> dict:
         "outputs": [main.tensors[i].to_dict() for i in main.outputs],
         "ops": graph.op_counts(),
         "op_count": len(main.operators),
+        "float_activations": float_activations(graph),
+        "int8_only_targets": int8_only,
         "targets": reports,
     }
+
+
+def float_activations(graph) -> bool:
+    """True when the ops compute in float (float32/float16 models, dynamic-range int8 weights)."""
+    main = graph.main
+    produced = [main.tensors[i] for op in main.operators for i in op.outputs if i >= 0]
+    return bool(produced) and not any(t.dtype in ("int8", "uint8", "int16") for t in produced)
 
 
 def format_summary(summary: dict) -> str:
@@ -63,6 +74,9 @@ def format_summary(summary: dict) -> str:
         *(f"  {name:<28} {count:>5}" for name, count in summary["ops"].items()),
     ]
     for name, report in summary["targets"].items():
+        if summary.get("float_activations") and name in summary.get("int8_only_targets", ()):
+            lines += ["", f"target {name}: this model computes in float; {name} runs full-int8 models only (convert it with: edgekit convert MODEL.keras --target {name} --data DATA)"]
+            continue
         lines += ["", *_report_lines(name, report)]
     return "\n".join(lines)
 

@@ -66,20 +66,21 @@ BUILD_ENTRIES = ("bundles", "report.json", "report.md")
 
 
 def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, trust_model: bool) -> BuildResult:
-    timer, settings = StageTimer(), ArtifactSettings.from_recipe(recipe)
-    targets = stages.recipe_targets(recipe)
+    timer, targets = StageTimer(), stages.recipe_targets(recipe)
     with timer.stage("load"):
         inputs = stages.load_recipe_inputs(recipe, targets, trust=trust_model)
     with timer.stage("train"):
         model = stages.trained_float_model(inputs, recipe, checkpoints)
         scores = stages.float_scores(model, inputs.data)
+    data = stages.decide_task(recipe.task, model, inputs.data, scores)
+    settings = ArtifactSettings.from_recipe(recipe, input_shape=stages.fixed_input_shape(model, data))
     sensitivity, compressed = stages.compressed_models(model, recipe, inputs, targets, checkpoints=checkpoints, timer=timer)
-    data = inputs.data
     with timer.stage("convert"):
         artifacts = [stages.convert_reference(model, settings), *(stages.convert_for_target(t, compressed, data, settings) for t in targets)]
     with timer.stage("measure"):
         artifacts = [stages.check_and_package(stages.measure(a, data, scores, settings), data) for a in artifacts]
     report = stages.run_report(recipe, stages.float_summary(model, scores, data), compressed.report, [], timer.seconds)
+    report["task"] = stages.task_report(data, scores)
     report["checkpoints"] = checkpoints.summary()
     if sensitivity is not None:
         report["sensitivity"] = sensitivity

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit import stages
+from edgekit import keras_io, stages
 from edgekit.compression.run import uncompressed
 from edgekit.data import load_representative
-from edgekit.errors import InputError, ModelError
+from edgekit.errors import DataError, InputError, ModelError
 from edgekit.registry import get_target
-from edgekit.shapes import require_static_input
+from edgekit.shapes import fixed_input_shape
+from edgekit.tasks import check_task
 from edgekit.stages import ArtifactSettings, ModelData
 
 log = logging.getLogger("edgekit")
@@ -34,6 +35,7 @@ class ConvertResult:
     model_bytes: bytes
     metrics: dict
     target_report: dict
+    task: dict
 
 
 def convert_file(model_path: str | Path, *, target: str, out: str | Path, **options) -> ConvertResult:
@@ -56,26 +58,47 @@ def _convert_file(
     labels: list[str] | None = None,
     calibration_samples: int = 200,
     trust_model: bool = False,
+    task: str = "auto",
+    input_shape: tuple[int, ...] | None = None,
 ) -> ConvertResult:
-    """Convert ``model_path`` for ``target`` and write its bundle under ``out``."""
+    """Convert ``model_path`` for ``target`` and write its bundle under ``out``.
+
+    ``task`` says what the outputs mean (``auto``: decided from them); ``input_shape`` fixes
+    dynamic input dimensions (else the data's sample shape does).
+    """
     from edgekit.models import load_model_file
 
+    check_task(task)
     chosen = get_target(target)
     model = load_model_file(model_path, trust=trust_model)
-    input_shape = single_input_shape(model, model_path)
-    require_static_input(input_shape, [chosen], where=str(model_path))
-    model_data = representative(model, data, input_shape, mean=mean, std=std, labels=labels)
+    model_input = single_input_shape(model, model_path)
+    model_data = representative(model, data, tuple(input_shape) if input_shape else model_input, mean=mean, std=std, labels=labels)
+    shape = fixed_input_shape(model_input, given=input_shape, data_shape=model_data.sample_shape, name=_input_name(model))
+    if shape and model_data.sample_shape not in (None, shape):
+        raise DataError(f"--data {data}: samples have shape {model_data.sample_shape} but --input-shape is {'x'.join(map(str, shape))}", hint="give data of the shape to convert at")
     if model_data.x_calibration is None and chosen.quantization == "int8":
         raise InputError(
             f"target {chosen.label} is full-integer and needs representative data to calibrate",
             hint="pass --data with an .npz (array 'x') or a folder of images of the model's input",
         )
-    settings = ArtifactSettings(name=Path(model_path).stem, calibration_samples=calibration_samples)
-    scores = stages.float_scores(model, model_data) if model_data.x_test is not None else None
+    settings = ArtifactSettings(name=Path(model_path).stem, calibration_samples=calibration_samples, input_shape=shape)
+    scores = stages.float_scores(model, model_data)
+    model_data = stages.decide_task(task, model, model_data, scores)
     artifact = stages.convert_for_target(chosen, uncompressed(model), model_data, settings)
     artifact = stages.check_and_package(stages.measure(artifact, model_data, scores, settings), model_data)
     artifact = stages.bundle(artifact, Path(out), model_data, folder="")
-    return ConvertResult(bundle=Path(out) / artifact.path, model_bytes=artifact.model_bytes, metrics=dict(artifact.metrics), target_report=dict(artifact.target_report))
+    return ConvertResult(
+        bundle=Path(out) / artifact.path,
+        model_bytes=artifact.model_bytes,
+        metrics=dict(artifact.metrics),
+        target_report=dict(artifact.target_report),
+        task=stages.task_report(model_data, scores),
+    )
+
+
+def _input_name(model) -> str:
+    names = getattr(model, "input_names", None) or []
+    return f"input {names[0]!r}" if names else "the input"
 
 
 def single_input_shape(model, path) -> tuple[int, ...]:
@@ -86,8 +109,10 @@ def single_input_shape(model, path) -> tuple[int, ...]:
 
 
 def representative(model, path: str | Path | None, input_shape, *, mean: float, std: float, labels: list[str] | None) -> ModelData:
-    """``--data`` as the stages' ModelData: normalised calibration and test inputs, labels."""
-    names = tuple(labels) if labels else tuple(str(i) for i in range(int(np.prod(model.output_shape[1:]))))
+    """``--data`` as the stages' ModelData: normalised calibration and test inputs, labels
+    (class names are bundled only if the model turns out to be a classifier)."""
+    first = keras_io.output_infos(model)[0]
+    names = tuple(labels) if labels else tuple(str(i) for i in range(first.size or 0))
     if path is None:
         return ModelData(x_calibration=None, x_test=None, y_test=None, labels=names, normalization={"mean": [mean], "std": [std], "raw_dtype": "float32"})
     x_calibration, x_test, y_test = load_representative(path, input_shape)

@@ -21,6 +21,7 @@ a resumed sweep computes the same models as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -30,7 +31,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from edgekit import distribute, stages
+from edgekit import distribute, interrupts, stages
 from edgekit.atomic import write_file_atomic
 from edgekit.checkpoints import Checkpoints
 from edgekit.compression.run import Compressed
@@ -130,11 +131,13 @@ class _Runner:
         try:
             if pending:
                 self._compute(grid, pending, keys, results)
+        except Exception as exc:  # an interrupt may surface as another error from inside TensorFlow
+            if not interrupts.is_interrupt(exc):
+                raise
+            self._say_kept(results, grid)
+            raise KeyboardInterrupt from exc
         except KeyboardInterrupt:
-            log.warning(
-                "interrupted: %d of %d variants are finished and kept in %s; run the same command to continue",
-                len(results), len(grid), self.variants_dir,
-            )  # fmt: skip
+            self._say_kept(results, grid)
             raise
         self.timer.seconds["total"] = round(time.perf_counter() - started, 2)
         report = self._report(grid, results, pending)
@@ -143,6 +146,12 @@ class _Runner:
         write_sweep_reports(self.out_dir, report)
         log.info("wrote %s", self.out_dir)
         return SweepResult(self.out_dir, report, computed=report["sweep"]["computed"], reused=report["sweep"]["reused"])
+
+    def _say_kept(self, results: Mapping, grid: list[Variant]) -> None:
+        log.warning(
+            "interrupted: %d of %d variants are finished and kept in %s; run the same command to continue",
+            len(results), len(grid), self.variants_dir,
+        )  # fmt: skip
 
     def _finished(self, grid: list[Variant], keys: Mapping[str, str]) -> dict[str, dict]:
         """Results on disk for the current recipe and grid point that their bundles still
@@ -172,7 +181,11 @@ class _Runner:
         with self.timer.stage("train"), self.progress.stage("float model"):
             model = stages.trained_float_model(inputs, self.recipe, self.checkpoints)
             self.scores = stages.float_scores(model, inputs.data)
-            self.float_info = stages.float_summary(model, self.scores, inputs.data)
+        self.data = stages.decide_task(self.recipe.task, model, inputs.data, self.scores)
+        if not self.data.task.classifies:
+            raise InputError(f"a sweep ranks variants by accuracy, and this is a {self.data.task.name} model ({self.data.task.reason})", hint="sweep classifiers; measure other models with edgekit build or convert")
+        self.float_info = stages.float_summary(model, self.scores, self.data)
+        self.settings = dataclasses.replace(self.settings, input_shape=stages.fixed_input_shape(model, self.data))
         qat_points = {v.sparsity for v in grid if v.mode == "qat"}
         for sparsity, variants in groupby(pending, key=lambda v: v.sparsity):
             group = list(variants)
@@ -193,7 +206,7 @@ class _Runner:
 
     def _variant(self, variant: Variant, compressed: Compressed, inputs: Inputs, key: str) -> dict:
         """Convert, measure and bundle one variant exactly as ``build`` does, then record it."""
-        started, data, settings = time.perf_counter(), inputs.data, self.settings
+        started, data, settings = time.perf_counter(), self.data, self.settings
         with self.progress.stage(f"convert {variant.name}"):
             artifact = stages.convert_for_target(variant.target, compressed, data, settings, name=variant.name)
         with self.progress.stage(f"measure {variant.name}"):

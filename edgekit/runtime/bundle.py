@@ -64,7 +64,10 @@ class DeviceBundle:
 
     def scores(self, raw: np.ndarray, *, normalized: bool = False) -> np.ndarray:
         """Float class scores for raw inputs: normalise, quantise, invoke, dequantise."""
-        scores = self.runner.predict(self.preprocess(raw, normalized=normalized), batch_size=32)
+        x = self.preprocess(raw, normalized=normalized)
+        first = self.manifest["outputs"][0].get("name")
+        outputs = self.runner.predict_outputs(x, batch_size=32) if len(self.runner.outputs) > 1 else {}
+        scores = outputs[first] if first in outputs else self.runner.predict(x, batch_size=32)
         if (self.manifest["outputs"][0].get("kind") or "probabilities") == "logits":
             scores = softmax(scores)
         return scores
@@ -107,13 +110,18 @@ def open_bundle(
 
 
 def check_io_agrees(path: Path, manifest: dict, runner: ModelRunner) -> None:
-    """Refuse a manifest whose input/output description does not match its own model."""
+    """Refuse a manifest whose input/output description does not match its own model.
+
+    Outputs are matched by name (the signature's, as the manifest lists them in the Keras
+    model's order), not by position: the converter orders a model's outputs its own way."""
     for kind, described, actual in (("input", manifest.get("inputs"), runner.inputs), ("output", manifest.get("outputs"), runner.outputs)):
         if not isinstance(described, list) or not described:
             raise BundleError(f"{path}: manifest describes no model {kind}s", hint="rebuild the bundle with 'edgekit build'")
         spec = described[0]
         if not isinstance(spec, dict):
             raise BundleError(f"{path}: manifest {kind}s[0] is not an object", hint="rebuild the bundle with 'edgekit build'")
+        if kind == "output":
+            actual = [_named_output(runner, spec)]
         quant = spec.get("quantization")
         try:
             want = (spec.get("dtype"), quant and round(float(quant["scale"]), 9), quant and int(quant["zero_point"]))
@@ -125,6 +133,16 @@ def check_io_agrees(path: Path, manifest: dict, runner: ModelRunner) -> None:
                 f"{path}: manifest {kind} (dtype, scale, zero point) {want} does not match the model's {have}",
                 hint="the manifest was edited or belongs to another model; rebuild the bundle",
             )
+
+
+def _named_output(runner: ModelRunner, spec: dict) -> TensorSpec:
+    """The model's output the manifest entry describes: by signature or tensor name, else the first."""
+    named = runner.named_outputs()
+    for key in (spec.get("name"), spec.get("tensor")):
+        for name, tensor in named:
+            if key is not None and key in (name, tensor.name):
+                return tensor
+    return runner.outputs[0]
 
 
 def check_input_spec(path: Path, spec: dict, tensor: TensorSpec) -> None:

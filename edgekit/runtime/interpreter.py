@@ -108,6 +108,36 @@ class ModelRunner:
         return len(signature) > 0 and signature[0] == -1
 
     def _run_batch(self, batch: np.ndarray) -> np.ndarray:
+        self._feed(batch)
+        return dequantize(self.raw_output(), self.outputs[0])
+
+    def op_names(self) -> list[str]:
+        """The model's ops in execution order (after any delegate partitioning)."""
+        return [op["op_name"] for op in self.interpreter._get_ops_details()]
+
+    def named_outputs(self) -> list[tuple[str, TensorSpec]]:
+        """(name, spec) of every output, by the ``serving_default`` signature's names where the
+        model has one (the converter's subgraph order differs from the Keras model's), else by
+        tensor name in subgraph order."""
+        by_index = {spec.index: spec for spec in self.outputs}
+        keys = _signature_outputs(self.interpreter)
+        if keys and set(keys.values()) <= set(by_index):
+            return [(name, by_index[index]) for name, index in keys.items()]
+        return [(spec.name, spec) for spec in self.outputs]
+
+    def predict_outputs(self, x: np.ndarray, *, batch_size: int = 100) -> dict[str, np.ndarray]:
+        """Float values of every output, by name (:meth:`named_outputs`), for normalised inputs."""
+        named = self.named_outputs()
+        batch_size = batch_size if self._batch_resizable() else 1
+        parts: dict[str, list[np.ndarray]] = {name: [] for name, _ in named}
+        for start in range(0, len(x), batch_size):
+            self._feed(x[start : start + batch_size])
+            for name, spec in named:
+                parts[name].append(dequantize(self.interpreter.get_tensor(spec.index), spec))
+        return {name: np.concatenate(chunks, axis=0) for name, chunks in parts.items()}
+
+    def _feed(self, batch: np.ndarray) -> None:
+        """Resize (when the batch is dynamic), quantise, set and invoke."""
         spec = self.inputs[0]
         if self._batch != len(batch) and self._batch_resizable():
             self.interpreter.resize_tensor_input(spec.index, [len(batch), *spec.shape[1:]])
@@ -115,11 +145,15 @@ class ModelRunner:
             self._batch = len(batch)
         self.set_raw_input(quantize(batch, self.inputs[0]))
         self.invoke()
-        return dequantize(self.raw_output(), self.outputs[0])
 
-    def op_names(self) -> list[str]:
-        """The model's ops in execution order (after any delegate partitioning)."""
-        return [op["op_name"] for op in self.interpreter._get_ops_details()]
+
+def _signature_outputs(interpreter) -> dict[str, int]:
+    """{output name: tensor index} of the ``serving_default`` signature, or {} without one."""
+    try:
+        details = interpreter.get_signature_runner("serving_default").get_output_details()
+    except (ValueError, KeyError, AttributeError, RuntimeError):
+        return {}
+    return {name: int(detail["index"]) for name, detail in details.items()}
 
 
 def open_model(

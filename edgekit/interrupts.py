@@ -1,0 +1,42 @@
+"""Ctrl-C and SIGTERM, told apart from the errors they cause.
+
+An interrupt that lands inside TensorFlow's function tracing can unwind as another exception
+(TF's stack-trace mapper asserts "Concurrent access?" when a KeyboardInterrupt passes through
+it). The handlers installed here record that an interrupt came, so the CLI and the flows treat
+whatever unwinds after it as the interrupt it is: exit 130 and the interrupt's message, not a
+traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+_received: list[int] = []
+
+
+def install() -> None:
+    """Ctrl-C and ``kill``/``timeout`` (SIGTERM) raise KeyboardInterrupt, and are remembered.
+
+    A SIGINT that is ignored (a background job inherits SIGINT ignored) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    """Whether an interrupt arrived in this process."""
+    return bool(_received)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """``exc`` is an interrupt, or what an interrupt turned into on its way out."""
+    return isinstance(exc, KeyboardInterrupt) or (interrupted() and not isinstance(exc, SystemExit))
