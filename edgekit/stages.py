@@ -463,7 +463,8 @@ def measure(artifact: Artifact, data: ModelData, expected: Mapping[str, np.ndarr
 
 def check_and_package(artifact: Artifact, data: ModelData) -> Artifact:
     """The target's check of the shipped bytes and, when it has one, its packaging step
-    (arena and C sources for mcu, Vela for ethos-u, the compiler for edgetpu)."""
+    (arena and C sources for mcu, Vela for ethos-u, the compiler for edgetpu, the GPU
+    accelerator for gpu), whose measured verdict, where it has one, replaces the check's."""
     target = artifact.target
     if target is None:
         return artifact
@@ -476,6 +477,8 @@ def check_and_package(artifact: Artifact, data: ModelData) -> Artifact:
     given = PackageInput(name=artifact.name, x_test=data.x_test, y_test=labels, options=target.options, task=task)
     built = target.package(artifact.model_bytes, given)
     report = {**report, "details": {**report["details"], **built.details}, "notes": [*report["notes"], *built.notes]}
+    if built.runnable is not None:  # measured on the target's own runtime: it replaces the prediction
+        report["runnable"] = built.runnable
     return dataclasses.replace(artifact, target_report=report, files={**artifact.files, **built.files})
 
 

@@ -59,6 +59,7 @@ class TargetBuild:
     files: Mapping[str, bytes] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    runnable: bool | None = None  # a measured verdict that replaces the check's prediction; None: keep it
 
 
 @dataclass(frozen=True, kw_only=True)

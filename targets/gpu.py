@@ -1,140 +1,80 @@
-"""Mobile GPU target: float16 weights, float I/O, through LiteRT's GPU delegate.
+"""Mobile GPU target: float16 weights, float I/O, batch 1, through LiteRT's GPU accelerator.
 
-The check is static, because the delegate needs a phone's OpenCL/OpenGL/Metal driver and
-TensorFlow's own analyzer (``tf.lite.experimental.Analyzer(gpu_compatibility=True)``, TF 2.21)
-reports every model compatible. Each op is tested against the delegate's documented op list
-and constraints (``edgekit.targets._gpu_ops``); the graph is then partitioned as the delegate does it.
-By default the delegate takes only the largest partition, so supported ops outside it also run
-on the CPU, and each extra partition costs a GPU<->CPU copy.
+Two verdicts, each with its job:
+
+- ``check`` predicts, statically, which ops the accelerator takes and why the others fall back
+  (:mod:`edgekit.targets._gpu_predict`, rules in :mod:`edgekit.targets._gpu_ops`). It needs no
+  GPU, runs on any ``.tflite`` (``edgekit inspect -t gpu``) and explains op by op.
+- ``package`` measures: every gpu artifact is run on the real LiteRT GPU accelerator
+  (``CompiledModel`` with GPU|CPU, in a child process with a timeout) whenever one can be
+  created here — a real GPU, or SwiftShader's Vulkan on the CPU — and the verdict, the adapter,
+  the ops LiteRT left to the CPU, the outputs' error against the CPU path and the latency go
+  under ``details.gpu_accelerator`` (:mod:`edgekit.targets._gpu_measure`). Where no accelerator
+  can be created, it says why in one line and the prediction stands, marked as predicted.
+
+Batch is fixed to 1: the accelerator refuses graphs with dynamic-sized tensors, which a dynamic
+batch creates in common models (EfficientNet's squeeze-excite blocks).
 """
 
 from __future__ import annotations
 
-from edgekit.target import Target, TargetReport
-from edgekit.tflite_graph import Operator, TFLiteGraph, read_tflite
+from edgekit.target import PackageInput, Target, TargetBuild, TargetReport
 from edgekit.targets import _gpu_ops as spec
-from edgekit.targets._partition import partitions, placement_rows
+from edgekit.targets._gpu_measure import OPTIONS, measure
+from edgekit.targets._gpu_predict import predict
+from edgekit.targets._partition import placement_rows
+from edgekit.tflite_graph import read_tflite
 
 
 def check(tflite_bytes: bytes) -> TargetReport:
-    """Which ops the GPU delegate takes, which fall back to the CPU and why."""
+    """Which ops the GPU accelerator is predicted to take, which fall back to the CPU and why."""
     graph = read_tflite(tflite_bytes)
-    subgraph = graph.main
-    verdicts = [op_verdict(graph, op) for op in subgraph.operators]
-    parts = [ops for accelerated, ops in partitions(subgraph, [v is None for v in verdicts]) if accelerated] if verdicts else []
-    delegated = set(max(parts, key=len)) if parts else set()  # max() keeps the first of equal sizes
-    placed = [_placement(i, verdict, delegated, len(parts)) for i, verdict in enumerate(verdicts)]
-    on_gpu = len(delegated)
-    notes = []
-    if len(parts) > 1:
-        notes.append(
-            f"{len(parts)} GPU partitions: the delegate takes the largest ({on_gpu} ops) by default; "
-            "raise max_delegated_partitions to take more, at the cost of a GPU<->CPU copy each"
-        )
-    if verdicts and on_gpu < len(verdicts):
-        notes.append(f"{len(verdicts) - on_gpu} of {len(verdicts)} ops run on the CPU")
+    prediction = predict(graph)
+    op_count = len(prediction.placed)
     return TargetReport(
         target="gpu",
-        runnable=on_gpu > 0,
-        ops=placement_rows(subgraph, placed),
-        notes=tuple(notes),
+        runnable=prediction.gpu_ops > 0,
+        ops=placement_rows(graph.main, prediction.placed),
+        notes=_notes(prediction, op_count),
         details={
             "predicted": True,
-            "op_count": len(verdicts),
-            "gpu_ops": on_gpu,
-            "cpu_ops": len(verdicts) - on_gpu,
-            "gpu_partitions": len(parts),
+            "op_count": op_count,
+            "gpu_ops": prediction.gpu_ops,
+            "cpu_ops": op_count - prediction.gpu_ops,
+            "gpu_partitions": prediction.partitions,
             "max_delegated_partitions": spec.DEFAULT_MAX_PARTITIONS,
         },
     )
 
 
-def op_verdict(graph: TFLiteGraph, op: Operator) -> str | None:
-    """None when the GPU delegate can run the op, else why it falls back to the CPU."""
-    entry = spec.GPU_OPS.get(op.name)
-    if entry is None:
-        return f"{spec.STATUS_UNSUPPORTED_OP} ({op.name} is not in the GPU delegate's op list)"
-    for test in (_tensors_fit, _fused_activation, _version):
-        reason = test(graph, op, entry)
-        if reason:
-            return reason
-    for limit in entry.limits:
-        reason = LIMITS[limit](graph, op)
-        if reason:
-            return reason
-    return None
+def _notes(prediction, op_count: int) -> tuple[str, ...]:
+    if prediction.refusal:
+        return (prediction.refusal + "; convert with a fixed batch and avoid ops whose output size depends on the data",)
+    notes = []
+    if prediction.partitions > 1:
+        notes.append(
+            f"{prediction.partitions} GPU partitions: the delegate takes the largest ({prediction.gpu_ops} ops) by default; "
+            "raise max_delegated_partitions to take more, at the cost of a GPU<->CPU copy each"
+        )
+    if op_count and prediction.gpu_ops < op_count:
+        notes.append(f"{op_count - prediction.gpu_ops} of {op_count} ops run on the CPU")
+    return tuple(notes)
 
 
-def _tensors_fit(graph: TFLiteGraph, op: Operator, entry) -> str | None:
-    for index in (*op.inputs, *op.outputs):
-        if index < 0:
-            continue
-        tensor = graph.main.tensors[index]
-        allowed = spec.CONSTANT_DTYPES if graph.is_constant(tensor) else spec.RUNTIME_DTYPES
-        if tensor.dtype not in allowed:
-            return f"{spec.STATUS_INCOMPATIBLE} ({tensor.dtype} tensor {tensor.name!r})"
-        if tensor.rank > spec.MAX_RANK:
-            return f"{spec.STATUS_INCOMPATIBLE} ({tensor.rank}-D tensor {tensor.name!r}; the GPU takes at most {spec.MAX_RANK}-D)"
-    return None
-
-
-def _fused_activation(graph: TFLiteGraph, op: Operator, entry) -> str | None:
-    activation = op.fused_activation
-    if activation is not None and activation not in spec.FUSED_ACTIVATIONS:
-        return f"fused activation {activation} is not supported"
-    return None
-
-
-def _version(graph: TFLiteGraph, op: Operator, entry) -> str | None:
-    first = graph.main.tensors[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None
-    is_float = first is not None and first.dtype in ("float32", "float16")
-    if entry.max_version is not None and is_float and op.version > entry.max_version:
-        return f"documented up to version {entry.max_version}; this op is version {op.version}"
-    return None
-
-
-def _two_runtime_inputs(graph: TFLiteGraph, op: Operator) -> str | None:
-    inputs = [i for i in op.inputs if i >= 0]
-    return None if len(inputs) <= 2 else f"at most 2 inputs (has {len(inputs)})"
-
-
-def _basic_lstm(graph: TFLiteGraph, op: Operator) -> str | None:
-    return None if op.options.get("kernel_type") == 1 else "only the basic LSTM kernel is supported"
-
-
-def _softmax_beta_one(graph: TFLiteGraph, op: Operator) -> str | None:
-    beta = op.options.get("beta", 1.0)
-    return None if beta == 1.0 else f"Softmax beta must be 1 (is {beta:g})"
-
-
-def _no_new_axis_or_ellipsis(graph: TFLiteGraph, op: Operator) -> str | None:
-    if op.options.get("ellipsis_mask", 0) or op.options.get("new_axis_mask", 0):
-        return "ellipsis and new-axis masks are not supported"
-    return None
-
-
-LIMITS = {
-    "two_runtime_inputs": _two_runtime_inputs,
-    "basic_lstm": _basic_lstm,
-    "softmax_beta_one": _softmax_beta_one,
-    "no_new_axis_or_ellipsis": _no_new_axis_or_ellipsis,
-}
-
-
-def _placement(index: int, verdict: str | None, delegated: set[int], partition_count: int) -> tuple[str, str]:
-    if index in delegated:
-        return "gpu", ""
-    if verdict is None:
-        return "cpu", f"supported, but outside the delegated partition (1 of {partition_count} taken by default)"
-    return "cpu", verdict
+def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
+    """Run the artifact on the real GPU accelerator and record its verdict."""
+    prediction = predict(read_tflite(model_bytes))
+    return measure(model_bytes, given, predicted_all_on_gpu=bool(prediction.placed) and prediction.gpu_ops == len(prediction.placed))
 
 
 GPU = Target(
     name="gpu",
-    description="Mobile GPUs (Android OpenCL/OpenGL ES, iOS Metal) via the LiteRT GPU delegate: float16 weights, float I/O",
+    description="Mobile GPUs (Android OpenCL/WebGPU, iOS Metal) via the LiteRT GPU accelerator: float16 weights, float I/O, batch 1; measured on the real accelerator",
     quantization="float16",
     quantizations=("float16", "float32"),
     io_dtype="float32",
     check=check,
-    static_batch=True,  # batch 1: the GPU delegate needs static-sized tensors
+    options=OPTIONS,
+    package=package,
+    static_batch=True,  # batch 1: the GPU accelerator refuses dynamic-sized tensors
 )

@@ -1,6 +1,8 @@
 """Tiny Keras models holding ops a mobile GPU or the Edge TPU cannot run, for the target checks.
 
 Each is a few hundred parameters on an 8x8x3 input, so converting one takes about a second.
+Lambda layers are named, so building these does not move tf_keras's automatic "lambda_N"
+numbering that other tests' models rely on.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _cumsum_between_convs(k, x):
     from edgekit._compat import tf
 
     x = k.layers.Conv2D(4, 3, activation="relu")(x)
-    x = k.layers.Lambda(lambda t: tf().math.cumsum(t, axis=2))(x)
+    x = k.layers.Lambda(lambda t: tf().math.cumsum(t, axis=2), name="cumsum")(x)
     return k.layers.Conv2D(4, 3)(x)
 
 
@@ -49,14 +51,14 @@ def _rfft2d(k, x):
 
     t = tf()
     x = k.layers.Conv2D(2, 1)(x)
-    return k.layers.Lambda(lambda v: t.abs(t.signal.rfft2d(t.transpose(v, [0, 3, 1, 2]))))(x)
+    return k.layers.Lambda(lambda v: t.abs(t.signal.rfft2d(t.transpose(v, [0, 3, 1, 2]))), name="rfft2d_abs")(x)
 
 
 def _top_k(k, x):
     from edgekit._compat import tf
 
     x = k.layers.Flatten()(k.layers.Conv2D(2, 1)(x))
-    return k.layers.Lambda(lambda v: tf().math.top_k(v, k=2).values)(x)
+    return k.layers.Lambda(lambda v: tf().math.top_k(v, k=2).values, name="top_k")(x)
 
 
 def _where(k, x):
@@ -64,12 +66,21 @@ def _where(k, x):
 
     t = tf()
     x = k.layers.Conv2D(2, 1)(x)
-    return k.layers.Lambda(lambda v: t.cast(t.where(v > 0.5), t.float32))(x)
+    return k.layers.Lambda(lambda v: t.cast(t.where(v > 0.5), t.float32), name="where")(x)
 
 
 def _five_d(k, x):
     x = k.layers.Reshape((2, 4, 8, 3))(x)  # (batch, 2, 4, 8, 3): a 5-D tensor
-    return k.layers.Lambda(lambda v: v * 2.0)(x)
+    return k.layers.Lambda(lambda v: v * 2.0, name="times_two")(x)
+
+
+def _l2norm_between_convs(k, x):
+    from edgekit._compat import tf
+
+    x = k.layers.Conv2D(4, 3, activation="relu")(x)
+    x = k.layers.Lambda(lambda t: tf().math.l2_normalize(t, axis=-1), name="l2_normalize")(x)  # L2_NORMALIZATION: not on the GPU
+    x = k.layers.Conv2D(4, 3, activation="relu")(x)
+    return k.layers.Conv2D(4, 1)(x)
 
 
 BUILDERS = {
@@ -80,4 +91,5 @@ BUILDERS = {
     "top_k": _top_k,
     "where": _where,
     "five_d": _five_d,
+    "l2norm": _l2norm_between_convs,
 }

@@ -121,3 +121,19 @@ def test_mcu_artifact_as_shipped_is_a_sixth_of_float32_and_as_accurate(sample):
     outputs = _tflm.run(_tflm.load(shipped, details["arena_bytes"]), q)
     accuracy = float(np.mean(outputs.argmax(-1) == ds.y_test))
     assert abs(accuracy - sample.report["float_model"]["accuracy"]) <= 0.005
+
+
+def test_gpu_bundle_is_measured_on_the_gpu_accelerator(sample):
+    """The sample's gpu-float16 bundle: fully accelerated on a named adapter, outputs against the CPU."""
+    from tests._gpu_conformance import ask_directly
+
+    (gpu,) = [a for a in sample.report["artifacts"] if a["target"] == "gpu"]
+    found = gpu["target_report"]["details"]["gpu_accelerator"]
+    if not found["measured"]:
+        pytest.skip(f"no GPU accelerator here: {found['reason']}")
+    assert found["fully_accelerated"] is True and found["on_gpu"] == "all" and found["adapter"]["name"]
+    assert found["latency_us"]["adapter"] == found["adapter"]["name"] and found["latency_us"]["p50"] > 0
+    (output,) = found["outputs"]
+    assert output["samples"] >= 500 and output["top1_agreement"] >= 0.999 and output["max_abs_error"] < 1e-3
+    model = (sample.out_dir / gpu["path"] / "model.tflite").read_bytes()
+    assert ask_directly(model, found["driver"]) == "True"

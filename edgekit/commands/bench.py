@@ -21,7 +21,7 @@ log = logging.getLogger("edgekit")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Minimum timed inferences.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed inferences first.")
 @click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Keep timing until this many seconds have passed.")
-@click.option("--delegate", default="xnnpack", show_default=True, metavar="xnnpack|none|gpu|edgetpu|PATH.so", help="xnnpack: LiteRT's default CPU delegate; none: built-in kernels only; edgetpu: libedgetpu; or an external delegate library.")
+@click.option("--delegate", default="xnnpack", show_default=True, metavar="xnnpack|none|gpu|edgetpu|PATH.so", help="xnnpack: LiteRT's default CPU delegate; none: built-in kernels only; gpu: LiteRT's GPU accelerator (a GPU's Vulkan driver, else SwiftShader); edgetpu: libedgetpu; or an external delegate library.")
 @runtime_option
 @click.option("--json", "json_path", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True), callback=writable, help="Also write every result with its context as JSON ('-' for stdout, which then gets only the JSON).")
 @click.option("--host", "hosts", multiple=True, metavar="USER@HOST", help="Run on this device over SSH instead (repeat for a fleet); the models are copied there first.")
@@ -109,9 +109,30 @@ def format_report(document: dict) -> str:
         board = f" [{device['board']}]" if device.get("board") else ""
         lines.append(
             f"# {where}{device['cpu']}, {device['cores']} cores, {device['architecture']}, {device['os']}{board}; "
-            f"{first['runtime']['name']} {first['runtime']['version']}, delegate {first['delegate']}"
+            f"{first['runtime']['name']} {first['runtime']['version']}, delegate {first['delegate']}{_adapter_text(first)}"
         )
-    return "\n".join(lines + [""] + format_table(results))
+    return "\n".join(lines + [""] + format_table(results) + accelerator_lines(results))
+
+
+def _adapter_text(result: dict) -> str:
+    adapter = (result.get("accelerator") or {}).get("adapter")
+    if not adapter:
+        return ""
+    kind = ", software" if adapter.get("software") else ""
+    return f" (GPU accelerator on {adapter['name']}, {adapter['backend']}{kind})"
+
+
+def accelerator_lines(results: list[dict]) -> list[str]:
+    """Per model run on the GPU accelerator: what it took; and, once, what a software adapter means."""
+    gpu = [r for r in results if r.get("accelerator")]
+    if not gpu:
+        return []
+    lines = [""]
+    for r in gpu:
+        where = f"{r['host']}: " if r.get("host") else ""
+        lines.append(f"gpu: {where}{r['model']}: {r['accelerator']['verdict']} (LiteRT fully_accelerated: {str(r['accelerator']['fully_accelerated']).lower()})")
+    notes = sorted({r["accelerator"]["timing_note"] for r in gpu if r["accelerator"].get("timing_note")})
+    return lines + [f"note: {note}" for note in notes]
 
 
 def format_table(results: list[dict]) -> list[str]:

@@ -20,13 +20,14 @@ from typing import Callable, Sequence
 
 from edgekit.environment import describe_machine
 from edgekit.errors import InputError, ModelError, ToolError
+from edgekit.runtime import gpu_device
 from edgekit.runtime.backends import Backend, resolve_backend
+from edgekit.runtime.gpu_accelerator import run_on_gpu
 from edgekit.runtime.interpreter import allocate, create_runner, read_model_bytes
 from edgekit.runtime.latency import LatencyStats, set_sample_inputs, summarize, time_invocations
 
 DELEGATES = ("xnnpack", "none", "gpu", "edgetpu")
 _EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
-_GPU_LIBRARY = "libtensorflowlite_gpu_delegate.so"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class BenchSettings:
             raise InputError(f"--min-time {self.min_time}: must be a finite number of seconds, at least 0")
         if self.delegate not in DELEGATES and not self.delegate.endswith(".so") and "/" not in self.delegate:
             raise InputError(f"unknown delegate {self.delegate!r}", hint=f"choose {', '.join(DELEGATES)} or a path to a delegate .so")
+        if self.delegate == "gpu" and self.runtime not in (None, "ai_edge_litert"):
+            raise InputError(f"--delegate gpu runs LiteRT's GPU accelerator, not {self.runtime}", hint="drop --runtime, or use --runtime ai_edge_litert")
 
 
 @dataclass
@@ -73,6 +76,7 @@ class BenchResult:
     rss_before_mb: float
     device: dict = field(default_factory=dict)
     host: str | None = None
+    accelerator: dict | None = None  # --delegate gpu: the adapter, what ran on the GPU (edgekit.runtime.gpu_device)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -87,7 +91,7 @@ def bench_models(
     """Benchmark every model at every thread count, in order; ``progress`` hears of each one done."""
     backend = resolve_backend(settings.runtime)
     device = describe_machine()
-    if paths:
+    if paths and settings.delegate != "gpu":  # the GPU accelerator runs in a fresh process per model
         warm_up_runtime(paths[0], settings, backend)
     results = []
     for path in paths:
@@ -101,6 +105,8 @@ def bench_models(
 
 def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, backend: Backend | None = None) -> BenchResult:
     """Load, init, first inference and steady-state latency of one model at ``threads``."""
+    if settings.delegate == "gpu":
+        return bench_on_gpu(path, threads=threads, settings=settings)
     backend = backend or resolve_backend(settings.runtime)
     scope = "model" if reset_peak_rss() else "process"
     rss_before = current_rss_mb()
@@ -132,7 +138,7 @@ def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, back
         model_bytes=len(source.data),
         threads=threads,
         delegate=settings.delegate,
-        runtime={"name": backend.name, "version": backend.version},
+        runtime=backend_context(backend),
         load_ms=_ms(loaded - started),
         init_ms=_ms(initialised - loaded),
         first_inference_ms=_ms(first - initialised),
@@ -140,6 +146,42 @@ def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, back
         peak_rss_mb=peak_rss_mb(),
         peak_rss_scope=scope,
         rss_before_mb=rss_before,
+    )
+
+
+def backend_context(backend: Backend) -> dict:
+    return {"name": backend.name, "version": backend.version}
+
+
+def bench_on_gpu(path: str | Path, *, threads: int, settings: BenchSettings, timeout: float = 600.0) -> BenchResult:
+    """The same measurement on LiteRT's GPU accelerator, in its own process (threads: the CPU fallback's).
+
+    Load is reading and verifying the model here; init is the child's CompiledModel creation
+    (WebGPU device and kernel compilation); peak RSS is the child's.
+    """
+    started = time.perf_counter()
+    source = read_source(path)
+    loaded = time.perf_counter()
+    latency = {"runs": settings.runs, "warmup": settings.warmup, "min_time": settings.min_time}
+    run = gpu_device.checked(run_on_gpu(source.data, latency=latency, threads=threads, timeout=timeout), path)
+    return BenchResult(
+        model=source.name,
+        path=str(path),
+        kind=source.kind,
+        quantization=source.quantization,
+        io_dtype=run.input_specs[0]["dtype"] if run.input_specs else "unknown",
+        model_bytes=len(source.data),
+        threads=threads,
+        delegate="gpu",
+        runtime={"name": "ai_edge_litert", "version": run.litert_version},
+        load_ms=_ms(loaded - started),
+        init_ms=run.compile_ms,
+        first_inference_ms=run.first_inference_ms,
+        latency=LatencyStats(**{k: v for k, v in run.latency_us.items() if k != "throughput_per_s"}),
+        peak_rss_mb=run.peak_rss_mb or 0.0,
+        peak_rss_scope="accelerator process",
+        rss_before_mb=current_rss_mb(),
+        accelerator=gpu_device.accelerator_summary(run),
     )
 
 
@@ -221,8 +263,6 @@ def check_delegate_library(library: str) -> str | None:
 def delegate_library(delegate: str) -> str:
     if delegate == "edgetpu":
         return _EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
-    if delegate == "gpu":
-        return _GPU_LIBRARY
     path = Path(delegate).expanduser()
     if not path.is_file():
         raise InputError(f"--delegate {delegate}: no such delegate library", hint="pass the path of a TFLite external delegate .so")
@@ -232,8 +272,6 @@ def delegate_library(delegate: str) -> str:
 def delegate_hint(delegate: str) -> str:
     if delegate == "edgetpu":
         return "install the Edge TPU runtime (Debian/Pi OS: add Coral's apt repository, then 'sudo apt install libedgetpu1-std') and plug in the Coral device"
-    if delegate == "gpu":
-        return f"build or install {_GPU_LIBRARY} for this device and pass its path, e.g. --delegate /path/{_GPU_LIBRARY}"
     return "the file must be a TFLite external delegate exporting tflite_plugin_create_delegate"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class DeviceBundle:
     path: Path
     manifest: dict
     runner: ModelRunner
+    engine: Callable[[np.ndarray], np.ndarray] | None = None  # normalised inputs -> first output; None: the runner
 
     @property
     def labels(self) -> list[str]:
@@ -65,9 +66,12 @@ class DeviceBundle:
     def scores(self, raw: np.ndarray, *, normalized: bool = False) -> np.ndarray:
         """Float class scores for raw inputs: normalise, quantise, invoke, dequantise."""
         x = self.preprocess(raw, normalized=normalized)
-        first = self.manifest["outputs"][0].get("name")
-        outputs = self.runner.predict_outputs(x, batch_size=32) if len(self.runner.outputs) > 1 else {}
-        scores = outputs[first] if first in outputs else self.runner.predict(x, batch_size=32)
+        if self.engine:
+            scores = self.engine(x)
+        else:
+            first = self.manifest["outputs"][0].get("name")
+            outputs = self.runner.predict_outputs(x, batch_size=32) if len(self.runner.outputs) > 1 else {}
+            scores = outputs[first] if first in outputs else self.runner.predict(x, batch_size=32)
         if (self.manifest["outputs"][0].get("kind") or "probabilities") == "logits":
             scores = softmax(scores)
         return scores
