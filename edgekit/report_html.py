@@ -86,7 +86,7 @@ def _summary(report: Mapping) -> list[str]:
     from edgekit.pareto import FRONTS
 
     line = float_line(report)
-    items = [escape(line[0].upper() + line[1:]) + "."]
+    items = [line[0].upper() + line[1:] + "."]
     grid = report.get("sweep")
     if grid:
         items.append(

@@ -223,9 +223,7 @@ def refusal_reason(log: DelegateLog, error: str) -> str:
 
 def _child_base_env() -> dict[str, str]:
     """This environment, with the child importing the same edgekit as this process."""
-    import edgekit
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(edgekit.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # edgekit/runtime/ -> the folder holding edgekit
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
 
 
