@@ -102,7 +102,7 @@ class OutputFolder:
             check_bundle_folder(self.given, flag=self.flag)
             return False
         present = _entries(self.path)
-        stamp = read_stamp(self.path)
+        stamp = read_stamp(self.path) or earlier_output(self.path, present, self.kind, self.entries)
         if stamp is None and present:
             if not self.force:
                 raise InputError(
@@ -206,6 +206,20 @@ def read_stamp(folder: Path) -> dict | None:
     if not all(isinstance(name, str) and _plain_name(name) for name in stamp["entries"]):
         return None
     return stamp
+
+
+def earlier_output(folder: Path, present: set[str], kind: str, entries: Sequence[str]) -> dict | None:
+    """An output written by an edgekit from before stamps, as its stamp would say: nothing but
+    this kind's entries, and a report.json that is an edgekit report."""
+    if not present or not present <= set(entries) or "report.json" not in present:
+        return None
+    try:
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(report, dict) or "artifacts" not in report or "float_model" not in report:
+        return None
+    return {"format": STAMP_FORMAT, "kind": kind, "entries": sorted(present)}
 
 
 def write_stamp(folder: Path, kind: str, entries: Iterable[str]) -> None:

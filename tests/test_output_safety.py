@@ -61,6 +61,14 @@ def test_a_marked_folder_is_replaced_whole(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [STAMP, "report.json"] and (folder / "report.json").read_text() == "2"
 
 
+def test_an_output_from_before_stamps_is_recognised(tmp_path):
+    folder = tmp_path / "out"
+    (folder / "bundles").mkdir(parents=True)
+    (folder / "report.json").write_text('{"artifacts": [], "float_model": {}}')
+    write_output(folder, {"report.json": "new"})
+    assert (folder / "report.json").read_text() == "new" and not (folder / "bundles").exists()
+
+
 def test_a_users_folder_is_refused_and_untouched(user_folder):
     before = tree(user_folder)
     with pytest.raises(InputError, match=r"is not empty and was not written by edgekit \(holds photos, thesis.tex\).*--force"):
