@@ -93,7 +93,8 @@ def other_rows(skip_slow: bool) -> list[str]:
     results = pytest_rows(
         ["tests/test_interrupt.py", "tests/test_resume.py", "tests/test_reproducible.py", "tests/test_fuzz_recipe.py", "tests/test_fuzz_manifest.py",
          "tests/test_fuzz_inspect.py", "tests/test_tflite_verify.py", "tests/test_ziputil.py", "tests/test_model_safety.py",
-         "tests/test_recipe_paths.py"],
+         "tests/test_recipe_paths.py", "tests/test_output_safety.py", "tests/test_graph_scan.py", "tests/test_signing.py",
+         "tests/test_resume_state.py", "tests/test_escaping.py", "tests/test_budgets.py", "tests/test_ssh_safety.py"],
         marker,
     )
     rows = ["| check | tests passed | seconds |", "|---|---:|---:|"]

@@ -18,11 +18,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["EdgekitError", "__version__", "build", "compress", "load_recipe"]
 
 
-def build(recipe, *, out=None, overrides=None, trust_model=False, cache=None, fresh=False):
+def build(recipe, *, out=None, overrides=None, trust_model=False, cache=None, fresh=False, force=False):
     """Run a recipe (path or :class:`~edgekit.recipe.Recipe`); see :mod:`edgekit.flows.build`."""
     from edgekit.flows.build import build as run
 
-    return run(recipe, out=out, overrides=overrides, trust_model=trust_model, cache=cache, fresh=fresh)
+    return run(recipe, out=out, overrides=overrides, trust_model=trust_model, cache=cache, fresh=fresh, force=force)
 
 
 def compress(model, data, ratio: float = 0.5, **options: Any) -> "Compressed":

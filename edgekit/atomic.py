@@ -39,15 +39,21 @@ def _remove_open_staging() -> None:
 
 class staged_directory:
     """``with staged_directory(dest) as staging:`` yields an empty staging folder; on success it
-    replaces ``dest``, on any failure or interrupt it is removed.
+    replaces ``dest`` (or ``install(staging, dest)`` puts it in place), on any failure or
+    interrupt it is removed.
 
     A class rather than a generator so that cleanup starts the moment the block ends: an
     interrupt landing between a generator's body and its resumption would strand the folder.
     Creating, swapping and removing run with Ctrl-C/SIGTERM held back until they finish.
     """
 
-    def __init__(self, destination: str | Path):
+    def __init__(self, destination: str | Path, *, install=None):
         self.destination = Path(destination)
+        if self.destination.is_symlink():  # swapping would replace the link and strand the staging folder
+            from edgekit.errors import InputError
+
+            raise InputError(f"{self.destination}: is a symbolic link; edgekit writes only into real folders", hint="give the folder it points to")
+        self.install = install or replace_directory  # (staging, destination): puts the new output in place
         self.staging = self.destination.parent / f".{self.destination.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
 
     def __enter__(self) -> Path:
@@ -66,9 +72,8 @@ class staged_directory:
         try:
             with deferred_interrupts():
                 if exc_type is None:
-                    replace_directory(self.staging, self.destination)
-                else:
-                    shutil.rmtree(self.staging, ignore_errors=True)
+                    self.install(self.staging, self.destination)
+                shutil.rmtree(self.staging, ignore_errors=True)
         except BaseException:
             shutil.rmtree(self.staging, ignore_errors=True)
             raise

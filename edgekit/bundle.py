@@ -18,7 +18,11 @@ def write_bundle(
     **manifest_fields: Any,
 ) -> dict[str, Any]:
     """Write the bundle atomically and return its manifest. ``labels`` None (a model that is
-    not a classifier) writes no ``labels.txt``."""
+    not a classifier) writes no ``labels.txt``. An existing folder is replaced only when it is
+    an edgekit bundle holding nothing but its listed files."""
+    from edgekit.outputs import check_bundle_folder
+
+    check_bundle_folder(destination, flag="bundle folder")
     files = {"model.tflite": model_bytes}
     if labels is not None:
         files["labels.txt"] = ("\n".join(labels) + "\n").encode("utf-8")

@@ -24,11 +24,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("edgekit.commands.predict:predict", "Classify images or .npy arrays with a verified bundle."),
     "bench": ("edgekit.commands.bench:bench", "Measure load, first-inference and steady latency, here or over SSH."),
     "deploy": ("edgekit.commands.deploy:deploy", "Copy a bundle to a device over SSH and check its runtime."),
-    "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256."),
+    "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256 (and its signature)."),
+    "sign": ("edgekit.commands.sign:sign", "Sign bundles' manifests as their publisher (ssh-keygen -Y)."),
     "sweep": ("edgekit.commands.sweep:sweep", "Grid of sparsity x quantisation, measured, with a Pareto report."),
     "report": ("edgekit.commands.report:report", "Re-render report.md, results.csv and report.html from report.json."),
     "analyze": ("edgekit.commands.analyze:analyze", "Per-layer sensitivity to pruning and quantisation, through the interpreter."),
 }
+
+
+# The device commands run untrusted models with nothing but numpy and an interpreter: their
+# process gets a data-memory cap (edgekit.resource_limits) before anything is loaded.
+MEMORY_CAPPED = ("predict", "bench")
 
 
 class LazyGroup(click.Group):
@@ -42,6 +48,10 @@ class LazyGroup(click.Group):
             return None
         from edgekit.registry import load_object
 
+        if name in MEMORY_CAPPED and not ctx.resilient_parsing:
+            from edgekit.resource_limits import cap_process_memory
+
+            cap_process_memory()
         return load_object(COMMANDS[name][0])
 
     def format_commands(self, ctx, formatter):
@@ -68,19 +78,43 @@ def _configure_output(*, verbose: bool, quiet: bool) -> None:
     _compat.set_verbose(verbose)
     _quiet.set_verbose(verbose)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     logger = logging.getLogger("edgekit")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines carry names and paths from files: their control characters are escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from edgekit.terminal import safe_line
+
+        return safe_line(super().format(record))
+
+
+def _error(text: str, code: int) -> None:
+    """The one ``error:`` line, its control characters escaped, and the exit code."""
+    from edgekit.terminal import safe_line
+
+    click.echo(f"error: {safe_line(text)}", err=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: edgekit's own errors become one line and an exit code, not a traceback."""
+    """Entry point: edgekit's own errors become one line and an exit code, not a traceback.
+
+    What the commands print on stdout passes through :func:`edgekit.terminal.safe_stdout`, so
+    no control character from a model, bundle or file reaches the terminal raw.
+    """
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     interrupts.install()
+    from edgekit.terminal import safe_stdout
+
     try:
-        cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        with safe_stdout():
+            cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
         _interrupted()
     except Exception as exc:
@@ -96,19 +130,20 @@ def _interrupted() -> None:
 
 def _fail(exc: Exception, verbose: bool) -> None:
     """One line and an exit code for each kind of failure; anything else is a bug: its traceback."""
-    if isinstance(exc, (EdgekitError, OSError)) and verbose:
+    if isinstance(exc, (EdgekitError, OSError, MemoryError)) and verbose:
         raise exc
     if isinstance(exc, EdgekitError):
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _error(str(exc), exc.exit_code)
+    if isinstance(exc, MemoryError):  # an input too large for this machine: bad input, one line
+        from edgekit.resource_limits import out_of_memory_message
+
+        _error(out_of_memory_message(), 2)
     if isinstance(exc, OSError):  # the system refused (disk full, permission denied): its words, one line
-        click.echo(f"error: {exc} (run with --verbose for the traceback)", err=True)
-        sys.exit(1)
+        _error(f"{exc} (run with --verbose for the traceback)", 1)
     if isinstance(exc, click.UsageError):  # one line like every other error, not click's usage block
         command = exc.ctx.command_path if exc.ctx else "edgekit"
         message = " ".join(exc.format_message().split())
-        click.echo(f"error: {message} (see '{command} --help')", err=True)
-        sys.exit(exc.exit_code)
+        _error(f"{message} (see '{command} --help')", exc.exit_code)
     if isinstance(exc, click.ClickException):
         exc.show()
         sys.exit(exc.exit_code)

@@ -37,6 +37,11 @@ class ModelError(InputError):
     """A model file cannot be loaded or a model cannot be handled."""
 
 
+class InterpreterError(ModelError, RuntimeError):
+    """The interpreter refused to run a model (a kernel's check, an allocation over the memory
+    budget); a RuntimeError too, as the interpreter's own error is."""
+
+
 class DataError(InputError):
     """Data has the wrong shape, dtype or label range, or cannot be found."""
 
@@ -51,6 +56,10 @@ class ToolError(EdgekitError):
 
 class BundleError(InputError):
     """A bundle is incomplete, tampered with, or of an unknown format."""
+
+
+class BusyError(EdgekitError):
+    """Another edgekit process is writing the same output."""
 
 
 class EdgekitWarning(UserWarning):

@@ -65,13 +65,22 @@ def dumps(manifest: Mapping[str, Any]) -> str:
 
 def read_manifest(bundle: str | Path) -> dict[str, Any]:
     """Load and sanity-check a bundle's manifest (not its files: see ``verify_bundle``)."""
+    return parse_manifest(Path(bundle) / MANIFEST_NAME, read_manifest_bytes(bundle))
+
+
+def read_manifest_bytes(bundle: str | Path) -> bytes:
     path = Path(bundle) / MANIFEST_NAME
     if not Path(bundle).exists():
         raise BundleError(f"{bundle}: no such bundle folder or .zip", hint="check the path")
     if not path.is_file():
         raise BundleError(f"{bundle}: not a bundle (no {MANIFEST_NAME})", hint="pass a folder written by 'edgekit build'")
+    return path.read_bytes()
+
+
+def parse_manifest(path: str | Path, data: bytes) -> dict[str, Any]:
+    """A manifest's bytes as a checked dict; ``path`` names it in errors."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"{path}: manifest is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -84,15 +93,41 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_bundle(bundle: str | Path) -> dict[str, Any]:
-    """Check every listed file's size and sha256, and that no unlisted file is present.
+DEVICE_POLICY = "device"  # verify_bundle's default: signatures as the device requires them
+
+
+def verify_bundle(bundle: str | Path, *, signers: Any = DEVICE_POLICY) -> dict[str, Any]:
+    """Check every listed file's size and sha256, that no unlisted file is present, and, when
+    ``signers`` (or the device's own policy) asks for one, the publisher's signature.
 
     ``bundle`` is a bundle folder or a ``.zip`` of one (extracted safely to a temporary folder).
     """
+    return verify_signed_bundle(bundle, signers=signers)[0]
+
+
+def verify_signed_bundle(bundle: str | Path, *, signers: Any = DEVICE_POLICY) -> tuple[dict[str, Any], str | None]:
+    """``verify_bundle``, and who signed it (None when no signature was checked)."""
+    from edgekit.signing import SIGNATURE_NAME, check_signature, device_policy
+
     bundle = Path(bundle)
     if bundle.suffix == ".zip" and bundle.is_file():
-        return verify_zipped_bundle(bundle)
-    manifest = read_manifest(bundle)
+        with unzipped_bundle(bundle) as root:
+            return verify_signed_bundle(root, signers=signers)
+    policy = device_policy() if signers is DEVICE_POLICY else signers
+    data = read_manifest_bytes(bundle)
+    manifest = parse_manifest(bundle / MANIFEST_NAME, data)
+    _verify_files(bundle, manifest)
+    if policy is None:
+        return manifest, None
+    signature = bundle / SIGNATURE_NAME
+    if signature.is_symlink():
+        raise BundleError(f"{bundle}: {SIGNATURE_NAME} is a symbolic link; bundles contain only regular files", hint="copy the bundle again")
+    return manifest, check_signature(bundle, data, signature.read_bytes() if signature.is_file() else None, policy)
+
+
+def _verify_files(bundle: Path, manifest: dict[str, Any]) -> None:
+    from edgekit.signing import SIGNATURE_NAME
+
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{bundle}: manifest lists no files")
@@ -104,10 +139,9 @@ def verify_bundle(bundle: str | Path) -> dict[str, Any]:
     extra = sorted(
         str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and str(p.relative_to(bundle)) not in files
     )
-    extra = [name for name in extra if name != MANIFEST_NAME]
+    extra = [name for name in extra if name not in (MANIFEST_NAME, SIGNATURE_NAME)]
     if extra:
         raise BundleError(f"{bundle}: files not in the manifest: {', '.join(extra)}", hint="remove them or rebuild the bundle")
-    return manifest
 
 
 def _verify_file(bundle: Path, name: str, entry: Any) -> None:
@@ -132,10 +166,10 @@ def _verify_file(bundle: Path, name: str, entry: Any) -> None:
         )
 
 
-def verify_zipped_bundle(archive: Path) -> dict[str, Any]:
+def verify_zipped_bundle(archive: Path, *, signers: Any = DEVICE_POLICY) -> dict[str, Any]:
     """Extract a zipped bundle safely and verify it; errors name the zip, not the temp folder."""
     with unzipped_bundle(archive) as root:
-        return verify_bundle(root)
+        return verify_bundle(root, signers=signers)
 
 
 @contextlib.contextmanager
@@ -147,23 +181,16 @@ def unzipped_bundle(archive: Path) -> Iterator[Path]:
     import shutil
     import tempfile
 
-    from edgekit.ziputil import safe_extract
+    from edgekit.ziputil import extract_bundle
 
     scratch = Path(tempfile.mkdtemp(prefix="edgekit-unzip-"))
     try:
-        safe_extract(archive, scratch)
-        root = _zip_root(scratch)
+        from edgekit.signing import SIGNATURE_NAME
+
+        root = extract_bundle(archive, scratch, parse=parse_manifest, manifest_name=MANIFEST_NAME, signature_name=SIGNATURE_NAME)
         try:
             yield root
         except EdgekitError as exc:
             raise type(exc)(exc.message.replace(str(root), str(archive)), hint=exc.hint) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _zip_root(folder: Path) -> Path:
-    """The bundle folder inside an extracted zip: the top level, or its only subfolder."""
-    entries = list(folder.iterdir())
-    if (folder / MANIFEST_NAME).is_file() or len(entries) != 1 or not entries[0].is_dir():
-        return folder
-    return entries[0]

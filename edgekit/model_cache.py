@@ -132,8 +132,10 @@ class ModelCache:
         if not path.is_dir():
             return None
         try:
+            if path.is_symlink():
+                raise ModelError("the entry is a symbolic link, not a folder this cache wrote")
             note = json.loads((path / NOTE).read_text(encoding="utf-8"))
-            models = {Path(name).stem: self._load_model(path / name, sha256) for name, sha256 in note["files"].items()}
+            models = {Path(name).stem: self._load_model(path, name, sha256) for name, sha256 in note["files"].items()}
             if set(expect) - set(models):
                 raise ModelError(f"it holds {sorted(models)}, not {sorted(expect)}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EdgekitError) as exc:
@@ -142,10 +144,11 @@ class ModelCache:
             return None
         return CacheEntry(path, models, note)
 
-    def _load_model(self, path: Path, sha256: str):
+    def _load_model(self, entry: Path, name: str, sha256: str):
         from edgekit.model_scan import check_model_safe
         from edgekit.models import load_model_file
 
+        path = entry_file(entry, name)
         if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
             raise ModelError(f"{path.name} does not match the sha256 recorded when it was written")
         if not self.trust:
@@ -186,6 +189,21 @@ class ModelCache:
         """Staging folders of saves that were killed, for any key."""
         for folder in self.folder.glob(".*.partial-*"):
             remove_stale_staging(self.folder / folder.name[1:].rpartition(".partial-")[0])
+
+
+_MODEL_FILES = ("model.keras", "float.keras", "qat.h5")  # what save() writes
+
+
+def entry_file(entry: Path, name: Any) -> Path:
+    """A file an entry's note names: one of the names this cache writes, a regular file in the
+    entry itself. A note naming ``../../model.keras`` (or a symbolic link) would load a model
+    from elsewhere into the next build."""
+    if name not in _MODEL_FILES:
+        raise ModelError(f"its note names {str(name)[:80]!r}, not one of the files a checkpoint holds ({', '.join(_MODEL_FILES)})")
+    path = entry / name
+    if path.is_symlink() or not path.is_file():
+        raise ModelError(f"{name} is not a regular file in the entry")
+    return path
 
 
 class _NotRestorable(Exception):

@@ -67,6 +67,10 @@ def load_model_file(path: str | Path, *, trust: bool = False):
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file not found: {path}")
+    if path.is_dir():  # a SavedModel runs its graph while loading: checked before any loader sees it
+        from edgekit.graph_scan import check_saved_model
+
+        check_saved_model(path, trust=trust)
     if not trust:
         from edgekit.model_scan import check_model_safe
 

@@ -55,7 +55,11 @@ class RichProgress(Progress):
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        self.bars.update(self._stages, description=f"stage: {name}"[:40])
+        from rich.markup import escape
+
+        from edgekit.terminal import safe_line
+
+        self.bars.update(self._stages, description=escape(safe_line(f"stage: {name}"[:40])))
         yield
         self.bars.advance(self._stages)
 

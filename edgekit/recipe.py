@@ -159,6 +159,7 @@ class OutputSpec:
     zip: bool = False
     latency_runs: int = 50
     flavour: str = "plain"
+    sign_key: str | None = None  # an OpenSSH private key: every bundle is signed (edgekit.signing)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,6 +260,7 @@ _PATH_KEYS: dict[str, Any] = {
     "model.factory": lambda spec: _factory_file(spec.model.factory),
     "data.source": lambda spec: spec.data.source,
     "output.dir": lambda spec: spec.output.dir,
+    "output.sign_key": lambda spec: spec.output.sign_key,
 }
 _CLI_FLAG = {"output.dir": "--out DIR"}
 

@@ -9,17 +9,16 @@ errors that say what to do.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import re
-import secrets
 import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from edgekit.errors import BundleError, InputError, ToolError
+from edgekit.errors import InputError, ToolError
 
 DEFAULT_REMOTE_DIR = "edgekit-bundles"
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@=-]+$")
@@ -66,9 +65,10 @@ class Remote:
     ssh_config: str | None = None
     connect_timeout: int = 10
     timeout: float = 900.0
+    legacy_scp: bool = False
 
     def __post_init__(self):
-        if not self.host or self.host.startswith("-") or any(c.isspace() for c in self.host):
+        if not self.host or self.host.startswith("-") or any(c.isspace() or not c.isprintable() for c in self.host):
             raise InputError(f"invalid host {self.host!r}", hint="use user@host, a Host alias from ~/.ssh/config, or ssh://user@host:port")
         if re.fullmatch(r"[^:\[\]/]+:\d+", self.host):
             raise InputError(f"invalid host {self.host!r}: ssh does not take host:port", hint=f"write ssh://{self.host} or set Port in ~/.ssh/config")
@@ -78,6 +78,9 @@ class Remote:
             raise InputError(f"invalid host {self.host!r}: {exc}", hint="write ssh://user@host:port, e.g. ssh://pi@10.0.0.5:2222") from None
         if not destination or destination.endswith("@"):
             raise InputError(f"invalid host {self.host!r}: no host name", hint="use user@host, a Host alias from ~/.ssh/config, or ssh://user@host:port")
+        problem = destination_problem(destination)
+        if problem:
+            raise InputError(f"invalid host {self.host!r}: {problem}", hint="OpenSSH refuses such names too; use user@host, a Host alias or ssh://user@host:port")
         try:
             words = shlex.split(self.python)
         except ValueError as exc:
@@ -87,15 +90,27 @@ class Remote:
 
     @property
     def destination(self) -> str:
-        return _split_uri(self.host)[0]
+        """``user@host`` as ssh takes it (an IPv6 address without brackets)."""
+        user, host = split_destination(_split_uri(self.host)[0])
+        return f"{user}@{host}" if user else host
+
+    def scp_target(self, path: str) -> str:
+        """``user@host:path`` as scp takes it: an IPv6 address goes in brackets, or scp would
+        read its first colon as the end of the host."""
+        user, host = split_destination(_split_uri(self.host)[0])
+        host = f"[{host}]" if ":" in host else host
+        return f"{user}@{host}:{path}" if user else f"{host}:{path}"
 
     def ssh_argv(self, command: str) -> list[str]:
         port = _split_uri(self.host)[1]
         return ["ssh", *self._options(), *(["-p", str(port)] if port else []), "--", self.destination, command]
 
     def scp_argv(self, sources: list[str], target: str) -> list[str]:
+        """scp over SFTP (``-s``) unless ``legacy_scp`` (``-O``): every remote name is edgekit's
+        own or checked, so even the old protocol, whose remote shell sees the path, is safe."""
         port = _split_uri(self.host)[1]
-        return ["scp", "-q", "-r", *self._options(), *(["-P", str(port)] if port else []), "--", *sources, target]
+        protocol = scp_protocol_flag(legacy=self.legacy_scp)
+        return ["scp", "-q", "-r", *protocol, *self._options(), *(["-P", str(port)] if port else []), "--", *sources, target]
 
     def _options(self) -> list[str]:
         options = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}", "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"]
@@ -112,10 +127,12 @@ class Remote:
         """A shell command line running the remote python with ``args``, every word quoted."""
         return " ".join([*(remote_word(w) for w in shlex.split(self.python)), *(shlex.quote(a) for a in args)])
 
-    def copy_to(self, local: Path, remote_dir: str) -> None:
-        """Copy a file or folder into ``remote_dir`` (which must exist)."""
-        result = _run(self.scp_argv([str(local)], f"{self.destination}:{remote_dir}/"), timeout=self.timeout, what=f"{self.host}: copy {local.name}")
+    def copy_to(self, local: Path, remote_path: str) -> None:
+        """Copy a file or folder to ``remote_path`` (an edgekit name in a folder that exists)."""
+        result = _run(self.scp_argv([str(local)], self.scp_target(remote_path)), timeout=self.timeout, what=f"{self.host}: copy {local.name}")
         if result.returncode != 0:
+            if not self.legacy_scp and "subsystem request failed" in result.stderr.lower():
+                raise ToolError(f"{self.host}: the server offers no SFTP, which edgekit copies with", hint="enable its sftp Subsystem, or pass --legacy-scp")
             raise ssh_error(self.host, result.stderr, doing=f"copying {local.name}")
 
 
@@ -124,7 +141,7 @@ def ssh_error(host: str, stderr: str, *, doing: str = "connecting") -> ToolError
     for pattern, meaning, hint in _SSH_FAILURES:
         if pattern.lower() in stderr.lower():
             return ToolError(f"{host}: {meaning} while {doing}", hint=hint.replace("HOST", host))
-    last = _last_line(stderr) or "ssh exited with status 255"
+    last = last_line(stderr) or "ssh exited with status 255"
     return ToolError(f"{host}: ssh failed while {doing}: {last}", hint="run 'ssh -v " + host + "' to see why")
 
 
@@ -133,13 +150,13 @@ def probe(remote: Remote, runtime: str | None = None) -> dict:
     result = remote.run(remote.python_command("-c", PROBE, runtime or ""), what="check the remote runtime")
     if result.returncode == 127 or (result.returncode != 0 and not result.stdout.strip()):
         raise ToolError(
-            f"{remote.host}: cannot run {remote.python!r} there ({_last_line(result.stderr) or 'exit status ' + str(result.returncode)})",
+            f"{remote.host}: cannot run {remote.python!r} there ({last_line(result.stderr) or 'exit status ' + str(result.returncode)})",
             hint="install Python 3.10+ there ('sudo apt install python3 python3-venv') or point --remote-python at it",
         )
     try:
         info = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
-        raise ToolError(f"{remote.host}: unexpected answer from the runtime check: {_last_line(result.stdout)!r}") from exc
+        raise ToolError(f"{remote.host}: unexpected answer from the runtime check: {last_line(result.stdout)!r}") from exc
     if "missing" in info:
         raise ToolError(f"{remote.host}: {_missing_what(info, remote)} ({info['error']})", hint=install_hint(info, remote))
     return info
@@ -167,63 +184,73 @@ def install_hint(info: dict, remote: Remote) -> str:
     return f"install it there with: {remote.python} -m pip install {package}"
 
 
-def deploy(remote: Remote, local: Path, remote_dir: str = DEFAULT_REMOTE_DIR) -> str:
-    """Copy a bundle (or .tflite) to ``remote_dir/NAME`` atomically; verify a bundle there.
-
-    The copy lands in a staging folder first, is verified by the device's own edgekit
-    (sha256 of every file), and only then replaces any previous copy, so a broken transfer
-    never leaves a half-written bundle where the device expects one.
-    """
-    local = Path(local).resolve()  # "." or "bundle/" still has a name to copy to
-    remote_dir = remote_path(remote_dir)
-    staging = f"{remote_dir}/.{local.name}.partial-{secrets.token_hex(4)}"
-    final = f"{remote_dir}/{local.name}"
-    _check(remote, f"mkdir -p {shlex.quote(staging)}", what="create the remote folder")
-    try:
-        remote.copy_to(local, staging)
-        if local.is_dir():
-            verify_remote(remote, f"{staging}/{local.name}")
-        swap = _swap_command(f"{staging}/{local.name}", final)
-        _check(remote, f"{swap} && rm -rf {shlex.quote(staging)}", what="move the bundle into place")
-    except BaseException:
-        with contextlib.suppress(ToolError):  # never hide the failure that got us here
-            remote.run(f"rm -rf {shlex.quote(staging)}", what="clean up")
-        raise
-    return final
-
-
-def verify_remote(remote: Remote, path: str) -> None:
-    result = remote.run(remote.python_command("-m", "edgekit", "verify", path), what="verify the bundle")
-    if result.returncode != 0:
-        raise BundleError(f"{remote.host}: the copied bundle failed verification there: {_last_line(result.stderr) or _last_line(result.stdout)}")
-
-
-def _swap_command(source: str, final: str) -> str:
-    old = shlex.quote(final + ".old")
-    final_q = shlex.quote(final)
-    return f"rm -rf {old} && {{ if [ -e {final_q} ]; then mv {final_q} {old}; fi; }} && mv {shlex.quote(source)} {final_q} && rm -rf {old}"
-
-
 def run_remote_bench(remote: Remote, paths: list[str], bench_args: list[str]) -> dict:
     """Run ``edgekit bench`` there and bring its JSON back over the same connection."""
-    command = remote.python_command("-m", "edgekit", "--quiet", "bench", *paths, *bench_args, "--json", "-")
+    command = remote.python_command("-m", "edgekit", "--quiet", "bench", *bench_args, "--json", "-", "--", *paths)
     result = remote.run(command, what="run the benchmark")
     if result.returncode != 0:
-        raise ToolError(f"{remote.host}: the remote benchmark failed: {_last_line(result.stderr) or 'exit status ' + str(result.returncode)}")
+        raise ToolError(f"{remote.host}: the remote benchmark failed: {last_line(result.stderr) or 'exit status ' + str(result.returncode)}")
     try:
         return json.loads(result.stdout)
     except ValueError as exc:
-        raise ToolError(f"{remote.host}: the remote benchmark did not return JSON: {_last_line(result.stdout)!r}") from exc
+        raise ToolError(f"{remote.host}: the remote benchmark did not return JSON: {last_line(result.stdout)!r}") from exc
 
 
 def remote_path(path: str) -> str:
-    """A remote folder as scp and the remote shell both read it: ``~/x`` becomes ``x``."""
+    """A remote folder as scp and the remote shell both read it: ``~/x`` becomes ``x``.
+
+    Only plain characters, no ``..``, and no leading ``-``: a path must never be read as an
+    option by scp, mkdir or the remote edgekit.
+    """
     if path in ("~", "~/"):
         return "."
     path = path[2:] if path.startswith("~/") else path
-    if not path or not _SAFE_PATH.match(path) or ".." in PurePosixPath(path).parts:
-        raise InputError(f"remote path {path!r} is not allowed", hint="use letters, digits and ._/+@=- only, relative to the remote home or absolute")
+    if not path or path.startswith("-") or not _SAFE_PATH.match(path) or ".." in PurePosixPath(path).parts:
+        raise InputError(f"remote path {path!r} is not allowed", hint="use letters, digits and ._/+@=- only (not first -), relative to the remote home or absolute")
     return path.rstrip("/") or "/"
+
+
+# OpenSSH's own checks of a destination (ssh.c: valid_hostname, valid_ruser): names that a
+# shell or ssh's option parser would read as something else.
+_HOST_FORBIDDEN = set("'`\"$\\;&<>|(){},")
+_USER_FORBIDDEN = set("'`\";&<>|(){}")
+
+
+def split_destination(destination: str) -> tuple[str, str]:
+    """(user, host) of ``user@host``; brackets around an IPv6 address are dropped."""
+    user, _, host = destination.rpartition("@")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return user, host
+
+
+def destination_problem(destination: str) -> str | None:
+    """What OpenSSH would refuse in ``user@host``, or None."""
+    user, host = split_destination(destination)
+    if not host or host.startswith("-") or any(c in _HOST_FORBIDDEN or c.isspace() or not c.isprintable() for c in host):
+        return f"the host name {host!r} holds a character a shell or ssh would read as syntax"
+    if user and (user.startswith("-") or user.endswith("\\") or any(c in _USER_FORBIDDEN or not c.isprintable() for c in user) or " -" in user):
+        return f"the user name {user!r} holds a character a shell or ssh would read as syntax"
+    return None
+
+
+def scp_protocol_flag(*, legacy: bool) -> list[str]:
+    """``-s`` (SFTP) or ``-O`` (the original protocol), as far as this scp knows them:
+    ``-s`` since OpenSSH 8.7, ``-O`` since 9.0 (where SFTP became the default)."""
+    version = openssh_version()
+    if legacy:
+        return ["-O"] if version >= (9, 0) else []
+    if version < (8, 7):
+        raise ToolError(f"this OpenSSH client ({'.'.join(map(str, version))}) cannot copy over SFTP", hint="upgrade OpenSSH to 8.7 or later, or pass --legacy-scp")
+    return ["-s"]
+
+
+@functools.lru_cache(maxsize=1)
+def openssh_version() -> tuple[int, int]:
+    """The local OpenSSH client's version, from ``ssh -V``."""
+    result = _run(["ssh", "-V"], timeout=10, what="ssh -V")
+    found = re.search(r"OpenSSH_(\d+)\.(\d+)", result.stderr + result.stdout)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
 def remote_word(word: str) -> str:
@@ -233,10 +260,12 @@ def remote_word(word: str) -> str:
     return shlex.quote(word)
 
 
-def _check(remote: Remote, command: str, *, what: str) -> None:
+def run_checked(remote: Remote, command: str, *, what: str) -> subprocess.CompletedProcess:
+    """Run a remote shell command; a non-zero exit is a one-line error."""
     result = remote.run(command, what=what)
     if result.returncode != 0:
-        raise ToolError(f"{remote.host}: could not {what}: {_last_line(result.stderr) or 'exit status ' + str(result.returncode)}")
+        raise ToolError(f"{remote.host}: could not {what}: {last_line(result.stderr) or 'exit status ' + str(result.returncode)}")
+    return result
 
 
 def _run(argv: list[str], *, timeout: float, what: str) -> subprocess.CompletedProcess:
@@ -257,6 +286,6 @@ def _split_uri(host: str) -> tuple[str, int | None]:
     return destination, parts.port
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[-1] if lines else ""

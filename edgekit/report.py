@@ -299,21 +299,19 @@ def environment_lines(report: Mapping) -> list[str]:
 
 
 def results_csv(report: Mapping) -> str:
-    """One row per artifact, numbers unformatted, for spreadsheets and pandas."""
-    import csv
-    import io
+    """One row per artifact, numbers unformatted, for spreadsheets and pandas (text cells
+    neutralised against formula injection: ``edgekit.csv_cells``)."""
+    from edgekit.csv_cells import csv_text
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for a in report["artifacts"]:
         latency, pareto = a["latency_us"], a.get("pareto", {})
-        writer.writerow([
+        rows.append([
             a["name"], a["target"], a.get("sparsity_target", ""), a.get("mode", a["quantization"]), a["quantization"],
             a.get("accuracy", ""), a.get("agreement", ""), a["bytes"], a["gzip_bytes"], a["sparsity"], latency["p50"], latency["p90"],
             latency["p99"], pareto.get("size", ""), pareto.get("latency", ""), a.get("path", ""),
         ])  # fmt: skip
-    return buffer.getvalue()
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def read_report(folder: str | Path) -> dict:

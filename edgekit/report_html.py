@@ -1,15 +1,15 @@
 """report.html: one self-contained file, readable offline and safe to mail or attach to a CI run.
 
 Plots are inline base64 PNGs and the style sheet is inline; the page references nothing on
-the network (no fonts, scripts or images from elsewhere). Every string from the report is
-escaped.
+the network (no fonts, scripts or images from elsewhere). The page is a Jinja2 template with
+autoescaping on: every value from the report (names, notes, numbers, a field someone edited
+in report.json) is escaped by construction, none is ever pasted into markup by hand.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from html import escape
 from typing import Mapping, Sequence
 
 from edgekit.report import SWEEP_COLUMNS, environment_lines, float_line, placement_summary, sweep_row
@@ -28,92 +28,103 @@ details { margin: 0.3rem 0; } summary { cursor: pointer; }
 code, pre { font-size: 0.8rem; } .muted { color: #666; }
 """
 
+PAGE = (
+    """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+<style>"""
+    + STYLE
+    + """</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<ul>{% for item in summary %}<li>{{ item }}</li>{% endfor %}</ul>
+<h2>Pareto plots</h2>
+{% for plot in plots %}<figure id="plot-{{ plot.name }}"><img class="plot" alt="{{ plot.title }}" src="data:image/png;base64,{{ plot.data }}"><figcaption>{{ plot.title }}</figcaption></figure>
+{% endfor %}<h2>Every variant ({{ rows | length }})</h2>
+<table id="variants"><thead><tr>{% for column in columns %}<th>{{ column }}</th>{% endfor %}</tr></thead><tbody>
+{%- for row in rows %}<tr{% if row.front %} class="front"{% endif %} data-name="{{ row.name }}">{% for cell in row.cells %}<td>{{ cell }}</td>{% endfor %}<td class="pareto">{{ row.pareto }}</td></tr>{% endfor -%}
+</tbody></table>
+<h2>Target reports</h2>
+{% for target in targets %}<details><summary><b>{{ target.name }}</b>: {{ target.summary }}</summary>
+{%- if target.report %}<table><thead><tr><th>op</th><th>count</th><th>runs on</th><th>why</th></tr></thead><tbody>
+{%- for op in target.ops %}<tr><td>{{ op.op }}</td><td>{{ op.count }}</td><td>{{ op.placement }}</td><td>{{ op.reason }}</td></tr>{% endfor -%}
+</tbody></table><ul>{% for note in target.notes %}<li>{{ note }}</li>{% endfor %}</ul><pre>{{ target.details }}</pre>{% endif %}</details>
+{% endfor %}<h2>Environment</h2>
+<ul>{% for line in environment %}<li>{{ line }}</li>{% endfor %}</ul>
+<p class="muted">made by edgekit {{ version }}</p>
+</body>
+</html>
+"""
+)
+
 
 def render_html(report: Mapping, plots: Sequence) -> str:
     """The whole page; ``plots`` are :class:`edgekit.plots.Plot` objects."""
-    title = f"edgekit {'sweep' if 'sweep' in report else 'report'}: {report['recipe']}"
-    body = [
-        f"<h1>{escape(title)}</h1>",
-        _summary(report),
-        "<h2>Pareto plots</h2>",
-        *[_figure(plot) for plot in plots],
-        f"<h2>Every variant ({len(report['artifacts'])})</h2>",
-        _variant_table(report["artifacts"]),
-        "<h2>Target reports</h2>",
-        *[_target_report(a) for a in report["artifacts"]],
-        "<h2>Environment</h2>",
-        _environment(report),
-    ]
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    return _template().render(
+        title=f"edgekit {'sweep' if 'sweep' in report else 'report'}: {report['recipe']}",
+        summary=_summary(report),
+        plots=[{"name": p.name, "title": p.title, "data": base64.b64encode(p.png).decode("ascii")} for p in plots],
+        columns=SWEEP_COLUMNS,
+        rows=[_row(a) for a in report["artifacts"]],
+        targets=[_target(a) for a in report["artifacts"]],
+        environment=_environment(report),
+        version=str(report.get("environment", {}).get("versions", {}).get("edgekit", "")),
     )
 
 
-def _summary(report: Mapping) -> str:
+def _template():
+    import jinja2
+
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return environment.from_string(PAGE)
+
+
+def _summary(report: Mapping) -> list[str]:
     from edgekit.pareto import FRONTS
 
     line = float_line(report)
-    items = [escape(line[0].upper() + line[1:]) + "."]
+    items = [line[0].upper() + line[1:] + "."]
     grid = report.get("sweep")
     if grid:
         items.append(
-            f"{grid['variants']} variants: sparsity {', '.join(f'{s * 100:g} %' for s in grid['sparsities'])} &times; "
-            f"quantisation {escape(', '.join(grid['modes']))} &times; target {escape(', '.join(grid['targets']))}; "
+            f"{grid['variants']} variants: sparsity {', '.join(f'{s * 100:g} %' for s in grid['sparsities'])} × "
+            f"quantisation {', '.join(map(str, grid['modes']))} × target {', '.join(map(str, grid['targets']))}; "
             f"{len(grid['computed'])} computed in this run, {len(grid['reused'])} reused."
         )
     for name, names in (report.get("pareto") or {}).items():
         if name in FRONTS:
-            items.append(f"Pareto front, {escape(FRONTS[name][0])}: {escape(', '.join(names))}.")
+            items.append(f"Pareto front, {FRONTS[name][0]}: {', '.join(map(str, names))}.")
     items.append(
         "Accuracy and agreement (top-1 agreement with the float Keras model) are measured through the "
         "interpreter on the test split; sizes are of the shipped .tflite; latency is the median of "
         "single-image invocations."
     )
-    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+    return items
 
 
-def _figure(plot) -> str:
-    data = base64.b64encode(plot.png).decode("ascii")
-    return (
-        f'<figure id="plot-{escape(plot.name)}"><img class="plot" alt="{escape(plot.title)}" '
-        f'src="data:image/png;base64,{data}"><figcaption>{escape(plot.title)}</figcaption></figure>'
-    )
+def _row(artifact: Mapping) -> dict:
+    cells = sweep_row(artifact)
+    return {"name": artifact["name"], "cells": cells[:-1], "pareto": cells[-1], "front": any(artifact.get("pareto", {}).values())}
 
 
-def _variant_table(artifacts: Sequence[Mapping]) -> str:
-    head = "".join(f"<th>{escape(column)}</th>" for column in SWEEP_COLUMNS)
-    rows = []
-    for artifact in artifacts:
-        cells = sweep_row(artifact)
-        css = ' class="front"' if any(artifact.get("pareto", {}).values()) else ""
-        tds = "".join(f"<td>{escape(cell)}</td>" for cell in cells[:-1]) + f'<td class="pareto">{escape(cells[-1])}</td>'
-        rows.append(f'<tr{css} data-name="{escape(artifact["name"])}">{tds}</tr>')
-    return f'<table id="variants"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def _target_report(artifact: Mapping) -> str:
+def _target(artifact: Mapping) -> dict:
     report = artifact.get("target_report")
-    summary = f"<summary><b>{escape(artifact['name'])}</b>: {escape(placement_summary(report))}</summary>"
-    if not report:
-        return f"<details>{summary}</details>"
-    ops = "".join(
-        f"<tr><td>{escape(op['op'])}</td><td>{op['count']}</td><td>{escape(op['placement'])}</td><td>{escape(op.get('reason', ''))}</td></tr>"
-        for op in report.get("ops", [])
-    )
-    notes = "".join(f"<li>{escape(str(note))}</li>" for note in report.get("notes", []))
-    details = escape(json.dumps(report.get("details", {}), indent=1))
-    return (
-        f"<details>{summary}<table><thead><tr><th>op</th><th>count</th><th>runs on</th><th>why</th></tr></thead>"
-        f"<tbody>{ops}</tbody></table><ul>{notes}</ul><pre>{details}</pre></details>"
-    )
+    return {
+        "name": artifact["name"],
+        "summary": placement_summary(report),
+        "report": bool(report),
+        "ops": [{"op": op["op"], "count": op["count"], "placement": op["placement"], "reason": op.get("reason", "")} for op in (report or {}).get("ops", [])],
+        "notes": [str(note) for note in (report or {}).get("notes", [])],
+        "details": json.dumps((report or {}).get("details", {}), indent=1),
+    }
 
 
-def _environment(report: Mapping) -> str:
-    lines = [escape(line.removeprefix("- ")) for line in environment_lines(report)]
+def _environment(report: Mapping) -> list[str]:
+    lines = [line.removeprefix("- ") for line in environment_lines(report)]
     timings = report.get("timings_s", {})
     if timings:
-        lines.append("Seconds in this run: " + escape(", ".join(f"{name} {value}" for name, value in timings.items())))
-    return "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + '</ul>\n<p class="muted">made by edgekit ' + escape(
-        str(report.get("environment", {}).get("versions", {}).get("edgekit", ""))
-    ) + "</p>"
+        lines.append("Seconds in this run: " + ", ".join(f"{name} {value}" for name, value in timings.items()))
+    return lines

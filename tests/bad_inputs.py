@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.security_inputs import HOSTILE_NAME, PWNED, make_saved_models, make_security_workspace
+
 BAD_FILE_KINDS = ("missing", "empty", "truncated", "random-bytes", "text")
 
 
@@ -39,6 +41,10 @@ class Case:
     fragment: str  # the error line must contain this (formatted like argv)
     heavy: bool = False  # loads TensorFlow: run with the other heavy cases in one process
     stage: str = ""  # a workspace path copied into the case's folder first, named {staged}
+    env: tuple[tuple[str, str], ...] = ()  # extra environment (templates), for light cases
+
+    def environment(self, names: dict) -> dict:
+        return {key: value.format(**names) for key, value in self.env}
 
     def args(self, names: dict) -> list[str]:
         return shlex.split(self.argv.format(**names))
@@ -116,6 +122,12 @@ RECIPES = {
     "threshold_negative.toml": RECIPE_HEAD + "[analyze]\nthreshold = -0.01\n",
     "analyze_no_samples.toml": RECIPE_HEAD + "[analyze]\nsamples = 0\n",
     "analyze_unknown_key.toml": RECIPE_HEAD + "[analyze]\nthresh = 0.1\n",
+    # output safety and signing keys (all before TensorFlow loads), a SavedModel that writes a file
+    "dot_out.toml": RECIPE_HEAD + '[output]\ndir = "."\n',
+    "sign_missing.toml": RECIPE_HEAD + '[output]\nsign_key = "nokey"\n',
+    "sign_outside.toml": RECIPE_HEAD + '[output]\nsign_key = "/etc/hostname"\n',
+    "sign_not_key.toml": RECIPE_HEAD + '[output]\nsign_key = "tiny.toml"\n',
+    "planted_model.toml": '[model]\nfile = "planted_saved_model"\n[data]\n' + DATA_LIMITS,
 }
 
 
@@ -342,6 +354,61 @@ CASES: list[Case] = [
     Case("analyze", "--out under a file", "analyze {recipes}/tiny.toml --out {good_tflite}/analysis.json", 2, "{good_tflite} is a file, not a folder"),
     Case("analyze", "factory function missing", "analyze {recipes}/missing_function.toml", 2, "has no function 'nothere'", heavy=True),
     Case("analyze", "classes vs outputs", "analyze {recipes}/wrong_classes.toml", 2, "the model has 3 outputs but the data has 10 classes", heavy=True),
+    # ---- trust boundaries: never delete what edgekit did not make (the folders are staged copies: untouched)
+    Case("build", "--out a user's folder", "build {recipes}/tiny.toml --out {staged}", 2, "--out {staged}: is not empty and was not written by edgekit (holds photos, thesis.tex)", stage="outputs/userdir"),
+    Case("build", "--out an output with a user's file", "build {recipes}/tiny.toml --out {staged}", 2, "--out {staged}: holds files edgekit did not write (notes.txt)", stage="outputs/marked"),
+    Case("build", "--out the current folder", "build {recipes}/tiny.toml --out .", 2, "is the current folder; edgekit will not replace it"),
+    Case("build", "--out a link to the current folder", "build {recipes}/tiny.toml --out {staged}", 2, "is the current folder", stage="outputs/link_to_cwd"),
+    Case("build", "--out the recipe's folder", "build {recipes}/tiny.toml --out {recipes}", 2, "--out {recipes}: is the recipe's folder"),
+    Case("build", "--out a parent of the current folder", "build {recipes}/tiny.toml --out {root}", 2, "--out {root}: holds the current folder"),
+    Case("build", "output.dir = '.' in the recipe", "build {recipes}/dot_out.toml", 2, "dot_out.toml: output.dir {recipes}: is the recipe's folder"),
+    Case("build", "--out being written by another edgekit", "build {recipes}/tiny.toml --out {busy}/out", 1, "--out {busy}/out: another edgekit process (PID"),
+    Case("build", "output.sign_key missing", "build {recipes}/sign_missing.toml --out {out}", 2, "output.sign_key {recipes}/nokey: no such key file"),
+    Case("build", "output.sign_key outside the recipe", "build {recipes}/sign_outside.toml --out {out}", 2, "output.sign_key = '/etc/hostname' points outside"),
+    Case("build", "output.sign_key not a key", "build {recipes}/sign_not_key.toml --out {out}", 2, "output.sign_key {recipes}/tiny.toml: not an OpenSSH key"),
+    Case("sweep", "--out a user's folder", "sweep {recipes}/tiny.toml --out {staged}", 2, "--out {staged}: is not empty and was not written by edgekit", stage="outputs/userdir"),
+    Case("sweep", "--out the current folder", "sweep {recipes}/tiny.toml --out .", 2, "is the current folder"),
+    Case("convert", "--out/MODEL a user's folder", "convert {keras}/good.keras --target cpu --out {staged}", 2, "/good exists and is not an edgekit bundle (holds mine.txt)", stage="outputs/convert_target"),
+    # ---- models are programs: a SavedModel's graph is checked before anything loads it ({PWNED} would be debris)
+    Case("convert", "SavedModel whose initializer writes a file", "convert {keras}/planted_saved_model --target cpu --out {out}", 2, "refusing to load: op 'WriteFile'", heavy=True),
+    Case("convert", "plain tf.Module SavedModel whose initializer writes a file", "convert {keras}/module_saved_model --target cpu --out {out}", 2, "refusing to load: op 'WriteFile'", heavy=True),
+    Case("convert", "SavedModel neither Keras nor signed, trusted", "convert {keras}/unsigned_saved_model --target cpu --out {out} --trust-model", 2, "neither a tf_keras model nor one with a 'serving_default' signature", heavy=True),
+    _build("planted_model.toml", "SavedModel model.file whose initializer writes a file", "refusing to load: op 'WriteFile'", heavy=True),
+    # ---- SSH: names and options are checked before connecting
+    Case("deploy", "bundle named with a shell command", "deploy '{bundles}/" + HOSTILE_NAME + "' --host ssh://127.0.0.1:1 {ssh}", 2, "is not safe on a device's shell"),
+    Case("deploy", "--path=-x (an option)", "deploy {bundle} --host ssh://127.0.0.1:1 --path=-x {ssh}", 2, "remote path '-x' is not allowed"),
+    Case("deploy", "--path smuggling -oProxyCommand", "deploy {bundle} --host ssh://127.0.0.1:1 --path=-oProxyCommand=sh {ssh}", 2, "remote path '-oProxyCommand=sh' is not allowed"),
+    Case("deploy", "host with a shell character", "deploy {bundle} --host 'pi@host;reboot' {ssh}", 2, "invalid host 'pi@host;reboot': the host name 'host;reboot' holds a character"),
+    Case("deploy", "user with a shell character", "deploy {bundle} --host 'pi`id`@host' {ssh}", 2, "the user name 'pi`id`' holds a character"),
+    Case("deploy", "unsigned bundle with --key", "deploy {bundle} --host ssh://127.0.0.1:1 --key {keys}/publisher.pub {ssh}", 2, "{bundle}: not signed (no manifest.json.sig), and --key requires"),
+    Case("deploy", "rewritten signed bundle with --key", "deploy {bundles}/signed_rewritten --host ssh://127.0.0.1:1 --key {keys}/publisher.pub {ssh}", 2, "{bundles}/signed_rewritten: signature check failed"),
+    # ---- signed bundles: consistency is not authenticity
+    Case("verify", "rewritten signed bundle, --key", "verify {bundles}/signed_rewritten --key {keys}/publisher.pub", 2, "{bundles}/signed_rewritten: signature check failed: manifest.json.sig is not a signature of this manifest.json"),
+    Case("verify", "rewritten signed bundle, --allowed-signers", "verify {bundles}/signed_rewritten --allowed-signers {keys}/allowed_signers", 2, "signature check failed"),
+    Case("verify", "signed by another key", "verify {bundles}/signed --key {keys}/stranger.pub", 2, "{bundles}/signed: signature check failed"),
+    Case("verify", "unsigned bundle, --key", "verify {bundle} --key {keys}/publisher.pub", 2, "{bundle}: not signed (no manifest.json.sig)"),
+    Case("verify", "unsigned bundle on a device that requires signatures", "verify {bundle}", 2, "not signed (no manifest.json.sig), and EDGEKIT_ALLOWED_SIGNERS requires", env=(("EDGEKIT_ALLOWED_SIGNERS", "{keys}/allowed_signers"),)),
+    Case("verify", "EDGEKIT_ALLOWED_SIGNERS names no file", "verify {bundle}", 2, "EDGEKIT_ALLOWED_SIGNERS={keys}/nothere: no such allowed_signers file", env=(("EDGEKIT_ALLOWED_SIGNERS", "{keys}/nothere"),)),
+    Case("verify", "--key not a public key", "verify {bundles}/signed --key {keys}/not_a_key", 2, "--key {keys}/not_a_key: not an OpenSSH public key"),
+    Case("verify", "--key and --allowed-signers", "verify {bundles}/signed --key {keys}/publisher.pub --allowed-signers {keys}/allowed_signers", 2, "--key and --allowed-signers both name who signs"),
+    Case("verify", "zip with an extra 50 MB member", "verify {bundles}/extra_member.zip", 2, "{bundles}/extra_member.zip: files not in the manifest: payload.bin"),
+    Case("verify", "zip member larger than listed", "verify {bundles}/oversize_member.zip", 2, "{bundles}/oversize_member.zip: model.tflite does not match its size in the manifest"),
+    Case("verify", "zip member unpacking past its declared size", "verify {bundles}/lying_member.zip", 2, "{bundles}/lying_member.zip"),
+    Case("predict", "rewritten signed bundle, --key", "predict {bundles}/signed_rewritten {inputs}/good.npy --key {keys}/publisher.pub", 2, "{bundles}/signed_rewritten: signature check failed"),
+    Case("predict", "unsigned bundle, --allowed-signers", "predict {bundle} {inputs}/good.npy --allowed-signers {keys}/allowed_signers", 2, "not signed (no manifest.json.sig)"),
+    Case("sign", "tampered bundle", "sign {staged} --key {keys}/publisher", 2, "{staged}: model.tflite does not match its sha256", stage="bundles/tampered"),
+    Case("sign", "key missing", "sign {staged} --key {keys}/nothere", 2, "--key {keys}/nothere: no such key file", stage="bundles/good"),
+    Case("sign", "key not a key", "sign {staged} --key {keys}/not_a_key", 2, "--key {keys}/not_a_key: not an OpenSSH key", stage="bundles/good"),
+    Case("sign", "a zip", "sign {bundles}/tampered.zip --key {keys}/publisher", 2, "{bundles}/tampered.zip: edgekit sign signs bundle folders"),
+    Case("sign", "bundle missing", "sign {bundles}/nothere --key {keys}/publisher", 2, "{bundles}/nothere: no such bundle folder or .zip"),
+    Case("sign", "folder that is not a bundle", "sign {staged} --key {keys}/publisher", 2, "{staged}: not a bundle (no manifest.json)", stage="bundles/no_manifest"),
+    # ---- resource budgets: checked from what the file declares, before anything is allocated
+    Case("bench", "TILE to 2^31 floats, declared", "bench {bad}/tile_bomb.tflite", 2, "{bad}/tile_bomb.tflite: its tensors need 8.0 GiB, more than the memory budget"),
+    Case("bench", "TILE to 2^31 floats, declared [1, 1]", "bench {bad}/tile_hidden.tflite", 2, "cannot prepare this model: it needs more memory than the memory budget"),
+    Case("predict", "20000 x 20000 PNG (decompression bomb)", "predict {bundle} {inputs}/huge.png", 2, "{inputs}/huge.png: refused as a possible decompression bomb"),
+    Case("predict", "12000 x 12000 PNG for a 28 x 28 model", "predict {bundle} {inputs}/big.png", 2, "{inputs}/big.png: 12000 x 12000 pixels (144,000,000) is more than the limit"),
+    Case("predict", ".npy header claiming 713 TiB", "predict {bundle} {inputs}/lying_header.npy", 2, "{inputs}/lying_header.npy: its header declares 713.0 TiB of data but the file holds 64 bytes"),
+    Case("predict", "EDGEKIT_MAX_MEMORY not a size", "predict {bundle} {inputs}/good.npy", 2, "EDGEKIT_MAX_MEMORY='lots': not a size", env=(("EDGEKIT_MAX_MEMORY", "lots"),)),
 ]
 
 
@@ -367,11 +434,12 @@ def make_workspace(folder: Path, *, tflite: bytes, keras_model, lambda_model, dy
     _inputs(names["inputs"], rng)
     _reports(names["reports"], rng)
     (folder / "ssh_config").write_text("# empty: the machine's own ~/.ssh/config must not matter here\n")
-    return {
+    found = {
         **{k: str(v) for k, v in names.items()},
         "root": str(folder), "good_tflite": str(keras_dir / "good.tflite"), "bundle": str(names["bundles"] / "good"),
         "ssh": f"--ssh-config {folder / 'ssh_config'} --connect-timeout 5",
     }
+    return {**found, **make_security_workspace(folder, found, tflite=tflite)}
 
 
 def _bad_files(bad: Path, goods: dict, rng) -> None:
@@ -459,6 +527,8 @@ def _recipes(recipes: Path, keras_dir: Path, data: Path, rng) -> None:
     shutil.copyfile(SAMPLES / "simple_cnn.py", recipes.parent / "simple_cnn.py")
     for name in ("lambda.keras", "dynamic.keras"):
         shutil.copyfile(keras_dir / name, recipes / name)
+    if (keras_dir / "planted_saved_model").is_dir():
+        shutil.copytree(keras_dir / "planted_saved_model", recipes / "planted_saved_model")
     (recipes / "truncated.keras").write_bytes((keras_dir / "good.keras").read_bytes()[:3000])
     for name in ("random.npz", "pickled.npz", "no_x.npz", "strings.npz", "negative_labels.npz", "length_mismatch.npz", "rgb32.npz"):
         source = data / name
@@ -670,7 +740,7 @@ def _prepare(names: dict, case: Case) -> Slot:
     (folder / "tmp").mkdir(parents=True)
     if case.stage:
         source = Path(names["root"]) / case.stage
-        if source.is_dir():
+        if source.is_dir() and not source.is_symlink():
             shutil.copytree(source, folder / source.name, symlinks=True)
         else:
             shutil.copy2(source, folder / source.name, follow_symlinks=False)
@@ -690,7 +760,7 @@ def _run_one(case: Case, slot: Slot, names: dict, env: dict) -> Outcome:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "edgekit", *case.args(_case_names(names, case, slot))],
-        cwd=slot.folder, env=dict(env, TMPDIR=str(slot.tmp)), capture_output=True, text=True, timeout=300,
+        cwd=slot.folder, env=dict(env, TMPDIR=str(slot.tmp), **case.environment(names)), capture_output=True, text=True, timeout=300,
     )
     return Outcome(case, done.returncode, done.stderr, _leftovers(slot), time.perf_counter() - started, _case_names(names, case, slot))
 
@@ -763,4 +833,6 @@ def build_workspace(folder: Path, tflite: bytes) -> dict:
     dynamic = k.Model(free, k.layers.Dense(10, activation="softmax")(pooled))
     a, b = k.Input((4,)), k.Input((4,))
     two = k.Model([a, b], k.layers.Dense(2)(k.layers.Concatenate()([a, b])))
+    (folder / "keras").mkdir(parents=True, exist_ok=True)
+    make_saved_models(folder / "keras")
     return make_workspace(folder, tflite=tflite, keras_model=model, lambda_model=lambda_model, dynamic_model=dynamic, two_input_model=two)

@@ -29,6 +29,18 @@ SFTP_SERVER = next((p for p in (Path("/usr/lib/openssh/sftp-server"), Path("/usr
 FAST = ["--runs", "20", "--warmup", "2", "--min-time", "0.05"]
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+IPV6 = _has_ipv6_loopback()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -60,6 +72,7 @@ def sshd(tmp_path_factory):
             [
                 f"Port {port}",
                 "ListenAddress 127.0.0.1",
+                *(["ListenAddress [::1]"] if IPV6 else []),
                 f"HostKey {host_key}",
                 f"PidFile {root / 'sshd.pid'}",
                 f"AuthorizedKeysFile {root / 'authorized_keys'}",
@@ -79,7 +92,7 @@ def sshd(tmp_path_factory):
     server = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log.open("w"))
     _wait_for_port(port, server, log)
     known_hosts = root / "known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(host_pub.split()[:2])}\n")
+    known_hosts.write_text("".join(f"[{address}]:{port} {' '.join(host_pub.split()[:2])}\n" for address in ("127.0.0.1", "::1")))
     client_config = root / "ssh_config"
     (root / "empty_known_hosts").write_text("")
     common = f"  HostName 127.0.0.1\n  User {getpass.getuser()}\n  IdentitiesOnly yes\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n"
@@ -89,10 +102,11 @@ def sshd(tmp_path_factory):
         f"Host pi 127.0.0.1\n  Port {port}\n{client_key}{known}{common}\n"
         f"Host stranger\n  Port {port}\n  IdentityFile {root / 'stranger_ed25519'}\n{known}{common}\n"
         f"Host nowhere\n  Port {free_port()}\n{client_key}{known}{common}\n"
+        f"Host ::1\n  Port {port}\n{client_key}{known}  User {getpass.getuser()}\n  IdentitiesOnly yes\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n\n"
         f"Host newdevice\n  Port {port}\n{client_key}  UserKnownHostsFile {root / 'empty_known_hosts'}\n{common}\n"
     )
     try:
-        yield {"config": str(client_config), "root": root}
+        yield {"config": str(client_config), "root": root, "port": port, "known_hosts": str(known_hosts), "key": str(root / "client_ed25519")}
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -30,6 +30,7 @@ def remote_options(command):
         click.option("--ssh-config", envvar="EDGEKIT_SSH_CONFIG", type=click.Path(exists=True, dir_okay=False), help="An ssh_config file to use instead of ~/.ssh/config [env EDGEKIT_SSH_CONFIG]."),
         click.option("--connect-timeout", default=10, show_default=True, type=click.IntRange(min=1), help="Seconds to wait for an SSH connection."),
         click.option("--timeout", "command_timeout", default=900, show_default=True, type=click.IntRange(min=1), help="Seconds any one remote step may take."),
+        click.option("--legacy-scp", is_flag=True, help="Copy with scp's original protocol (scp -O) for a device without SFTP; remote names stay edgekit's own."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -44,7 +45,7 @@ def _remote_path(ctx, param, value):
     return value
 
 
-def make_remote(host: str, *, remote_python: str, ssh_config: str | None, connect_timeout: int, command_timeout: int):
+def make_remote(host: str, *, remote_python: str, ssh_config: str | None, connect_timeout: int, command_timeout: int, legacy_scp: bool = False):
     from edgekit.remote import Remote
 
-    return Remote(host, python=remote_python, ssh_config=ssh_config, connect_timeout=connect_timeout, timeout=float(command_timeout))
+    return Remote(host, python=remote_python, ssh_config=ssh_config, connect_timeout=connect_timeout, timeout=float(command_timeout), legacy_scp=legacy_scp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -29,3 +30,27 @@ def writable(ctx, param, value):
         is_file = isinstance(param.type, click.Path) and not param.type.dir_okay
         check_writable(value, what=param.opts[0], is_file=is_file)
     return value
+
+
+def force_option(command):
+    """``--force``: write into a folder edgekit would refuse, removing nothing it did not write."""
+    return click.option(
+        "--force", is_flag=True,
+        help="Write into an output folder that is not empty or not edgekit's (or the current or recipe folder): edgekit's own entries are replaced, nothing else is removed.",
+    )(command)  # fmt: skip
+
+
+def signer_options(command):
+    """``--key PUB`` / ``--allowed-signers FILE``: require the publisher's signature
+    (``edgekit.signing``); without them the device's own requirement, if any, applies."""
+
+    @click.option("--key", "signer_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by this OpenSSH public key (.pub).")
+    @click.option("--allowed-signers", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by anyone in this allowed_signers file (ssh-keygen's format, as git uses).")
+    @functools.wraps(command)
+    def wrapper(*args, signer_key=None, allowed_signers=None, **kwargs):
+        from edgekit.signing import Signers
+
+        kwargs["signers"] = Signers.from_options(signer_key, allowed_signers)
+        return command(*args, **kwargs)
+
+    return wrapper

@@ -68,7 +68,8 @@ def _bench_here(models, settings, *, show_progress: bool) -> dict:
 
 
 def _bench_hosts(models, settings, hosts, remote_options_: dict) -> dict:
-    from edgekit.remote import deploy, probe, run_remote_bench
+    from edgekit.remote import probe, run_remote_bench
+    from edgekit.remote_deploy import bench_copies
 
     remote_dir = remote_options_.pop("remote_dir")
     results = []
@@ -76,9 +77,9 @@ def _bench_hosts(models, settings, hosts, remote_options_: dict) -> dict:
         remote = make_remote(host, **remote_options_)
         info = probe(remote, settings.runtime)
         log.info("%s: edgekit %s, %s %s; copying %d model(s)", host, info.get("edgekit"), info["runtime"]["name"], info["runtime"]["version"], len(models))
-        paths = [deploy(remote, Path(model), remote_dir) for model in models]
-        log.info("%s: benchmarking", host)
-        answer = run_remote_bench(remote, paths, bench_arguments(settings))
+        with bench_copies(remote, [Path(model) for model in models], remote_dir) as paths:
+            log.info("%s: benchmarking", host)
+            answer = run_remote_bench(remote, paths, bench_arguments(settings))
         results.extend({**result, "host": host} for result in answer.get("results", []))
     return make_document(settings, results)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import recipe_overrides, writable
+from edgekit.commands._options import force_option, recipe_overrides, writable
 
 
 @click.command()
@@ -17,8 +17,9 @@ from edgekit.commands._options import recipe_overrides, writable
 @click.option("--fresh", is_flag=True, help="Ignore checkpoints: train and compress again, then replace them.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write checkpoints.")
 @click.option("--keep-going", is_flag=True, help="A target that fails (not only a missed budget) is reported and left out; the others are still bundled.")
+@force_option
 @recipe_overrides
-def build(recipe: Path, out: Path | None, overrides: dict, trust_model: bool, cache: Path | None, fresh: bool, no_cache: bool, keep_going: bool):
+def build(recipe: Path, out: Path | None, overrides: dict, trust_model: bool, cache: Path | None, fresh: bool, no_cache: bool, keep_going: bool, force: bool):
     """Run RECIPE: train, compress, convert per target, measure through the interpreter,
     write one bundle per artifact and report.json/report.md.
 
@@ -30,6 +31,6 @@ def build(recipe: Path, out: Path | None, overrides: dict, trust_model: bool, ca
     if no_cache and cache is not None:
         raise click.UsageError("--no-cache and --cache contradict each other; give one")
     checkpoints = False if no_cache else cache
-    result = run_build(recipe, out=out, overrides=overrides, trust_model=trust_model, cache=checkpoints, fresh=fresh, keep_going=keep_going)
+    result = run_build(recipe, out=out, overrides=overrides, trust_model=trust_model, cache=checkpoints, fresh=fresh, keep_going=keep_going, force=force)
     click.echo(format_table(result.report))
     click.echo(f"\nbundles and report: {result.out_dir}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.commands._device import make_remote, remote_options, runtime_option
+from edgekit.commands._options import signer_options
 
 
 @click.command()
@@ -14,16 +15,21 @@ from edgekit.commands._device import make_remote, remote_options, runtime_option
 @click.option("--host", "hosts", multiple=True, required=True, metavar="USER@HOST", help="Device to copy to over SSH (repeatable).")
 @runtime_option
 @remote_options
-def deploy(bundles, hosts, runtime, remote_dir, **remote):
+@signer_options
+def deploy(bundles, hosts, runtime, remote_dir, signers, **remote):
     """Copy each BUNDLE to --path on every --host, after checking the host has Python,
     edgekit and a TFLite interpreter (and saying exactly what to install if not). The copy
-    is verified there (sha256 of every file) before it replaces a previous one."""
+    is verified there (sha256 of every file) before it replaces a previous one; what is
+    on the device and was not written by edgekit is never replaced. With --key or
+    --allowed-signers the bundle must carry that publisher's signature."""
     from edgekit.manifest import verify_bundle
-    from edgekit.remote import deploy as copy_bundle
     from edgekit.remote import probe
+    from edgekit.remote_deploy import deploy as copy_bundle
+    from edgekit.remote_deploy import safe_remote_name
 
     for bundle in bundles:
-        verify_bundle(bundle)  # never ship a bundle that is already broken here
+        verify_bundle(bundle, signers=signers)  # never ship a bundle that is broken (or unsigned, when asked) here
+        safe_remote_name(Path(bundle).resolve())
     for host in hosts:
         target = make_remote(host, **remote)
         info = probe(target, runtime)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgekit.commands._device import runtime_option, threads_option
+from edgekit.commands._options import signer_options
 
 DELEGATES = ("xnnpack", "none", "gpu")
 
@@ -21,7 +22,8 @@ DELEGATES = ("xnnpack", "none", "gpu")
 @click.option("--delegate", default="xnnpack", show_default=True, type=click.Choice(DELEGATES), help="xnnpack: LiteRT's CPU delegate; none: built-in kernels; gpu: LiteRT's GPU accelerator (a GPU's Vulkan driver, else SwiftShader).")
 @runtime_option
 @threads_option
-def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, delegate: str, runtime: str | None, threads: int):
+@signer_options
+def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, delegate: str, runtime: str | None, threads: int, signers):
     """Run BUNDLE on each INPUT (PNG/JPEG images, resized and converted as the manifest says,
     or .npy arrays of raw inputs, one sample or a batch) and print the top-k labels with scores.
     The bundle's files are checked against their sha256 before anything is loaded."""
@@ -31,7 +33,7 @@ def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool
 
     if delegate == "gpu" and runtime not in (None, "ai_edge_litert"):
         raise click.BadParameter(f"--delegate gpu runs LiteRT's GPU accelerator, not {runtime}; drop --runtime", param_hint="--runtime")
-    loaded = open_bundle(bundle, threads=threads, runtime=runtime, default_delegates=delegate != "none")
+    loaded = open_bundle(bundle, threads=threads, runtime=runtime, default_delegates=delegate != "none", signers=signers)
     if delegate == "gpu":
         from edgekit.runtime.gpu_device import with_gpu_engine
 
@@ -56,10 +58,12 @@ def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool
             document["accelerator"] = accelerator
         click.echo(json.dumps(document, indent=2))
         return
-    click.echo(f"# {loaded.manifest.get('name')} on {backend.name} {backend.version}, delegate {delegate}{_accelerator_text(accelerator)}", err=True)
+    from edgekit.terminal import printable  # labels and names from the bundle: escaped, one line each
+
+    click.echo(f"# {printable(loaded.manifest.get('name'))} on {backend.name} {backend.version}, delegate {delegate}{_accelerator_text(accelerator)}", err=True)
     for prediction in predictions:
-        best = ", ".join(f"{label} ({score:.3f})" for _, label, score in prediction.top)
-        click.echo(f"{prediction.source}: {best}")
+        best = ", ".join(f"{printable(label)} ({score:.3f})" for _, label, score in prediction.top)
+        click.echo(f"{printable(prediction.source)}: {best}")
 
 
 

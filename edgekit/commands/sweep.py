@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import recipe_overrides, writable
+from edgekit.commands._options import force_option, recipe_overrides, writable
 from edgekit.sweep_grid import DEFAULT_SPARSITIES
 from edgekit.vocabulary import SWEEP_MODES
 
@@ -26,8 +26,9 @@ MODES = ",".join(SWEEP_MODES)
 @click.option("--targets", default=None, metavar="LIST", help="Targets, comma-separated (default: the recipe's targets).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Output folder (default: the recipe's output.dir + '-sweep').")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Folder for trained models, reused across runs (default: OUT/cache).")
+@force_option
 @recipe_overrides
-def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict):
+def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict, force: bool):
     """Train RECIPE's float model once (cached), then convert, measure and bundle every
     variant of the grid and write report.md, results.csv, report.json and report.html with
     the Pareto fronts (accuracy vs gzip size, accuracy vs p50 latency).
@@ -48,7 +49,7 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
     )  # fmt: skip
     try:
         with RichProgress(enabled=logging.getLogger("edgekit").isEnabledFor(logging.INFO)) as progress:
-            result = run_sweep(loaded, out=out, cache=cache, progress=progress, **grid)
+            result = run_sweep(loaded, out=out, cache=cache, progress=progress, force=force, **grid)
     except KeyboardInterrupt:
         # The sweep has logged what it kept; the default "nothing was written" would be wrong here.
         raise SystemExit(130) from None

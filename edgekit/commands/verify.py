@@ -1,4 +1,5 @@
-"""``edgekit verify BUNDLE...``: check every file against the manifest's sha256 and size."""
+"""``edgekit verify BUNDLE...``: check every file against the manifest's sha256 and size, and
+the publisher's signature when asked."""
 
 from __future__ import annotations
 
@@ -6,14 +7,21 @@ from pathlib import Path
 
 import click
 
+from edgekit.commands._options import signer_options
+
 
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
-def verify(bundles: tuple[Path, ...]):
-    """Check that each BUNDLE is complete and untampered: every file's size and sha256
-    match its manifest and no unlisted file is present. Exits non-zero on the first bad one."""
-    from edgekit.manifest import verify_bundle
+@signer_options
+def verify(bundles: tuple[Path, ...], signers):
+    """Check that each BUNDLE is complete and consistent: every file's size and sha256 match
+    its manifest and no unlisted file is present. With --key or --allowed-signers (or on a
+    device set to require them) also check who signed the manifest. Exits non-zero on the
+    first bad one."""
+    from edgekit.manifest import verify_signed_bundle
+    from edgekit.terminal import printable
 
     for bundle in bundles:
-        manifest = verify_bundle(bundle)
-        click.echo(f"ok: {bundle} ({manifest.get('name')}, {len(manifest['files'])} files, sha256 verified)")
+        manifest, signer = verify_signed_bundle(bundle, signers=signers)
+        who = f"signed by {printable(signer)}" if signer else "publisher not checked (pass --key or --allowed-signers)"
+        click.echo(f"ok: {printable(str(bundle))} ({printable(str(manifest.get('name')))}, {len(manifest['files'])} files, sha256 verified; {who})")

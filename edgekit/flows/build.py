@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgekit import distribute, stages
-from edgekit.atomic import staged_directory
 from edgekit.checkpoints import Checkpoints
 from edgekit.errors import BudgetError, EdgekitError
+from edgekit.outputs import OutputFolder, protected_folders
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.report_files import write_build_reports
+from edgekit.signing import recipe_key, sign_bundle
 from edgekit.stages import Artifact, ArtifactSettings, StageTimer
 from edgekit.ziputil import zip_folder
 
@@ -42,6 +43,7 @@ def build(
     cache: str | Path | bool | None = None,
     fresh: bool = False,
     keep_going: bool = False,
+    force: bool = False,
 ) -> BuildResult:
     """Run a recipe end to end and write bundles plus ``report.json``/``report.md``.
 
@@ -51,16 +53,24 @@ def build(
     A target whose artifact misses its flash or RAM budget is reported and left out while the
     others are bundled (then the build fails with that verdict, exit 1); ``keep_going`` does
     the same for any other target's failure (a compiler error, a model the target refuses).
+    The output folder must be new, empty or a previous build's (``edgekit.outputs``); ``force``
+    writes into another folder without removing anything edgekit did not write.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
-    checkpoints = Checkpoints.for_build(recipe, out_dir, cache=cache, fresh=fresh, trust=trust_model)
-    with checkpoints.kept_on_interrupt():
-        return _build(recipe, out_dir, checkpoints, trust_model=trust_model, keep_going=keep_going)
+    recipe_key(recipe)  # a bad signing key fails now, not after training
+    flag = "--out" if out is not None else f"{recipe.source}: output.dir"
+    with OutputFolder(out_dir, kind="build", force=force, protect=protected_folders(recipe), entries=BUILD_ENTRIES, flag=flag) as output:
+        checkpoints = Checkpoints.for_build(recipe, output.path, cache=cache, fresh=fresh, trust=trust_model)
+        with checkpoints.kept_on_interrupt():
+            return _build(recipe, output, checkpoints, trust_model=trust_model, keep_going=keep_going)
 
 
-def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_model: bool, keep_going: bool) -> BuildResult:
+BUILD_ENTRIES = ("bundles", "report.json", "report.md")
+
+
+def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, trust_model: bool, keep_going: bool) -> BuildResult:
     timer, targets = StageTimer(), stages.recipe_targets(recipe)
     with timer.stage("load"):
         inputs = stages.load_recipe_inputs(recipe, targets, trust=trust_model)
@@ -86,8 +96,12 @@ def _build(recipe: Recipe, out_dir: Path, checkpoints: Checkpoints, *, trust_mod
     report["checkpoints"] = checkpoints.summary()
     if sensitivity is not None:
         report["sensitivity"] = sensitivity
-    with staged_directory(out_dir) as staging:
+    out_dir = output.path
+    with output.staged() as staging:
         artifacts = [stages.bundle(a, staging, data, recipe=recipe.to_dict()) for a in artifacts]
+        if signing_key := recipe_key(recipe):
+            for artifact in artifacts:
+                sign_bundle(staging / artifact.path, signing_key)
         if recipe.output.zip:
             for artifact in artifacts:
                 zip_folder(staging / artifact.path, staging / f"{artifact.path}.zip")

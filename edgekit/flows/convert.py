@@ -39,7 +39,16 @@ class ConvertResult:
     task: dict
 
 
-def convert_file(
+def convert_file(model_path: str | Path, *, target: str, out: str | Path, **options) -> ConvertResult:
+    """Convert ``model_path`` for ``target`` and write its bundle under ``out`` (as
+    ``out/MODEL``, which must be new, empty or an edgekit bundle: ``edgekit.outputs``)."""
+    from edgekit.outputs import OutputFolder
+
+    with OutputFolder(Path(out) / Path(model_path).stem, kind="convert", layout="bundle"):
+        return _convert_file(model_path, target=target, out=out, **options)
+
+
+def _convert_file(
     model_path: str | Path,
     *,
     target: str,

@@ -37,7 +37,10 @@ from edgekit.checkpoints import Checkpoints
 from edgekit.compression.run import Compressed
 from edgekit.errors import InputError
 from edgekit.model_cache import float_model_key
+from edgekit.outputs import OutputFolder, protected_folders
 from edgekit.recipe import Recipe, load_recipe
+from edgekit.resume_check import MANIFEST_DIGEST, manifest_digest
+from edgekit.signing import recipe_key, sign_bundle
 from edgekit.stages import ArtifactSettings, Inputs, StageTimer
 from edgekit.sweep_grid import DEFAULT_SPARSITIES, Variant, default_out_dir, plan_grid, point_recipe, variant_key
 from edgekit.vocabulary import SWEEP_MODES
@@ -79,8 +82,10 @@ def sweep(
     cache: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> SweepResult:
-    """Run (or resume) the grid and write the sweep report into ``out``."""
+    """Run (or resume) the grid and write the sweep report into ``out`` (a new, empty or
+    earlier sweep's folder; ``force``: another, keeping what edgekit did not write)."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
     out_dir = distribute.output_dir(Path(out) if out is not None else default_out_dir(recipe), recipe.train.strategy)
@@ -89,8 +94,15 @@ def sweep(
     except InputError as exc:
         raise InputError(f"--targets: {exc.message}", hint=exc.hint) from exc
     grid = plan_grid(recipe, resolved, sparsities=sparsities, modes=modes)
-    checkpoints = Checkpoints.for_sweep(recipe, Path(cache) if cache else out_dir / "cache")
-    return _Runner(recipe, resolved, out_dir, checkpoints, progress or Progress()).run(grid)
+    recipe_key(recipe)  # a bad signing key fails now, not after training
+    flag = "--out" if out is not None else f"{recipe.source}: output.dir (+ -sweep)"
+    with OutputFolder(out_dir, kind="sweep", force=force, protect=protected_folders(recipe), entries=SWEEP_ENTRIES, flag=flag) as output:
+        out_dir = output.open_in_place()
+        checkpoints = Checkpoints.for_sweep(recipe, Path(cache) if cache else out_dir / "cache")
+        return _Runner(recipe, resolved, out_dir, checkpoints, progress or Progress()).run(grid)
+
+
+SWEEP_ENTRIES = ("cache", "variants", "bundles", "plots", "report.json", "report.md", "results.csv", "report.html")
 
 
 class _Runner:
@@ -142,7 +154,10 @@ class _Runner:
         )  # fmt: skip
 
     def _finished(self, grid: list[Variant], keys: Mapping[str, str]) -> dict[str, dict]:
-        """Results on disk whose key matches the current recipe and grid point."""
+        """Results on disk for the current recipe and grid point that their bundles still
+        prove (``edgekit.resume_check``); the others are measured again."""
+        from edgekit.resume_check import reuse_problem
+
         found = {}
         for variant in grid:
             path = self.variants_dir / f"{variant.name}.json"
@@ -150,13 +165,13 @@ class _Runner:
                 continue
             try:
                 result = json.loads(path.read_text(encoding="utf-8"))
-                usable = result["key"] == keys[variant.name] and (self.out_dir / result["artifact"]["path"]).is_dir()
-            except (ValueError, KeyError, TypeError):
-                usable = False
-            if usable:
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                result = None
+            problem = reuse_problem(self.out_dir, variant.name, result, keys[variant.name]) if result is not None else "its record is not JSON"
+            if problem is None:
                 found[variant.name] = result
             else:
-                log.info("%s: measured with other settings (or its bundle is gone); measuring it again", variant.name)
+                log.info("%s: %s; measuring it again", variant.name, problem)
         return found
 
     def _compute(self, grid: list[Variant], pending: list[Variant], keys: Mapping[str, str], results: dict) -> None:
@@ -198,10 +213,13 @@ class _Runner:
             artifact = stages.check_and_package(stages.measure(artifact, data, self.scores, settings), data)
         with self.progress.stage(f"bundle {variant.name}"):
             artifact = stages.bundle(artifact, self.out_dir, data, recipe=variant.recipe(self.recipe).to_dict())
+            if signing_key := recipe_key(self.recipe):
+                sign_bundle(self.out_dir / artifact.path, signing_key)
         seconds = round(time.perf_counter() - started, 2)
         self.timer.seconds["variants"] = round(self.timer.seconds.get("variants", 0.0) + seconds, 2)
         row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": dict(compressed.report), "seconds": seconds}
-        return self._record(variant, {"key": key, "artifact": row, "float_model": self.float_info})
+        digest = manifest_digest(self.out_dir / artifact.path)
+        return self._record(variant, {"key": key, MANIFEST_DIGEST: digest, "artifact": row, "float_model": self.float_info})
 
     def _record(self, variant: Variant, result: dict) -> dict:
         """The variant's JSON, atomically, after its bundle: its presence means "finished"."""

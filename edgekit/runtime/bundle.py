@@ -16,10 +16,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from edgekit.resource_limits import check_npy
 from edgekit.images import IMAGE_SUFFIXES
 from edgekit.errors import BundleError, DataError
 from edgekit.vocabulary import COLOR_MODES
-from edgekit.manifest import file_entry, unzipped_bundle, verify_bundle
+from edgekit.manifest import DEVICE_POLICY, file_entry, unzipped_bundle, verify_bundle
 from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner, read_model_bytes
 
 
@@ -87,8 +88,10 @@ def open_bundle(
     runtime: str | None = None,
     delegates: Sequence = (),
     default_delegates: bool = True,
+    signers=DEVICE_POLICY,
 ) -> DeviceBundle:
-    """Verify every file, load the model, and check the manifest agrees with the model.
+    """Verify every file (and the publisher's signature, when ``signers`` or the device asks
+    for one), load the model, and check the manifest agrees with the model.
 
     A zipped bundle is extracted to a temporary folder only while it is checked and read:
     the interpreter holds the model in memory, so nothing stays on disk.
@@ -97,8 +100,8 @@ def open_bundle(
     options = dict(threads=threads, runtime=runtime, delegates=delegates, default_delegates=default_delegates)
     if path.suffix == ".zip" and path.is_file():
         with unzipped_bundle(path) as root:
-            return replace(open_bundle(root, **options), path=path)
-    manifest = verify_bundle(path)
+            return replace(open_bundle(root, **options, signers=signers), path=path)
+    manifest = verify_bundle(path, signers=signers)
     model_name = manifest.get("model", "model.tflite")
     data = read_model_bytes(path / model_name)  # refuses a damaged model before native code sees it
     if file_entry(data) != {k: manifest["files"][model_name].get(k) for k in ("sha256", "bytes")}:
@@ -214,6 +217,8 @@ def load_input(path: str | Path, image: dict | None) -> np.ndarray:
 
 def _load_npy(path: Path) -> np.ndarray:
     """A raw numeric array; text, objects, NaN or infinity would give meaningless scores."""
+    if path.read_bytes()[:6] == b"\x93NUMPY":  # sizes from the header first (an .npz is refused below)
+        check_npy(path)
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit._quiet import quiet_native_output
-from edgekit.errors import ModelError
+from edgekit.errors import InterpreterError, ModelError
 from edgekit.runtime.backends import Backend, resolve_backend
 
 _TFLITE_MAGIC = b"TFL3"
@@ -53,9 +53,12 @@ def read_model_bytes(model: bytes | str | Path) -> bytes:
     A missing, foreign, truncated or corrupt file (valid header, damaged flatbuffer) raises
     ModelError here; handed to the interpreter it could abort the whole process instead.
     """
+    from edgekit.resource_limits import check_tensor_memory
     from edgekit.tflite_verify import verify_tflite
 
-    return verify_tflite(bytes(model) if isinstance(model, bytearray) else model).data
+    graph = verify_tflite(bytes(model) if isinstance(model, bytearray) else model)
+    check_tensor_memory(graph, "model bytes" if isinstance(model, (bytes, bytearray)) else str(model))  # before any allocation
+    return graph.data
 
 
 class ModelRunner:
@@ -76,7 +79,12 @@ class ModelRunner:
         return [tensor_spec(d) for d in self.interpreter.get_output_details()]
 
     def invoke(self) -> None:
-        self.interpreter.invoke()
+        try:
+            self.interpreter.invoke()
+        except (ValueError, RuntimeError) as exc:  # a kernel's refusal, or an allocation over the budget
+            from edgekit.resource_limits import interpreter_failure
+
+            raise InterpreterError(f"the interpreter ({self.backend.name}) failed to run this model: {interpreter_failure(exc)}") from exc
 
     def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
         """Set an input exactly as the model takes it (already quantised)."""
@@ -199,7 +207,9 @@ def allocate(runner: ModelRunner) -> None:
         with quiet_native_output():
             runner.interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"the interpreter ({runner.backend.name}) cannot prepare this model: {exc}") from exc
+        from edgekit.resource_limits import interpreter_failure
+
+        raise ModelError(f"the interpreter ({runner.backend.name}) cannot prepare this model: {interpreter_failure(exc)}") from exc
 
 
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
