@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("edgekit.commands.verify:verify", "Check a bundle's files against its manifest's sha256 (and its signature)."),
     "sign": ("edgekit.commands.sign:sign", "Sign bundles' manifests as their publisher (ssh-keygen -Y)."),
     "sweep": ("edgekit.commands.sweep:sweep", "Grid of sparsity x quantisation, measured, with a Pareto report."),
+    "fit": ("edgekit.commands.fit:fit", "Search for the most accurate model that fits flash, RAM and latency budgets."),
     "report": ("edgekit.commands.report:report", "Re-render report.md, results.csv and report.html from report.json."),
     "analyze": ("edgekit.commands.analyze:analyze", "Per-layer sensitivity to pruning and quantisation, through the interpreter."),
 }

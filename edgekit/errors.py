@@ -47,7 +47,18 @@ class DataError(InputError):
 
 
 class BudgetError(EdgekitError):
-    """A measured artifact exceeds a budget the recipe set (flash, RAM, size...)."""
+    """A measured artifact exceeds a budget the recipe set (flash, RAM, size...).
+
+    ``figure`` (``"flash"``, ``"ram"``), ``needs`` and ``limit`` (bytes) say the miss as numbers
+    for callers that compare misses (``edgekit fit``'s closest candidate); ``bound`` marks a
+    lower bound read from the graph rather than a measurement of the shipped file.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, figure: str | None = None, needs: float | None = None, limit: float | None = None, bound: bool = False
+    ):
+        super().__init__(message, hint=hint)
+        self.figure, self.needs, self.limit, self.bound = figure, needs, limit, bound
 
 
 class ToolError(EdgekitError):

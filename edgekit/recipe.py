@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgekit.errors import RecipeError
-from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZE_METHODS, STRATEGIES, TASKS
+from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZATIONS, QUANTIZE_METHODS, STRATEGIES, TASKS
 
 
 
@@ -148,6 +148,29 @@ class QuantizeSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FitSpec:
+    """What ``edgekit fit`` may search; every list left out takes its default from the
+    recipe and the target (``edgekit.fit_space``).
+
+    ``widths`` scale the recipe's model (below 1 a student distilled from it); ``clusters``
+    are counts for every clusterable kernel (0: off), and ``split_largest`` also tries the
+    largest kernel at each lower count; ``quantizations`` and ``modes`` (``qat``/``ptq``, for
+    int8) are the target's. ``validation`` is the fraction of the training split held out to
+    rank candidates on (0: rank on the test split, which makes its figures optimistic);
+    ``halving`` is how many candidates compete for each place in the next rung.
+    """
+
+    widths: list[float] | None = None
+    sparsities: list[float] | None = None
+    clusters: list[int] | None = None
+    split_largest: bool = True
+    quantizations: list[str] | None = None
+    modes: list[str] | None = None
+    validation: float = 0.1
+    halving: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutputSpec:
     """Where bundles and reports go, relative to the recipe unless absolute.
 
@@ -192,6 +215,7 @@ class Recipe:
     analyze: AnalyzeSpec = field(default_factory=AnalyzeSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
+    fit: FitSpec = field(default_factory=FitSpec)
     targets: tuple[str, ...] = ("cpu",)
     target: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     task: str = "auto"  # what the outputs mean (edgekit.vocabulary.TASKS); training needs classification
@@ -223,6 +247,7 @@ _SECTIONS: dict[str, type] = {
     "analyze": AnalyzeSpec,
     "output": OutputSpec,
     "metadata": MetadataSpec,
+    "fit": FitSpec,
 }
 _TOP_LEVEL = ("name", "task", "targets", "target", *_SECTIONS)
 
@@ -510,6 +535,8 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
         ("distill", "width", recipe.distill.width is None or 0 < recipe.distill.width < 1, "in (0, 1), e.g. 0.25"),
         ("analyze", "threshold", recipe.analyze.threshold is None or 0 <= recipe.analyze.threshold < 1, "in [0, 1), e.g. 0.01"),
         ("analyze", "samples", recipe.analyze.samples >= 1, "at least 1"),
+        ("fit", "validation", 0 <= recipe.fit.validation < 1, "in [0, 1), e.g. 0.1 for 10 % of the training split"),
+        ("fit", "halving", recipe.fit.halving >= 2, "at least 2"),
     ]
     for section, key, ok, wanted in rules:
         if not ok:
@@ -533,6 +560,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
     _check_normalisation(recipe.data, where)
     _check_flavour(recipe, where)
     _check_compression(recipe, where)
+    _check_fit(recipe.fit, where)
 
 
 def _check_flavour(recipe: Recipe, where: _Locator) -> None:
@@ -611,6 +639,26 @@ def _check_compression(recipe: Recipe, where: _Locator) -> None:
         raise RecipeError(f"{where('distill', 'guide')}: distill.self_distill only works through guide = true")
     if distill.student_kwargs and distill.student is None:
         raise RecipeError(f"{where('distill', 'student_kwargs')}: distill.student_kwargs needs distill.student")
+
+
+def _check_fit(spec: FitSpec, where: _Locator) -> None:
+    """Every value of a ``[fit]`` list in range, and no list empty (that would search nothing)."""
+    rules = {
+        "widths": (lambda w: 0 < w <= 1, "in (0, 1], e.g. 0.5 for half the channels"),
+        "sparsities": (lambda s: 0 <= s < 1, "in [0, 1), e.g. 0.5"),
+        "clusters": (lambda c: c == 0 or c >= 2, "0 (off) or at least 2"),
+        "quantizations": (lambda q: q in QUANTIZATIONS, f"one of {', '.join(QUANTIZATIONS)}"),
+        "modes": (lambda m: m in QUANTIZE_METHODS, f"one of {', '.join(QUANTIZE_METHODS)}"),
+    }
+    for key, (ok, wanted) in rules.items():
+        values = getattr(spec, key)
+        if values is None:
+            continue
+        if not values:
+            raise RecipeError(f"{where('fit', key)}: fit.{key} is empty", hint="leave it out for the default, or list at least one value")
+        for value in values:
+            if not ok(value):
+                raise RecipeError(f"{where('fit', key)}: fit.{key} value {value!r} must be {wanted}")
 
 
 def _check_normalisation(data: DataSpec, where: _Locator) -> None:

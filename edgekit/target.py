@@ -79,6 +79,9 @@ class Target:
     # in the conversion stage so every figure is measured on the fixed model (TFLM's limits).
     rewrite: Callable[[bytes], tuple[bytes, tuple[str, ...]]] | None = None
     static_batch: bool = False  # convert with batch fixed to 1 (compilers that need static shapes)
+    # The budgets ``edgekit fit`` can hold this target's artifacts to, as their measurement
+    # reports them: "flash" (the shipped file's bytes), "ram" (the tensor arena), "latency".
+    budget_figures: tuple[str, ...] = ("flash",)
 
     def __post_init__(self):
         if self.quantization not in self.quantizations:

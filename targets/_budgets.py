@@ -46,8 +46,12 @@ def boards_note(target: str, fitting: list[str]) -> str:
     return f"no budget set; fits the board profiles {', '.join(fitting)} (set flash_kb/ram_kb or board to check yours)"
 
 
-def check_budget(target: str, key: str, measured: int, budget_kb: float | None, *, what: str, hint: str = "") -> None:
-    """Raise BudgetError when ``measured`` bytes exceed ``budget_kb`` KiB."""
+FIGURES = {"flash_kb": "flash", "ram_kb": "ram"}
+
+
+def check_budget(target: str, key: str, measured: int, budget_kb: float | None, *, what: str, hint: str = "", bound: bool = False) -> None:
+    """Raise BudgetError when ``measured`` bytes exceed ``budget_kb`` KiB (``bound``: ``measured``
+    is a lower bound read from the graph, not a measurement)."""
     if budget_kb is None or measured <= budget_kb * KIB:
         return
     flag = "--" + key.replace("_", "-")
@@ -55,4 +59,8 @@ def check_budget(target: str, key: str, measured: int, budget_kb: float | None, 
         f"{target} budget {key} = {budget_kb:g} exceeded: the {what} needs {measured:,} bytes "
         f"({measured / KIB:.1f} KiB), {measured - budget_kb * KIB:,.0f} bytes over",
         hint=hint or f"raise [target.{target}] {key} ({flag} on convert), pick a larger board, or shrink the model (prune, cluster, fewer channels)",
+        figure=FIGURES.get(key, key),
+        needs=measured,
+        limit=budget_kb * KIB,
+        bound=bound,
     )

@@ -70,4 +70,5 @@ CPU = Target(
     io_dtype="int8",
     check=check,
     options={"pruning_policy": "none"},  # "xnnpack": prune with TF-MOT's PruneForLatencyOnXNNPack
+    budget_figures=("flash", "latency"),  # latency: edgekit's benchmark on this machine's CPU
 )

@@ -119,7 +119,7 @@ def package(model_bytes: bytes, given: PackageInput) -> TargetBuild:
         "vela_summary.csv": _summary_csv(result),
         **_sources(model_bytes, result, given.name),
     }
-    details = {**report.details, "vela_model_bytes": len(result.model), **{k: v for k, v in limits.items() if v is not None}}
+    details = {**report.details, "vela_model_bytes": len(result.model), "arena_bytes": arena_bytes(result), **{k: v for k, v in limits.items() if v is not None}}
     details["fits_boards"] = budgets.boards_that_fit("ethos-u", flash=result.flash_bytes, ram=arena_bytes(result))
     notes = (_note(details), *(() if any(limits.values()) else (budgets.boards_note("ethos-u", details["fits_boards"]),)))
     return TargetBuild(files={f"{FOLDER}/{k}": v for k, v in files.items()}, details=details, notes=notes)
@@ -181,4 +181,5 @@ ETHOS_U = Target(
     package=package,
     rewrite=tflm_loadable,  # the ops Vela leaves to the Cortex-M run in TFLM
     static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
+    budget_figures=("flash", "ram", "latency"),  # Vela's flash, SRAM and inference-time estimate
 )

@@ -137,9 +137,9 @@ def read_budgets(options: Mapping[str, Any]) -> dict[str, float | None]:
     return budgets.read_budgets(options, target="mcu")
 
 
-def check_budget(key: str, measured: int, budget_kb: float | None, *, what: str) -> None:
+def check_budget(key: str, measured: int, budget_kb: float | None, *, what: str, bound: bool = False) -> None:
     """Raise BudgetError when ``measured`` bytes exceed ``budget_kb`` KiB."""
-    budgets.check_budget("mcu", key, measured, budget_kb, what=what)
+    budgets.check_budget("mcu", key, measured, budget_kb, what=what, bound=bound)
 
 
 def static_needs(model_bytes: bytes, graph: TFLiteGraph) -> dict[str, int]:
@@ -170,9 +170,9 @@ def check_fits(model_bytes: bytes, graph: TFLiteGraph, budget: Mapping[str, floa
     """The budget verdict before TFLM runs: a model that cannot fit is refused in a moment,
     not after minutes of arena probing and compression."""
     needs = static_needs(model_bytes, graph)
-    check_budget("flash_kb", needs["flash_bytes_at_least"], budget["flash_kb"], what="model (flash), even with every compressible tensor at 1 bit,")
+    check_budget("flash_kb", needs["flash_bytes_at_least"], budget["flash_kb"], what="model (flash), even with every compressible tensor at 1 bit,", bound=True)
     if "arena_lower_bound_bytes" in needs:
-        check_budget("ram_kb", needs["arena_lower_bound_bytes"], budget["ram_kb"], what="tensor arena (RAM), for the activations alone,")
+        check_budget("ram_kb", needs["arena_lower_bound_bytes"], budget["ram_kb"], what="tensor arena (RAM), for the activations alone,", bound=True)
     return needs
 
 
@@ -231,4 +231,5 @@ MCU = Target(
     package=package,
     rewrite=tflm_loadable,
     static_batch=True,  # every artifact at batch 1: TFLM and Vela plan static shapes
+    budget_figures=("flash", "ram"),  # the shipped flatbuffer's bytes and the arena TFLM needs for it
 )
