@@ -18,7 +18,9 @@ from edgekit.csv_cells import csv_text
 from edgekit.report import environment_lines, float_line
 
 COLUMNS = ("candidate", "status", "width", "sparsity", "clusters", "largest", "quantization", "mode", "rung", "val acc", "flash B", "RAM B", "latency ms", "reason")
-STATUS_COLORS = {"winner": "#d62728", "fits": "#2ca02c", "dropped": "#7f7f7f", "rejected": "#1f77b4", "not reached": "#bbbbbb"}
+# Drawn in this order, the winner last (on top of a sibling with the same figures).
+STATUS_COLORS = {"not reached": "#bbbbbb", "rejected": "#1f77b4", "dropped": "#7f7f7f", "fits": "#2ca02c", "winner": "#d62728"}
+STATUS_LABELS = {"dropped": "dropped (at the rung it stopped)", "rejected": "over budget when measured"}
 AXES = {"flash": "flash (bytes of the shipped file)", "ram": "RAM (tensor arena, bytes)", "latency": "latency (ms)"}
 
 
@@ -132,7 +134,7 @@ def render_html(report: Mapping, plots: Sequence) -> str:
 
 def budget_plots(report: Mapping) -> list:
     """Validation accuracy against each budgeted figure, the budget as a dashed line."""
-    from edgekit.plots import Plot, _figure, _png
+    from edgekit.plots import Plot, _figure, _log_bytes_axis, _png
 
     limits = {"flash": report["fit"]["budgets"]["flash_bytes"], "ram": report["fit"]["budgets"]["ram_bytes"], "latency": report["fit"]["budgets"]["latency_ms"]}
     plots = []
@@ -147,12 +149,13 @@ def budget_plots(report: Mapping) -> list:
         for status, color in STATUS_COLORS.items():
             points = [(r["rungs"][-1]["figures"][name], r["rungs"][-1]["val_accuracy"] * 100) for r in trained if r["status"] == status]
             if points:
-                axes.scatter(*zip(*points), color=color, s=90 if status == "winner" else 35, marker="*" if status == "winner" else "o", label=status, zorder=3)
+                winner = status == "winner"
+                axes.scatter(*zip(*points), color=color, s=140 if winner else 35, marker="*" if winner else "o", label=STATUS_LABELS.get(status, status), zorder=5 if winner else 3)
         if untrained:
             axes.scatter([r["estimate"][name] for r in untrained], [floor] * len(untrained), marker="x", color="#1f77b4", label="rejected untrained (estimate)", zorder=2)
         axes.axvline(limit, color="black", linestyle="--", linewidth=1, label=f"budget {_figure_text(name, limit)}")
         if name != "latency":
-            axes.set_xscale("log")
+            _log_bytes_axis(axes)
         axes.set(title=f"Validation accuracy vs {name}", xlabel=AXES[name], ylabel="validation accuracy (%)")
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8, loc="best")

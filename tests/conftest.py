@@ -160,6 +160,22 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def interrupt_when_written(argv: list[str], folder: Path, pattern: str, env: dict, *, wait_s: float = 300) -> tuple[int, str]:
+    """Run ``argv``, press Ctrl-C once ``folder`` holds a file matching ``pattern`` (or the run
+    ends, or ``wait_s`` passes); (exit code, stderr)."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint)
+    deadline = time.monotonic() + wait_s
+    while not list(folder.glob(pattern)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
 def edgekit_command(*args: str) -> list[str]:
     """argv that runs this checkout's CLI in a subprocess."""
     return [sys.executable, "-m", "edgekit", *args]

@@ -211,3 +211,24 @@ def test_nothing_fits_is_exit_1_with_the_closest_miss(searched, cli_env, tmp_pat
     report = json.loads((out / "report.json").read_text())
     assert report["winner"] is None and report["fit"]["trained"] == []
     assert not (out / "bundles").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_candidates_and_the_same_command_resumes(tmp_path, cli_env):
+    from tests.conftest import interrupt_when_written
+
+    recipe, out = fit_recipe(tmp_path), tmp_path / "out"
+    argv = edgekit_command("fit", str(recipe), "--target", "mcu", "--flash-kb", "10", "--ram-kb", "8", "--out", str(out))
+    code, stderr = interrupt_when_written(argv, out / "candidates", "*-r1.json", cli_env)
+    assert code == 130, stderr[-3000:]
+    assert "finished candidate result(s) are kept in" in stderr and "run the same command to continue" in stderr
+    kept = sorted(p.name for p in (out / "candidates").glob("*.json"))
+    assert any(name.endswith("-r1.json") for name in kept)
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name]
+
+    resumed = subprocess.run(argv, capture_output=True, text=True, env=cli_env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "float model: reusing checkpoint" in resumed.stderr and "train: epoch" not in resumed.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(kept) <= {f"{name}.json" for name in report["fit"]["reused"]}
+    assert report["winner"] is not None

@@ -8,7 +8,6 @@ visible saving next to TensorFlow's start-up cost.
 import csv
 import json
 import resource
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from edgekit.runtime import open_model
 from edgekit.model_cache import float_model_key
 from edgekit.stages import recipe_targets
 from edgekit.sweep_grid import plan_grid, variant_key
-from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, default_sigint, edgekit_command, write_tiny_recipe
+from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command, interrupt_when_written, write_tiny_recipe
 from tests.test_report_html import assert_offline, probe_in_browser, screenshot
 
 GRID = ("--sparsity", "0,0.5", "--quantize", "float32,qat", "--set", "train.epochs=40")
@@ -135,16 +134,8 @@ def test_real_report_in_headless_chromium(fresh, tmp_path):
 
 def test_interrupted_sweep_keeps_finished_variants_and_resumes_faster(tmp_path, module_env, fresh):
     recipe, out = write_recipe(tmp_path), tmp_path / "out"
-    process = subprocess.Popen(
-        edgekit_command("sweep", str(recipe), *GRID, "--out", str(out)),
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=module_env, preexec_fn=default_sigint,
-    )
-    deadline = time.monotonic() + 300
-    while not list((out / "variants").glob("*.json")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-3000:]
+    code, stderr = interrupt_when_written(edgekit_command("sweep", str(recipe), *GRID, "--out", str(out)), out / "variants", "*.json", module_env)
+    assert code == 130, stderr[-3000:]
     assert f"interrupted: 1 of 4 variants are finished and kept in {out / 'variants'}" in stderr
     assert [p.stem for p in (out / "variants").glob("*.json")] == [NAMES[0]]
     assert not [p for p in out.rglob("*") if ".partial-" in p.name or (p.name.startswith(".") and p.suffix == ".keras")]

@@ -19,9 +19,10 @@ from edgekit.commands._options import force_option, recipe_overrides, writable
 @click.option("--min-accuracy", type=float, default=None, metavar="A", help="The winner must score at least A on the test split, e.g. 0.97.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Output folder (default: the recipe's output.dir + '-fit').")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Folder for trained models, reused across runs (default: OUT/cache).")
+@click.option("--exhaustive", is_flag=True, help="No shortcuts: train every candidate with the full epochs and measure it (the baseline the search is compared with; slow).")
 @force_option
 @recipe_overrides
-def fit(recipe: Path, target: str, flash_kb, ram_kb, latency_ms, board, min_accuracy, out, cache, force: bool, overrides: dict):
+def fit(recipe: Path, target: str, flash_kb, ram_kb, latency_ms, board, min_accuracy, out, cache, exhaustive: bool, force: bool, overrides: dict):
     """Search RECIPE's space (width, sparsity, clusters, quantisation; narrowed by its [fit]
     table) for the most accurate model that fits the budgets on TARGET, and bundle it.
 
@@ -36,7 +37,7 @@ def fit(recipe: Path, target: str, flash_kb, ram_kb, latency_ms, board, min_accu
     try:
         result = run_fit(
             recipe, target=target, flash_kb=flash_kb, ram_kb=ram_kb, latency_ms=latency_ms, board=board,
-            min_accuracy=min_accuracy, out=out, cache=cache, overrides=overrides, force=force,
+            min_accuracy=min_accuracy, out=out, cache=cache, overrides=overrides, force=force, exhaustive=exhaustive,
         )  # fmt: skip
     except KeyboardInterrupt:
         raise SystemExit(130) from None  # the search has logged what it kept

@@ -83,9 +83,14 @@ def fit(
     overrides: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    exhaustive: bool = False,
 ) -> FitResult:
     """Search (or resume searching) for ``recipe``'s most accurate model that fits the budgets
-    on ``target``; raises BudgetError (exit 1) after writing the report when nothing fits."""
+    on ``target``; raises BudgetError (exit 1) after writing the report when nothing fits.
+
+    ``exhaustive`` is the baseline the search is measured against (benchmarks/fit_vs_sweep.py):
+    no estimates and no halving, every candidate trained with the full epochs and measured,
+    the fitting ones on the test split too."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
     try:
@@ -100,7 +105,7 @@ def fit(
     with OutputFolder(out_dir, kind="fit", force=force, protect=protected_folders(recipe), entries=FIT_ENTRIES, flag=flag) as output:
         out_dir = output.open_in_place()
         checkpoints = Checkpoints.for_sweep(recipe, Path(cache) if cache else out_dir / "cache")
-        return _Search(recipe, chosen, budgets, out_dir, checkpoints, progress or Progress()).run()
+        return _Search(recipe, chosen, budgets, out_dir, checkpoints, progress or Progress(), exhaustive=exhaustive).run()
 
 
 def default_out_dir(recipe: Recipe) -> Path:
@@ -139,7 +144,8 @@ def rung_scales(groups: int, halving: int) -> list[float]:
 class _Search:
     """One fit run: train the teacher, estimate, halve, measure and bundle the winner, report."""
 
-    def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints: Checkpoints, progress: Progress):
+    def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints: Checkpoints, progress: Progress, *, exhaustive: bool = False):
+        self.exhaustive = exhaustive
         self.recipe, self.target, self.budgets, self.out_dir = recipe, target, budgets, out_dir
         self.records = out_dir / "candidates"
         self.checkpoints, self.progress = checkpoints, progress
@@ -148,6 +154,7 @@ class _Search:
         self.trained: list[str] = []  # "NAME at rung N" for every compression run this search paid for
         self.reused: list[str] = []
         self.final_models: dict[str, Any] = {}  # candidate name -> its full-epoch Compressed
+        self.latest: dict[str, Any] = {}  # compression key -> the models of the group being measured
 
     # --- the search --------------------------------------------------------------------------
 
@@ -188,7 +195,11 @@ class _Search:
         self.float_info = {"params": int(inputs.model.count_params())}
         points = candidates(self.space)
         self.progress.start(variants=len(points), finished=0, stages=len(points))
-        feasible = self._estimates(inputs.model, points)  # before the float model: nothing trains for a budget nothing meets
+        if self.exhaustive:
+            self.rows.update({p.name: {**p.to_dict(), "estimate": None, "rungs": []} for p in points})
+            feasible = points
+        else:  # before the float model: nothing trains for a budget nothing meets
+            feasible = self._estimates(inputs.model, points)
         if not feasible:
             return None
         with self.timer.stage("train"), self.progress.stage("float model"):
@@ -234,7 +245,7 @@ class _Search:
             groups.setdefault(point.training, []).append(point)
         self.group_qat = {training: any(p.mode == "qat" for p in group) for training, group in groups.items()}
         alive = list(groups)
-        scales = rung_scales(len(alive), self.recipe.fit.halving)
+        scales = [1.0] if self.exhaustive else rung_scales(len(alive), self.recipe.fit.halving)
         self.scales = scales
         for rung, scale in enumerate(scales):
             log.info("rung %d of %d: %d candidate group(s) at %.0f %% of the fine-tuning epochs", rung + 1, len(scales), len(alive), scale * 100)
@@ -282,11 +293,18 @@ class _Search:
         return {"val_accuracy": artifact.metrics.get("accuracy", 0.0), "figures": figures, "misses": found, "fits": not found}
 
     def _compressed(self, point: Candidate, recipe: Recipe, *, qat: bool):
-        with self.progress.stage(f"train {point.name}"):
-            before = self.timer.seconds.get("compress")
-            _, compressed = stages.compressed_models(self.teacher, recipe, self.inputs, (self.target,), checkpoints=self.checkpoints, timer=self.timer, needs_qat=qat)
-            if self.timer.seconds.get("compress") != before:  # the compress stage ran: this search paid for it
-                self.trained.append(f"{point.name} ({_epochs_text(recipe, qat=qat)})")
+        """The candidate's models: the group's run in memory (its PTQ and QAT candidates share
+        one, and a QAT model that cannot be checkpointed is not trained twice), else the
+        checkpoint's, else trained now."""
+        key = compression_key(recipe, self.float_key, (self.target,))
+        compressed = self.latest.get(key)
+        if compressed is None:
+            with self.progress.stage(f"train {point.name}"):
+                before = self.timer.seconds.get("compress")
+                _, compressed = stages.compressed_models(self.teacher, recipe, self.inputs, (self.target,), checkpoints=self.checkpoints, timer=self.timer, needs_qat=qat)
+                if self.timer.seconds.get("compress") != before:  # the compress stage ran: this search paid for it
+                    self.trained.append(f"{point.name} ({_epochs_text(recipe, qat=qat)})")
+            self.latest = {key: compressed}  # one group's models at a time
         return compressed if point.mode == "qat" else compressed.float_side()
 
     def _artifact(self, point: Candidate, compressed, data: ModelData, scores, *, runs: int | None = None):
@@ -304,6 +322,8 @@ class _Search:
             return None
         last = lambda p: self.rows[p.name]["rungs"][-1]  # noqa: E731
         best = max(fitting, key=lambda p: (last(p)["val_accuracy"], -last(p)["figures"]["flash"]))
+        if self.exhaustive:
+            self._test_every(fitting)
         for point in fitting:
             if point is not best:
                 self.rows[point.name].update(status="fits", reason=f"fits; less accurate on validation than {best.name}")
@@ -317,6 +337,15 @@ class _Search:
             return None
         self.rows[best.name].update(status="winner", reason="the most accurate candidate that fits", test=winner["artifact"], path=winner["path"])
         return winner
+
+    def _test_every(self, fitting: Sequence[Candidate]) -> None:
+        """The exhaustive baseline's table: every fitting candidate's accuracy on the test split."""
+        scores = stages.float_scores(self.teacher, self.test_data)
+        for point in fitting:
+            chosen = self.target.variant(quantization=point.quantization)
+            artifact = stages.convert_for_target(chosen, self.final_models[point.name], self.test_data, self.settings, name=point.name)
+            measured = stages.measure(artifact, self.test_data, scores, dataclasses.replace(self.settings, latency_runs=RANKING_LATENCY_RUNS))
+            self.rows[point.name]["test_accuracy"] = measured.metrics.get("accuracy")
 
     def _ship(self, point: Candidate) -> dict:
         """The winner's artifact from its full-epoch models, measured on the test split, bundled."""
