@@ -232,3 +232,23 @@ def test_ctrl_c_keeps_finished_candidates_and_the_same_command_resumes(tmp_path,
     report = json.loads((out / "report.json").read_text())
     assert set(kept) <= {f"{name}.json" for name in report["fit"]["reused"]}
     assert report["winner"] is not None
+
+
+@pytest.mark.parametrize(
+    "target, budgets, wanted",
+    [
+        ("cpu", {"flash_kb": 1024, "latency_ms": 1e-6}, "misses by latency"),  # timed with the LiteRT benchmark
+        ("ethos-u", {"flash_kb": 1024, "ram_kb": 0.01}, "misses by arena"),  # Vela's SRAM figure
+    ],
+)
+def test_each_target_judges_its_own_figures_before_training(tmp_path, target, budgets, wanted):
+    from edgekit.errors import BudgetError
+    from edgekit.flows.fit import fit
+
+    out = tmp_path / "out"
+    with pytest.raises(BudgetError) as caught:
+        fit(fit_recipe(tmp_path, FIT_TABLE.replace("widths = [1.0, 0.5]", "widths = [0.5]")), target=target, out=out, **budgets)
+    assert wanted in str(caught.value) and "the closest, w0.5-" in str(caught.value)
+    report = json.loads((out / "report.json").read_text())
+    assert report["fit"]["trained"] == [] and all(row["status"] == "rejected" for row in report["candidates"])
+    assert not (out / "cache").exists() or not list((out / "cache").glob("float-*"))  # no float model trained for nothing
