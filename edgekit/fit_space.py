@@ -59,9 +59,9 @@ def read_budgets(target: Target, *, flash_kb=None, ram_kb=None, latency_ms=None,
     every problem is a one-line error before anything trains."""
     from edgekit.boards import get_board
 
-    for flag, value in (("--flash-kb", flash_kb), ("--ram-kb", ram_kb), ("--latency-ms", latency_ms)):
+    for flag, value, example in (("--flash-kb", flash_kb, 32), ("--ram-kb", ram_kb, 16), ("--latency-ms", latency_ms, 5)):
         if value is not None and not (0 < value < math.inf):  # NaN refused too
-            raise InputError(f"{flag} {value:g}: a budget must be a positive, finite number", hint=f"e.g. {flag} 32")
+            raise InputError(f"{flag} {value:g}: a budget must be a positive, finite number", hint=f"e.g. {flag} {example}")
     if min_accuracy is not None and not 0 < min_accuracy <= 1:
         raise InputError(f"--min-accuracy {min_accuracy:g}: must be in (0, 1], e.g. 0.97 for 97 %")
     if board is not None:

@@ -79,6 +79,7 @@ def assert_resumed(result: subprocess.CompletedProcess, out: Path, reference: di
     assert report["checkpoints"]["reused"] == reused
 
 
+@pytest.mark.slow  # a real build killed and resumed: ~45 s; the default tier keeps the checkpoint unit tests
 def test_sigkill_after_training_resumes_from_the_float_checkpoint(tmp_path, cli_env, reference):
     recipe, out, cache = write_tiny_recipe(tmp_path), tmp_path / "out", tmp_path / "out.cache"
     code, log = interrupt_at(start_build(recipe, out, cli_env), "float model: checkpoint saved", signal.SIGKILL)
@@ -104,6 +105,7 @@ def test_sigkill_after_training_resumes_from_the_float_checkpoint(tmp_path, cli_
     assert sorted(p.name.partition("-")[0] for p in cache.iterdir()) == ["compressed", "float"]
 
 
+@pytest.mark.slow  # a real build killed and resumed: ~45 s; the default tier keeps the checkpoint unit tests
 def test_ctrl_c_during_compression_keeps_the_trained_model(tmp_path, cli_env, reference):
     recipe, out, cache = write_tiny_recipe(tmp_path), tmp_path / "out", tmp_path / "out.cache"
     code, log = interrupt_at(start_build(recipe, out, cli_env), "prune: epoch 1/", signal.SIGINT)
