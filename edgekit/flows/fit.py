@@ -155,6 +155,7 @@ class _Search:
         self.reused: list[str] = []
         self.final_models: dict[str, Any] = {}  # candidate name -> its full-epoch Compressed
         self.latest: dict[str, Any] = {}  # compression key -> the models of the group being measured
+        self.scales: list[float] = []  # the rungs' epoch shares, once planned
 
     # --- the search --------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class _Search:
             for score, training in ranked:
                 if training not in survivors:
                     for point in groups[training]:
-                        self._drop(point, rung, "over budget at every mode" if score < 0 else f"ranked below the best {keep} at rung {rung + 1}")
+                        self._drop(point, "over budget at every mode" if score < 0 else f"ranked below the best {keep} at rung {rung + 1}")
             alive = survivors
             if not alive:
                 return []
@@ -398,7 +399,7 @@ class _Search:
     def _reject(self, point: Candidate, why: str, found: Sequence[Mapping], *, estimated: bool = False) -> None:
         self.rows[point.name].update(status="rejected", reason=f"{why}: {'; '.join(map(describe_miss, found))}", misses=list(found), estimated=estimated)
 
-    def _drop(self, point: Candidate, rung: int, why: str) -> None:
+    def _drop(self, point: Candidate, why: str) -> None:
         if self.rows[point.name].get("status") != "rejected":
             self.rows[point.name].update(status="dropped", reason=why)
 
@@ -416,7 +417,7 @@ class _Search:
             "space": self.space.to_dict(),
             "candidates": len(rows),
             "rejected_before_training": sum(1 for r in rows if r.get("estimated")),
-            "rungs": [round(s, 4) for s in self.scales] if hasattr(self, "scales") else [],
+            "rungs": [round(s, 4) for s in self.scales],
             "trained": list(self.trained),
             "reused": list(self.reused),
             "validation": self.recipe.fit.validation,
