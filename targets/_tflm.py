@@ -18,6 +18,7 @@ import ctypes
 import functools
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -254,6 +255,13 @@ def measure_arena(model_bytes: bytes, *, timeout: float = 600.0) -> Arena:
                 return Arena(total=found["smallest"], recorded=recorded[0], head=recorded[1], tail=recorded[2])
             if done.returncode < 0 and found["pending"] is None:
                 raise ToolError(f"tflite_micro crashed (signal {-done.returncode}) while recording the arena: {_tail(done)}")
+            if done.returncode == -signal.SIGABRT and found["pending"] and found["pending"] >= roomy_arena(read_tflite(model_bytes)):
+                # An abort with room for every tensor is a kernel's CHECK, not a short arena.
+                raise ModelError(
+                    f"tflite_micro aborts while preparing the model even with a {found['pending']:,}-byte arena "
+                    "(a kernel's check failed while preparing an op, not a short arena)",
+                    hint="this model does not run in TFLite Micro as converted; try the ethos-u or cpu target, or another architecture",
+                )
             if done.returncode >= 0:
                 raise ModelError(f"tflite_micro cannot run the model at any arena size: {_tail(done)}")
             lower = max([lower, found["pending"], *found["fail"]])
@@ -291,8 +299,10 @@ def _probe_results(stdout: str) -> dict:
 
 
 def _tail(done: subprocess.CompletedProcess) -> str:
+    """The child's last words, without the traceback's frames: the error is what says why."""
     lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    return " / ".join(lines[-4:]) or f"exit {done.returncode}"
+    said = [line for line in lines if not line.startswith(("Traceback", "File ", "^")) and not set(line) <= set("^~ ")]
+    return " / ".join(said[-3:]) or f"exit {done.returncode}"
 
 
 def works(model_bytes: bytes, size: int) -> bool:

@@ -235,3 +235,16 @@ def test_test_inputs_of_the_wrong_shape_are_refused(tiny_tflite):
 
     with pytest.raises(DataError, match="shape"):
         MCU.package(tiny_tflite["int8"], PackageInput(name="tiny", x_test=np.zeros((3, 32, 32, 1), np.float32), options={}))
+
+
+def test_a_failed_arena_probe_reports_the_error_not_the_traceback_frames():
+    import subprocess
+
+    from edgekit.targets._tflm import _tail
+
+    stderr = (
+        "Traceback (most recent call last):\n  File \"runtime.py\", line 123, in __init__\n"
+        "    self._interpreter = _runtime.InterpreterWrapper(\n                        ^^^^^^^^^^^^\nMemoryError: std::bad_alloc\n"
+    )
+    said = _tail(subprocess.CompletedProcess([], 1, stdout="try 1024\n", stderr=stderr))
+    assert "MemoryError: std::bad_alloc" in said and "File " not in said and "^" not in said
