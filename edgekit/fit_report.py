@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from edgekit.csv_cells import csv_text
-from edgekit.report import environment_lines, float_line
+from edgekit.report import environment_lines, float_line, markdown_table
 
 COLUMNS = ("candidate", "status", "width", "sparsity", "clusters", "largest", "quantization", "mode", "rung", "val acc", "flash B", "RAM B", "latency ms", "reason")
 # Drawn in this order, the winner last (on top of a sibling with the same figures).
@@ -85,8 +85,7 @@ def _list(values: Sequence) -> str:
 def format_markdown(report: Mapping, plots: Sequence[str] = ()) -> str:
     lines = [f"# edgekit fit: {report['recipe']}", "", *[f"- {line}" for line in summary_lines(report)], ""]
     lines += [f"![{Path(p).stem}]({p})" for p in plots]
-    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in candidate_cells(row)) + " |" for row in report["candidates"]]
+    lines += ["", *markdown_table(COLUMNS, [[str(c).replace("|", "\\|") for c in candidate_cells(row)] for row in report["candidates"]])]
     return "\n".join([*lines, "", *environment_lines(report), ""])
 
 
@@ -100,11 +99,8 @@ def format_table(report: Mapping) -> str:
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>edgekit fit: {{ recipe }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; color: #222; padding: 0 1rem; }
-table { border-collapse: collapse; font-size: 0.85rem; } th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; }
-th { background: #f4f4f4; } tr.winner td { background: #fff0f0; font-weight: 600; } tr.rejected td { color: #555; }
-figure { display: inline-block; margin: 0.5rem; } figure img { max-width: 100%; border: 1px solid #eee; }
+<style>{{ style | safe }}
+tr.winner td { background: #fff0f0; font-weight: 600; } tr.rejected td { color: #555; }
 </style></head><body>
 <h1>edgekit fit: {{ recipe }}</h1>
 <ul>{% for line in summary %}<li>{{ line }}</li>{% endfor %}</ul>
@@ -122,7 +118,10 @@ def render_html(report: Mapping, plots: Sequence) -> str:
     import jinja2
 
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(PAGE)
+    from edgekit.report_html import STYLE
+
     return template.render(
+        style=STYLE,
         recipe=report["recipe"],
         summary=summary_lines(report),
         plots=[{"name": p.name, "title": p.title, "data": base64.b64encode(p.png).decode("ascii")} for p in plots],

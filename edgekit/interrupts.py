@@ -9,8 +9,10 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from typing import Callable, Iterator
 
 _received: list[int] = []
 
@@ -40,3 +42,20 @@ def interrupted() -> bool:
 def is_interrupt(exc: BaseException) -> bool:
     """``exc`` is an interrupt, or what an interrupt turned into on its way out."""
     return isinstance(exc, KeyboardInterrupt) or (interrupted() and not isinstance(exc, SystemExit))
+
+
+@contextlib.contextmanager
+def on_interrupt(say: Callable[[], None]) -> Iterator[None]:
+    """Call ``say`` (what was kept, how to go on) when an interrupt, or what it became inside
+    TensorFlow, unwinds through the block, then let it on as KeyboardInterrupt; other errors
+    pass untouched."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        say()
+        raise
+    except Exception as exc:
+        if not is_interrupt(exc):
+            raise
+        say()
+        raise KeyboardInterrupt from exc

@@ -130,7 +130,7 @@ def _points(value) -> str:
 
 
 def format_markdown(report: Mapping) -> str:
-    table = _markdown_table(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
+    table = markdown_table(COLUMNS, [artifact_row(a) for a in report["artifacts"]])
     machine = report.get("environment", {}).get("machine", {})
     parts = [
         f"# edgekit report: {report['recipe']}",
@@ -153,7 +153,7 @@ def format_markdown(report: Mapping) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _markdown_table(columns, rows) -> list[str]:
+def markdown_table(columns, rows) -> list[str]:
     table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return table + ["| " + " | ".join(row) + " |" for row in rows]
 
@@ -171,7 +171,7 @@ def _unique_lines(artifacts) -> list[str]:
 def _sensitivity_markdown(analysis: Mapping) -> list[str]:
     head, *rest = format_sensitivity(analysis).split("\n")
     tail = [line for line in rest if line.startswith("threshold")]
-    return [head, "", *_markdown_table(SENSITIVITY_COLUMNS, _sensitivity_rows(analysis)), *(["", *tail] if tail else [])]
+    return [head, "", *markdown_table(SENSITIVITY_COLUMNS, _sensitivity_rows(analysis)), *(["", *tail] if tail else [])]
 
 
 def float_line(report: Mapping) -> str:

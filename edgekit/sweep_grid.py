@@ -56,10 +56,11 @@ def point_recipe(recipe: Recipe, sparsity: float, *, qat: bool) -> Recipe:
     )
 
 
-def default_out_dir(recipe: Recipe) -> Path:
-    """Beside the build output, never inside it: a build replaces its whole folder."""
+def default_out_dir(recipe: Recipe, suffix: str = "-sweep") -> Path:
+    """Beside the build output, never inside it (a build replaces its whole folder): the
+    recipe's ``output.dir`` with ``suffix`` (``-sweep``, ``-fit``)."""
     build_dir = Path(os.path.abspath(recipe.resolve(recipe.output.dir)))
-    return build_dir.with_name(build_dir.name + "-sweep")
+    return build_dir.with_name(build_dir.name + suffix)
 
 
 def plan_grid(recipe: Recipe, targets: Sequence[Target], *, sparsities: Sequence[float], modes: Sequence[str]) -> list[Variant]:

@@ -10,11 +10,12 @@ bytes are actually decompressed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Iterator
 
 from edgekit.atomic import write_file_atomic
 from edgekit.errors import BundleError
@@ -51,21 +52,25 @@ def safe_extract(
 ) -> list[Path]:
     """Extract every regular file of a zip into ``destination``; refuse anything unsafe."""
     archive_path, destination = Path(archive_path), Path(destination)
+    with _opened(archive_path, max_members) as (archive, members):
+        names = [_safe_name(archive_path, member) for member in members]
+        declared = sum(member.file_size for member in members)
+        if declared > max_total_bytes:  # refused before a byte is written; liars are caught below
+            raise BundleError(f"{archive_path}: declares {declared:,} bytes unpacked, more than the limit of {max_total_bytes:,}; refusing a possible zip bomb")
+        budget = _Budget(archive_path, max_total_bytes)
+        return [_extract_one(archive, member, destination / name, budget) for member, name in zip(members, names) if name is not None]
+
+
+@contextlib.contextmanager
+def _opened(archive_path: Path, max_members: int) -> Iterator[tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]]:
+    """The open archive and its members, at most ``max_members``; a zip that cannot be read
+    or extracted is one BundleError naming it."""
     try:
         with zipfile.ZipFile(archive_path) as archive:
             members = archive.infolist()
             if len(members) > max_members:
                 raise BundleError(f"{archive_path}: {len(members)} members, more than the limit of {max_members}")
-            names = [_safe_name(archive_path, member) for member in members]
-            declared = sum(member.file_size for member in members)
-            if declared > max_total_bytes:  # refused before a byte is written; liars are caught below
-                raise BundleError(f"{archive_path}: declares {declared:,} bytes unpacked, more than the limit of {max_total_bytes:,}; refusing a possible zip bomb")
-            budget = _Budget(archive_path, max_total_bytes)
-            return [
-                _extract_one(archive, member, destination / name, budget)
-                for member, name in zip(members, names)
-                if name is not None
-            ]
+            yield archive, members
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
         raise BundleError(f"{archive_path}: not a readable zip ({exc})", hint="copy the bundle again") from None
     except OSError as exc:
@@ -94,28 +99,20 @@ def extract_bundle(
     listed, writes nothing.
     """
     archive_path, destination = Path(archive_path), Path(destination)
-    try:
-        with zipfile.ZipFile(archive_path) as archive:
-            members = archive.infolist()
-            if len(members) > MAX_MEMBERS:
-                raise BundleError(f"{archive_path}: {len(members)} members, more than the limit of {MAX_MEMBERS}")
-            files = {str(name): m for m, name in ((m, _safe_name(archive_path, m)) for m in members) if name is not None}
-            prefix = _bundle_prefix(archive_path, files, manifest_name)
-            manifest_member = files[prefix + manifest_name]
-            manifest = parse(f"{archive_path}: {prefix}{manifest_name}", _read_capped(archive, manifest_member, MAX_MANIFEST_BYTES, archive_path))
-            sizes = _listed_sizes(archive_path, manifest)
-            allowed = {prefix + name: size for name, size in sizes.items()}
-            allowed[prefix + manifest_name] = manifest_member.file_size
-            if prefix + signature_name in files:
-                allowed[prefix + signature_name] = len(_read_capped(archive, files[prefix + signature_name], MAX_SIGNATURE_BYTES, archive_path))
-            _check_members(archive_path, files, allowed, {prefix + name for name in sizes}, prefix, max_total_bytes)
-            budget = _Budget(archive_path, max_total_bytes)
-            for name, member in files.items():
-                _extract_one(archive, member, destination / name, budget, limit=allowed[name])
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
-        raise BundleError(f"{archive_path}: not a readable zip ({exc})", hint="copy the bundle again") from None
-    except OSError as exc:
-        raise BundleError(f"{archive_path}: cannot read or extract the zip ({exc})") from None
+    with _opened(archive_path, MAX_MEMBERS) as (archive, members):
+        files = {str(name): m for m, name in ((m, _safe_name(archive_path, m)) for m in members) if name is not None}
+        prefix = _bundle_prefix(archive_path, files, manifest_name)
+        manifest_member = files[prefix + manifest_name]
+        manifest = parse(f"{archive_path}: {prefix}{manifest_name}", _read_capped(archive, manifest_member, MAX_MANIFEST_BYTES, archive_path))
+        sizes = _listed_sizes(archive_path, manifest)
+        allowed = {prefix + name: size for name, size in sizes.items()}
+        allowed[prefix + manifest_name] = manifest_member.file_size
+        if prefix + signature_name in files:
+            allowed[prefix + signature_name] = len(_read_capped(archive, files[prefix + signature_name], MAX_SIGNATURE_BYTES, archive_path))
+        _check_members(archive_path, files, allowed, {prefix + name for name in sizes}, prefix, max_total_bytes)
+        budget = _Budget(archive_path, max_total_bytes)
+        for name, member in files.items():
+            _extract_one(archive, member, destination / name, budget, limit=allowed[name])
     return destination / prefix if prefix else destination
 
 

@@ -33,7 +33,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from edgekit.outputs import OutputFolder, protected_folders
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.signing import recipe_key, sign_bundle
 from edgekit.stages import ArtifactSettings, Inputs, ModelData, StageTimer
+from edgekit.sweep_grid import default_out_dir
 from edgekit.train import TrainData
 
 log = logging.getLogger("edgekit")
@@ -100,18 +100,12 @@ def fit(
     budgets = read_budgets(chosen, flash_kb=flash_kb, ram_kb=ram_kb, latency_ms=latency_ms, min_accuracy=min_accuracy, board=board)
     chosen = chosen.variant(**budgets.target_options(chosen))
     recipe_key(recipe)  # a bad signing key fails now, not after training
-    out_dir = distribute.output_dir(Path(out) if out is not None else default_out_dir(recipe), recipe.train.strategy)
+    out_dir = distribute.output_dir(Path(out) if out is not None else default_out_dir(recipe, "-fit"), recipe.train.strategy)
     flag = "--out" if out is not None else f"{recipe.source}: output.dir (+ -fit)"
     with OutputFolder(out_dir, kind="fit", force=force, protect=protected_folders(recipe), entries=FIT_ENTRIES, flag=flag) as output:
         out_dir = output.open_in_place()
         checkpoints = Checkpoints.for_sweep(recipe, Path(cache) if cache else out_dir / "cache")
         return _Search(recipe, chosen, budgets, out_dir, checkpoints, progress or Progress(), exhaustive=exhaustive).run()
-
-
-def default_out_dir(recipe: Recipe) -> Path:
-    """Beside the build output, never inside it: a build replaces its whole folder."""
-    build_dir = Path(os.path.abspath(recipe.resolve(recipe.output.dir)))
-    return build_dir.with_name(build_dir.name + "-fit")
 
 
 def holdout(inputs: Inputs, recipe: Recipe, fraction: float) -> tuple[Inputs, ModelData, Recipe]:
@@ -156,21 +150,14 @@ class _Search:
         self.final_models: dict[str, Any] = {}  # candidate name -> its full-epoch Compressed
         self.latest: dict[str, Any] = {}  # compression key -> the models of the group being measured
         self.scales: list[float] = []  # the rungs' epoch shares, once planned
+        self.test_scores = None
 
     # --- the search --------------------------------------------------------------------------
 
     def run(self) -> FitResult:
         started = time.perf_counter()
-        try:
+        with interrupts.on_interrupt(self._say_kept):
             winner = self._search()
-        except Exception as exc:  # an interrupt may surface as another error from inside TensorFlow
-            if not interrupts.is_interrupt(exc):
-                raise
-            self._say_kept()
-            raise KeyboardInterrupt from exc
-        except KeyboardInterrupt:
-            self._say_kept()
-            raise
         self.timer.seconds["total"] = round(time.perf_counter() - started, 2)
         report = self._report(winner)
         from edgekit.fit_report import write_fit_reports
@@ -339,9 +326,16 @@ class _Search:
         self.rows[best.name].update(status="winner", reason="the most accurate candidate that fits", test=winner["artifact"], path=winner["path"])
         return winner
 
+    def _test_scores(self):
+        """The float model's outputs on the test split, computed once (the winner and the
+        exhaustive baseline's table both compare with them)."""
+        if self.test_scores is None:
+            self.test_scores = stages.float_scores(self.teacher, self.test_data)
+        return self.test_scores
+
     def _test_every(self, fitting: Sequence[Candidate]) -> None:
         """The exhaustive baseline's table: every fitting candidate's accuracy on the test split."""
-        scores = stages.float_scores(self.teacher, self.test_data)
+        scores = self._test_scores()
         for point in fitting:
             chosen = self.target.variant(quantization=point.quantization)
             artifact = stages.convert_for_target(chosen, self.final_models[point.name], self.test_data, self.settings, name=point.name)
@@ -355,7 +349,7 @@ class _Search:
             group_qat = self.group_qat[point.training]
             recipe = candidate_recipe(self.fit_recipe, point, scale=1.0, largest_layer=self.largest, qat=group_qat)
             compressed = self._compressed(point, recipe, qat=group_qat)
-        scores = stages.float_scores(self.teacher, self.test_data)
+        scores = self._test_scores()
         artifact, figures, found = self._artifact(point, compressed, self.test_data, scores, runs=self.settings.latency_runs)
         if found:  # the same bytes as the rung's: a difference here is a bug, not a verdict
             raise BudgetError(f"{point.name}: fitted on validation but its test artifact misses: {'; '.join(map(describe_miss, found))}", hint="report this as a bug")

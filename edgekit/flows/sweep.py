@@ -128,17 +128,9 @@ class _Runner:
             listed = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
             log.info("skipping %d finished variant(s) already in %s: %s", len(names), self.variants_dir, listed)
         self.progress.start(variants=len(grid), finished=len(results), stages=_stage_count(pending))
-        try:
+        with interrupts.on_interrupt(lambda: self._say_kept(results, grid)):
             if pending:
                 self._compute(grid, pending, keys, results)
-        except Exception as exc:  # an interrupt may surface as another error from inside TensorFlow
-            if not interrupts.is_interrupt(exc):
-                raise
-            self._say_kept(results, grid)
-            raise KeyboardInterrupt from exc
-        except KeyboardInterrupt:
-            self._say_kept(results, grid)
-            raise
         self.timer.seconds["total"] = round(time.perf_counter() - started, 2)
         report = self._report(grid, results, pending)
         from edgekit.report_files import write_sweep_reports
