@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1
-	$(PY) -m pip install -e '.[train,runtime,mcu,dev]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
+	$(PY) -m pip install -e '.[train,runtime,mcu,dev,docs]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed

@@ -36,9 +36,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "samples")]
 def main(argv=None) -> int:
     args = parse_args(argv)
     from edgekit._compat import seed_everything
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
-    from edgekit.train import TrainData
+    from edgekit.training.train import TrainData
 
 
     dataset = load_dataset(DataSpec(source="mnist"))
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
 def load_or_train_teacher(x, y, args):
     """The ``--teacher`` model, trained once (and cached in ``--teacher-cache`` if given)."""
     from edgekit._compat import keras, seed_everything
-    from edgekit.train import TrainData, fit
+    from edgekit.training.train import TrainData, fit
 
 
     cache = Path(args.teacher_cache) if args.teacher_cache else None
@@ -93,7 +93,7 @@ def load_or_train_teacher(x, y, args):
 
 def make_model(factory: str, *, width: float):
     """An untrained model from a ``FILE.py:FUNCTION`` factory (relative to the repository)."""
-    from edgekit.models import load_factory
+    from edgekit.models.load import load_factory
 
     return load_factory(factory, base_dir=ROOT)(input_shape=(28, 28, 1), num_classes=10, width=width)
 
@@ -102,7 +102,7 @@ def train_student(student, teacher, data, mode: str, epochs: int, args) -> None:
     import dataclasses
 
     from edgekit.compression.distill import Teacher
-    from edgekit.train import fit
+    from edgekit.training.train import fit
 
     if mode == "distilled":
         data = dataclasses.replace(data, teacher=Teacher(teacher, alpha=args.alpha, temperature=args.temperature))
@@ -123,7 +123,7 @@ def schedule(rate: float, data, epochs: int, args):
 def interpreter_accuracy(model, x, y) -> float:
     from edgekit.converters.keras_tflite import convert_keras
     from edgekit.runtime import open_model
-    from edgekit.train import top1_accuracy
+    from edgekit.training.train import top1_accuracy
 
     return top1_accuracy(open_model(convert_keras(model)).predict(x), y)
 

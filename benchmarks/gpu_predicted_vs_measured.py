@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from edgekit.runtime.gpu_accelerator import run_on_gpu  # noqa: E402
 from edgekit.targets._gpu_predict import predict  # noqa: E402
-from edgekit.tflite_graph import read_tflite  # noqa: E402
+from edgekit.tflite.graph import read_tflite  # noqa: E402
 from tests._gpu_conformance import ask_directly, models  # noqa: E402
 
 BASELINE = "f6f7772"  # main before the predictor was cross-checked

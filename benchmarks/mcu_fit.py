@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from edgekit.target import PackageInput  # noqa: E402
 from edgekit.targets import _tflm  # noqa: E402
 from edgekit.targets.mcu import MCU  # noqa: E402
-from edgekit.tflite_graph import read_tflite  # noqa: E402
+from edgekit.tflite.graph import read_tflite  # noqa: E402
 
 FIGURES = (
     "flash_bytes_uncompressed", "flash_bytes", "lut_compressed_tensors", "arena_bytes_uncompressed", "arena_bytes",
@@ -42,7 +42,7 @@ FIGURES = (
 
 def sample_inputs(out: Path):
     """(mcu int8 bytes, float32 bytes, normalised test digits, labels) of a built sample."""
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
 
     bundles = out / "bundles"

@@ -2,7 +2,7 @@
 
 For each model, many damaged copies (``tests/_mutate.py``) are each loaded, allocated and
 invoked by the real interpreter in a forked child, so a crash (SIGSEGV, SIGABRT) is counted
-instead of killing this script. Each copy is also given to ``edgekit.tflite_verify``: the
+instead of killing this script. Each copy is also given to ``edgekit.tflite.verify``: the
 numbers show which crashes the check prevents and whether any copy it accepts still crashes.
 
     python benchmarks/mutate_tflite.py [--count 600] [--seed 0] [--xnnpack] MODEL.tflite ...
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgekit.errors import ModelError  # noqa: E402
-from edgekit.tflite_verify import verify_tflite  # noqa: E402
+from edgekit.tflite.verify import verify_tflite  # noqa: E402
 from tests._mutate import mutations, run_in_child  # noqa: E402
 
 

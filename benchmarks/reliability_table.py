@@ -1,4 +1,4 @@
-"""Measure the README's reliability table: run every bad-input case, the kill tests, the
+"""Measure the reliability table (docs/reliability.md): run every bad-input case, the kill tests, the
 reproducibility test and the fuzzers, and print what happened as Markdown.
 
     python benchmarks/reliability_table.py [--skip-slow]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from edgekit.errors import InputError
 
+__all__ = ["c_array", "CArray"]
+
 BYTES_PER_LINE = 12
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.h$")

@@ -19,6 +19,19 @@ from pathlib import Path
 
 from edgekit.errors import InputError, ToolError
 
+__all__ = [
+    "Compilation",
+    "compile_command",
+    "compile_edgetpu",
+    "CompiledModel",
+    "CompilerLog",
+    "DEFAULT_TIMEOUT_S",
+    "find_compiler",
+    "OperatorStatus",
+    "parse_log",
+    "parse_size",
+]
+
 COMPILER = "edgetpu_compiler"
 DEFAULT_TIMEOUT_S = 180
 _GRACE_S = 30  # the compiler enforces --timeout_sec itself; this only catches a hung process

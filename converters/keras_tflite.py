@@ -16,8 +16,10 @@ import numpy as np
 from edgekit._compat import tf
 from edgekit._quiet import quiet_native_output
 from edgekit.errors import InputError, ModelError
-from edgekit.keras_io import output_names
+from edgekit.models.keras_io import output_names
 from edgekit.vocabulary import IO_DTYPES, QUANTIZATIONS
+
+__all__ = ["convert_keras", "serving_converter", "signature_output_names"]
 
 # TFLiteConverter settings that exist only as private attributes but change the artifact a
 # target needs (per-tensor dense weights keep TFLM's arena and flash small).
@@ -87,12 +89,12 @@ def serving_converter(model, *, batch_size: int | None = None, input_shape: Sequ
         results = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
         return dict(zip(outputs, tf_.nest.flatten(results)))  # a dict of outputs flattens in output_names order
 
-    # A SavedModel signature (edgekit.saved_model) keeps its variables in the loaded object.
+    # A SavedModel signature (edgekit.models.saved_model) keeps its variables in the loaded object.
     return tf_.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], getattr(model, "trackable", model))
 
 
 def signature_output_names(model) -> list[str]:
-    """The output layers' own names (see ``edgekit.keras_io.output_names``)."""
+    """The output layers' own names (see ``edgekit.models.keras_io.output_names``)."""
     return output_names(model)
 
 

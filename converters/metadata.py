@@ -43,6 +43,18 @@ from edgekit.converters._generated import metadata_schema_py_generated as meta_f
 from edgekit.converters._generated import tflite_model_root_py_generated as model_fb
 from edgekit.errors import InputError, ModelError
 
+__all__ = [
+    "associated_files",
+    "attach_metadata",
+    "ImageClassifierMetadata",
+    "metadata_buffer",
+    "metadata_flatbuffer",
+    "MIN_PARSER_VERSION",
+    "read_metadata",
+    "strip_associated_files",
+    "with_metadata_entry",
+]
+
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
 MODEL_IDENTIFIER = b"TFL3"

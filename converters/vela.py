@@ -22,6 +22,8 @@ from typing import Mapping, Sequence
 
 from edgekit.errors import InputError, ToolError
 
+__all__ = ["ACCELERATORS", "compile_vela", "CpuFallback", "parse_fallbacks", "VelaResult"]
+
 VELA_PIP = "pip install ethos-u-vela"
 # ``vela --help`` of ethos-u-vela 5.2: the accepted --accelerator-config values.
 ACCELERATORS = (

@@ -1,39 +1,49 @@
 """edgekit: compress Keras models, convert them per hardware target, bundle and measure them.
 
 The public API is small: :func:`build` runs a recipe, :func:`compress` prunes and
-quantisation-aware-trains a model in one call, :func:`load_recipe` reads a recipe. Heavy
-modules (TensorFlow, TF-MOT) load only when these are called.
+quantisation-aware-trains a model in one call, :func:`load_recipe` reads a recipe, and the
+errors callers catch (:class:`EdgekitError`, :class:`BudgetError`, :class:`EdgekitWarning`).
+
+Each name is loaded from its module on first use (a module ``__getattr__``), so ``import
+edgekit`` stays cheap and TensorFlow loads only when a function that needs it runs; what is
+loaded is the function itself, so ``help(edgekit.compress)`` shows its real signature.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from edgekit._version import __version__
-from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgekit.compression.run import Compressed
+    from edgekit.errors import BudgetError, EdgekitError, EdgekitWarning
+    from edgekit.flows.build import build
+    from edgekit.flows.compress import compress
+    from edgekit.recipe import load_recipe
 
-__all__ = ["EdgekitError", "__version__", "build", "compress", "load_recipe"]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "build": "edgekit.flows.build",
+    "compress": "edgekit.flows.compress",
+    "load_recipe": "edgekit.recipe",
+    "EdgekitError": "edgekit.errors",
+    "BudgetError": "edgekit.errors",
+    "EdgekitWarning": "edgekit.errors",
+}
+
+__all__ = ["BudgetError", "EdgekitError", "EdgekitWarning", "__version__", "build", "compress", "load_recipe"]
 
 
-def build(recipe, *, out=None, overrides=None, trust_model=False, cache=None, fresh=False, force=False):
-    """Run a recipe (path or :class:`~edgekit.recipe.Recipe`); see :mod:`edgekit.flows.build`."""
-    from edgekit.flows.build import build as run
-
-    return run(recipe, out=out, overrides=overrides, trust_model=trust_model, cache=cache, fresh=fresh, force=force)
-
-
-def compress(model, data, ratio: float = 0.5, **options: Any) -> "Compressed":
-    """Prune ``model`` to ``ratio`` sparsity and apply QAT; see :func:`edgekit.api.compress`."""
-    from edgekit.api import compress as run
-
-    return run(model, data, ratio=ratio, **options)
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module the first time it is asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
-def load_recipe(path, *, overrides=None):
-    """Read and validate a recipe TOML file."""
-    from edgekit.recipe import load_recipe as load
-
-    return load(path, overrides=overrides)
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -9,6 +9,7 @@ and the device runtime free of TensorFlow.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import warnings
@@ -48,20 +49,22 @@ def _silence_python_loggers() -> None:
     warnings.filterwarnings("ignore", module="tensorflow")
 
 
+def _import(module: str, missing: str):
+    """The module, or a one-line error saying what needs it and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ToolError(missing, hint="pip install 'edgekit-tflite[train]'") from exc
+
+
 @functools.cache
 def tf():
     """Import TensorFlow with legacy Keras selected and its start-up noise silenced."""
     _prepare_environment()
     from edgekit._quiet import quiet_native_output
 
-    try:
-        with quiet_native_output():
-            import tensorflow
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ToolError(
-            "TensorFlow is not installed; training and conversion need it",
-            hint="pip install 'edgekit-tflite[train]'",
-        ) from exc
+    with quiet_native_output():
+        tensorflow = _import("tensorflow", "TensorFlow is not installed; training and conversion need it")
     _silence_python_loggers()
     tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow
@@ -71,25 +74,14 @@ def tf():
 def keras():
     """The Keras 2 API (``tf_keras``) that TF-MOT works with."""
     tf()
-    try:
-        import tf_keras
-    except ImportError as exc:  # pragma: no cover
-        raise ToolError("tf_keras is not installed", hint="pip install 'edgekit-tflite[train]'") from exc
-    return tf_keras
+    return _import("tf_keras", "tf_keras is not installed")
 
 
 @functools.cache
 def tfmot():
     """TensorFlow Model Optimization, bound to tf_keras."""
     tf()
-    try:
-        import tensorflow_model_optimization
-    except ImportError as exc:  # pragma: no cover
-        raise ToolError(
-            "tensorflow-model-optimization is not installed",
-            hint="pip install 'edgekit-tflite[train]'",
-        ) from exc
-    return tensorflow_model_optimization
+    return _import("tensorflow_model_optimization", "tensorflow-model-optimization is not installed")
 
 
 def tf_version() -> str | None:

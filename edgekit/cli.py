@@ -15,6 +15,8 @@ from edgekit import interrupts
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 
+__all__ = ["cli", "COMMANDS", "LazyGroup", "main"]
+
 # name -> (dotted path of the click command, one-line help shown without importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("edgekit.commands.build:build", "Run a recipe: train, compress, convert, measure, bundle."),
@@ -34,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 # The device commands run untrusted models with nothing but numpy and an interpreter: their
-# process gets a data-memory cap (edgekit.resource_limits) before anything is loaded.
+# process gets a data-memory cap (edgekit.runtime.limits) before anything is loaded.
 MEMORY_CAPPED = ("predict", "bench")
 
 
@@ -50,7 +52,7 @@ class LazyGroup(click.Group):
         from edgekit.registry import load_object
 
         if name in MEMORY_CAPPED and not ctx.resilient_parsing:
-            from edgekit.resource_limits import cap_process_memory
+            from edgekit.runtime.limits import cap_process_memory
 
             cap_process_memory()
         return load_object(COMMANDS[name][0])
@@ -136,7 +138,7 @@ def _fail(exc: Exception, verbose: bool) -> None:
     if isinstance(exc, EdgekitError):
         _error(str(exc), exc.exit_code)
     if isinstance(exc, MemoryError):  # an input too large for this machine: bad input, one line
-        from edgekit.resource_limits import out_of_memory_message
+        from edgekit.runtime.limits import out_of_memory_message
 
         _error(out_of_memory_message(), 2)
     if isinstance(exc, OSError):  # the system refused (disk full, permission denied): its words, one line

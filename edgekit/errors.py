@@ -7,6 +7,20 @@ the CLI can print one line and exit non-zero instead of a traceback.
 
 from __future__ import annotations
 
+__all__ = [
+    "BudgetError",
+    "BundleError",
+    "BusyError",
+    "DataError",
+    "EdgekitError",
+    "EdgekitWarning",
+    "InputError",
+    "InterpreterError",
+    "ModelError",
+    "RecipeError",
+    "ToolError",
+]
+
 
 class EdgekitError(Exception):
     """Base class: a failure with a message meant for the user.

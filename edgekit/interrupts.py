@@ -14,6 +14,8 @@ import signal
 import threading
 from typing import Callable, Iterator
 
+__all__ = ["install", "is_interrupt", "on_interrupt"]
+
 _received: list[int] = []
 
 

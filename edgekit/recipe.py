@@ -8,11 +8,11 @@ allows, the line, and lists the valid choices.
 from __future__ import annotations
 
 import dataclasses
-from collections import abc
 import re
 import tomllib
 import types
 import typing
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +20,25 @@ from typing import Any, Mapping
 from edgekit.errors import RecipeError
 from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZATIONS, QUANTIZE_METHODS, STRATEGIES, TASKS
 
+__all__ = [
+    "AnalyzeSpec",
+    "ClusterSpec",
+    "DataSpec",
+    "DistillSpec",
+    "factory_file",
+    "FitSpec",
+    "load_recipe",
+    "MetadataSpec",
+    "ModelSpec",
+    "OutputSpec",
+    "parse_m_by_n",
+    "parse_override",
+    "PruneSpec",
+    "QuantizeSpec",
+    "Recipe",
+    "recipe_from_dict",
+    "TrainSpec",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +169,7 @@ class QuantizeSpec:
 @dataclass(frozen=True, kw_only=True)
 class FitSpec:
     """What ``edgekit fit`` may search; every list left out takes its default from the
-    recipe and the target (``edgekit.fit_space``).
+    recipe and the target (``edgekit.flows.fit.space``).
 
     ``widths`` scale the recipe's model (below 1 a student distilled from it); ``clusters``
     are counts for every clusterable kernel (0: off), and ``split_largest`` also tries the
@@ -182,7 +201,7 @@ class OutputSpec:
     zip: bool = False
     latency_runs: int = 50
     flavour: str = "plain"
-    sign_key: str | None = None  # an OpenSSH private key: every bundle is signed (edgekit.signing)
+    sign_key: str | None = None  # an OpenSSH private key: every bundle is signed (edgekit.bundle.signing)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,7 +301,7 @@ def load_recipe(
 # Recipe keys that name files or folders; the callable picks the path out of the value.
 _PATH_KEYS: dict[str, Any] = {
     "model.file": lambda spec: spec.model.file,
-    "model.factory": lambda spec: _factory_file(spec.model.factory),
+    "model.factory": lambda spec: factory_file(spec.model.factory),
     "data.source": lambda spec: spec.data.source,
     "output.dir": lambda spec: spec.output.dir,
     "output.sign_key": lambda spec: spec.output.sign_key,
@@ -290,7 +309,7 @@ _PATH_KEYS: dict[str, Any] = {
 _CLI_FLAG = {"output.dir": "--out DIR"}
 
 
-def _factory_file(factory: str | None) -> str | None:
+def factory_file(factory: str | None) -> str | None:
     """The file part of ``"file.py:function"``; None for ``"package.module:function"``."""
     target = (factory or "").partition(":")[0]
     return target if target.endswith(".py") else None

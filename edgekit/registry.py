@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 from edgekit.errors import InputError
 
+__all__ = ["get_converter", "get_target", "load_object", "target_names"]
+
 TARGETS: dict[str, str] = {
     "cpu": "edgekit.targets.cpu:CPU",
     "gpu": "edgekit.targets.gpu:GPU",

@@ -9,6 +9,8 @@ from typing import Any, Callable, Mapping
 from edgekit.errors import InputError
 from edgekit.vocabulary import INTEGER_QUANTIZATIONS
 
+__all__ = ["OpPlacement", "PackageInput", "Target", "TargetBuild", "TargetReport"]
+
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,8 @@ import sys
 import unicodedata
 from typing import Iterator
 
+__all__ = ["printable", "safe_line", "safe_stdout", "safe_text"]
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
 

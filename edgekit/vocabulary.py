@@ -7,6 +7,22 @@ Plain data, no imports: the device runtime reads it too.
 
 from __future__ import annotations
 
+__all__ = [
+    "CLUSTER_INITS",
+    "COLOR_MODES",
+    "FLOAT_QUANTIZATIONS",
+    "INTEGER_QUANTIZATIONS",
+    "IO_DTYPES",
+    "PRUNE_POLICIES",
+    "PRUNE_SCHEDULES",
+    "QUANTIZATIONS",
+    "QUANTIZE_METHODS",
+    "STRATEGIES",
+    "SWEEP_MODES",
+    "sweep_quantization",
+    "TASKS",
+]
+
 # What a converted model holds (a target's ``quantization``, the converter's ``quantization``).
 FLOAT_QUANTIZATIONS = ("float32", "float16", "dynamic")
 INTEGER_QUANTIZATIONS = ("int8",)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
-from edgekit.tflite_graph import Subgraph, TFLiteGraph, read_tflite
+from edgekit.tflite.graph import Subgraph, TFLiteGraph, read_tflite
 
 METADATA_NAME = "OfflineMemoryAllocation"
 FORMAT_VERSION = 1

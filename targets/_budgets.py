@@ -1,7 +1,7 @@
 """Flash and RAM budgets of the microcontroller targets (mcu, ethos-u): read, and checked.
 
 A budget comes from the target's settings: ``flash_kb``/``ram_kb`` (recipe ``[target.NAME]``,
-``--flash-kb``/``--ram-kb`` on convert) or a ``board`` profile (``edgekit.boards``); explicit
+``--flash-kb``/``--ram-kb`` on convert) or a ``board`` profile (``edgekit.targets.boards``); explicit
 figures win over the board's. A model that exceeds one is not bad input but a verdict:
 :class:`~edgekit.errors.BudgetError` (exit 1), naming what it needs, the budget and the fix.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from edgekit.boards import get_board
 from edgekit.errors import BudgetError, InputError
+from edgekit.targets.boards import get_board
 
 KIB = 1024
 KEYS = ("flash_kb", "ram_kb")
@@ -30,15 +30,15 @@ def read_budgets(options: Mapping[str, Any], *, target: str) -> dict[str, float 
 
 
 def boards_that_fit(target: str, *, flash: int, ram: int) -> list[str]:
-    """The board profiles (``edgekit.boards``) whose flash and RAM hold this model."""
-    from edgekit.boards import BOARDS
+    """The board profiles (``edgekit.targets.boards``) whose flash and RAM hold this model."""
+    from edgekit.targets.boards import BOARDS
 
     return [b.name for b in BOARDS.values() if target in b.targets and flash <= b.flash_kb * KIB and ram <= b.ram_kb * KIB]
 
 
 def boards_note(target: str, fitting: list[str]) -> str:
     """Without a budget, where the model fits: the warning a 5 MB arena deserves."""
-    from edgekit.boards import BOARDS
+    from edgekit.targets.boards import BOARDS
 
     if not fitting:
         largest = max((b for b in BOARDS.values() if target in b.targets), key=lambda b: b.ram_kb)

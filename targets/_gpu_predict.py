@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from edgekit.targets import _gpu_ops as spec
 from edgekit.targets._partition import first_reason, partitions
-from edgekit.tflite_graph import Operator, Tensor, TFLiteGraph
+from edgekit.tflite.graph import Operator, Tensor, TFLiteGraph
 
 
 @dataclass(frozen=True)

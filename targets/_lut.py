@@ -33,7 +33,7 @@ import numpy as np
 from edgekit.errors import ModelError, ToolError
 from edgekit.targets._model_edit import edit_model
 from edgekit.targets._tflm import TFLM_PIP
-from edgekit.tflite_graph import Tensor, TFLiteGraph, read_tflite
+from edgekit.tflite.graph import Tensor, TFLiteGraph, read_tflite
 
 DECODE_OP = "TFLM_DECODE"
 MAX_BITS = 7

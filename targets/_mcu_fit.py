@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.errors import DataError, ModelError, ToolError
 from edgekit.targets import _arena_plan, _lut, _tflm
-from edgekit.tflite_graph import TFLiteGraph, read_tflite
+from edgekit.tflite.graph import TFLiteGraph, read_tflite
 
 RANDOM_INPUTS = 32
 PLAN_SLACK = 1.05  # plan offline only when TFLM's own plan is more than 5 % above the bound

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from edgekit.converters.c_array import c_array
 from edgekit.targets._tflm import resolver_method
-from edgekit.tflite_graph import TFLiteGraph
+from edgekit.tflite.graph import TFLiteGraph
 
 
 def resolver_methods(graph: TFLiteGraph) -> list[str]:

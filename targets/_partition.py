@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from edgekit.target import OpPlacement
-from edgekit.tflite_graph import Subgraph
+from edgekit.tflite.graph import Subgraph
 
 
 def first_reason(reasons: Iterable[str | None]) -> str | None:

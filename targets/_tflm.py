@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.errors import ModelError, ToolError
-from edgekit.tflite_graph import OpTensors, TFLiteGraph, read_tflite
+from edgekit.tflite.graph import OpTensors, TFLiteGraph, read_tflite
 
 TFLM_PIP = "pip install tflite-micro"
 
@@ -94,7 +94,7 @@ def resolver_method(op: OpTensors) -> str | None:
 def refusals(graph: TFLiteGraph) -> list[tuple[str, str]]:
     """``(op, reason)`` for everything in ``graph`` that TFLM cannot run; empty when it can.
 
-    Read from the flatbuffer alone (:mod:`edgekit.tflite_graph`): no tflite-micro needed.
+    Read from the flatbuffer alone (:mod:`edgekit.tflite.graph`): no tflite-micro needed.
     """
     found: dict[tuple[str, str], None] = {}
     if graph.sparse_tensor_count or any(op.name == "DENSIFY" for op in graph.all_ops):

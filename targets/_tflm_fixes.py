@@ -18,7 +18,7 @@ below what the softmax output's 1/256 resolution shows.
 
 from __future__ import annotations
 
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 
 MIN_SOFTMAX_INPUT_SCALE = 2.0**-25  # twice TFLM's lower limit of 2**-26 (beta 1)
 TFLM_SOFTMAX_LIMIT = 2.0**-26

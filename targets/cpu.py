@@ -12,6 +12,8 @@ from collections import Counter
 from edgekit.target import OpPlacement, Target, TargetReport
 from edgekit.vocabulary import FLOAT_QUANTIZATIONS
 
+__all__ = ["check", "CPU"]
+
 
 def delegated_ops(ops: list[dict]) -> set[int]:
     """Indices of the original nodes that DELEGATE nodes replaced.

@@ -17,9 +17,11 @@ import numpy as np
 
 from edgekit.errors import ToolError
 from edgekit.target import PackageInput, Target, TargetBuild, TargetReport
-from edgekit.tflite_graph import Operator, TFLiteGraph, Tensor, read_tflite
 from edgekit.targets import _edgetpu_ops as spec
 from edgekit.targets._partition import first_reason, partitions, placement_rows
+from edgekit.tflite.graph import Operator, Tensor, TFLiteGraph, read_tflite
+
+__all__ = ["check", "EDGETPU", "LIMITS"]
 
 Limit = Callable[[TFLiteGraph, Operator], "str | None"]
 

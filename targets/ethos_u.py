@@ -18,11 +18,14 @@ from typing import Any, Mapping
 from edgekit.converters.vela import VelaResult, compile_vela
 from edgekit.errors import InputError, ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from edgekit.targets import _budgets as budgets, _tflm
+from edgekit.targets import _budgets as budgets
+from edgekit.targets import _tflm
 from edgekit.targets._micro_sources import TensorInfo, micro_files
 from edgekit.targets._tflm_fixes import tflm_loadable
 from edgekit.targets.mcu import CONVERTER_OPTIONS
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
+
+__all__ = ["ETHOS_U"]
 
 FOLDER = "ethos-u"
 NPU_OP = "ethos-u"
@@ -33,7 +36,7 @@ OPTIONS: dict[str, Any] = {
     "config": None,
     "optimise": "Performance",
     "timeout_s": 300,
-    "flash_kb": None,  # budgets on Vela's own figures (or a board's: edgekit.boards)
+    "flash_kb": None,  # budgets on Vela's own figures (or a board's: edgekit.targets.boards)
     "ram_kb": None,
     "board": None,
 }

@@ -23,7 +23,9 @@ from edgekit.targets import _gpu_ops as spec
 from edgekit.targets._gpu_measure import OPTIONS, measure
 from edgekit.targets._gpu_predict import predict
 from edgekit.targets._partition import placement_rows
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
+
+__all__ = ["GPU"]
 
 
 def check(tflite_bytes: bytes) -> TargetReport:

@@ -21,11 +21,14 @@ import numpy as np
 
 from edgekit.errors import ModelError
 from edgekit.target import OpPlacement, PackageInput, Target, TargetBuild, TargetReport
-from edgekit.targets import _arena_plan, _budgets as budgets, _mcu_fit, _tflm
+from edgekit.targets import _arena_plan, _mcu_fit, _tflm
+from edgekit.targets import _budgets as budgets
 from edgekit.targets._litert_compare import agreement_note, compare_with_litert
 from edgekit.targets._micro_sources import TensorInfo, micro_files, resolver_methods
 from edgekit.targets._tflm_fixes import tflm_loadable
-from edgekit.tflite_graph import TFLiteGraph, read_tflite
+from edgekit.tflite.graph import TFLiteGraph, read_tflite
+
+__all__ = ["CONVERTER_OPTIONS", "MCU"]
 
 FOLDER = "mcu"
 KIB = 1024

@@ -50,7 +50,7 @@ class ConformanceModel:
 
 def _mlperf_keras(folder: str, name: str, qat: bool = False) -> Callable[[], object]:
     def load():
-        from edgekit.models import load_model_file
+        from edgekit.models.load import load_model_file
 
         if qat:  # TF-MOT QAT wrappers need their custom-object scope to deserialise
             from edgekit._compat import tfmot

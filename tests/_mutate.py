@@ -17,7 +17,7 @@ _WORDS = (0, 1, 2, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE)
 
 def structure_positions(data: bytes) -> list[int]:
     """Byte positions outside the constant buffers (weights)."""
-    from edgekit.tflite_graph import read_tflite
+    from edgekit.tflite.graph import read_tflite
 
     spans = sorted(read_tflite(data).buffers)
     inside = bytearray(len(data))

@@ -1,6 +1,6 @@
 """Rewrite a bundle folder over and over, for kill tests: ``python -m tests._slow_writer DEST``.
 
-Each round writes a complete bundle (a few MB, several files) through ``edgekit.bundle``,
+Each round writes a complete bundle (a few MB, several files) through ``edgekit.bundle.write``,
 i.e. through the same staging-and-rename code every edgekit output uses, and prints the
 round number once the bundle is in place. The parent kills it at random moments.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edgekit.bundle import write_bundle
+from edgekit.bundle.write import write_bundle
 
 
 def main(destination: Path) -> None:
@@ -22,7 +22,7 @@ def main(destination: Path) -> None:
             labels=[f"round-{round_number}"],
             extra_files={f"part{i}.bin": payload[: 200_000 * (i + 1)] for i in range(6)},
             name=f"round-{round_number}", target="cpu", quantization="int8", inputs=[], outputs=[],
-            versions={}, recipe=None, metrics={},
+            versions={}, recorded_recipe=None, metrics={},
         )
         print(round_number, flush=True)
 

@@ -3,7 +3,7 @@
 Each :class:`Case` is one ``edgekit`` command line run in a folder of its own, with the exit
 code and a fragment of the one-line error it must give. ``tests/test_bad_inputs.py`` runs
 them as real CLI processes; ``benchmarks/reliability_table.py`` runs them and prints the
-README's table. A command that lands later adds its cases with one line, for example::
+the table in docs/reliability.md. A command that lands later adds its cases with one line, for example::
 
     CASES += file_cases("verify", "verify {file}", ".zip") + [Case("verify", "...", "verify {dir}", 2, "...")]
 
@@ -473,8 +473,8 @@ def _bad_files(bad: Path, goods: dict, rng) -> None:
 def _inconsistent(tflite: bytes) -> bytes:
     """A model whose flatbuffer parses but one op writes a tensor another op also writes."""
     from edgekit.errors import ModelError
-    from edgekit.tflite_graph import read_tflite
-    from edgekit.tflite_verify import verify_tflite
+    from edgekit.tflite.graph import read_tflite
+    from edgekit.tflite.verify import verify_tflite
     from tests._mutate import mutations
 
     for _, data in mutations(tflite, 5000, seed=7):
@@ -596,16 +596,16 @@ def _bundles(folder: Path, tflite: bytes) -> None:
     """A good bundle of the tiny int8 model, a copy of it per mutation, and hostile zips."""
     import shutil
 
-    from edgekit.bundle import write_bundle
-    from edgekit.evaluate import io_description
-    from edgekit.ziputil import zip_folder
+    from edgekit.bundle.archive import zip_folder
+    from edgekit.bundle.write import write_bundle
+    from edgekit.measure.evaluate import io_description
 
     inputs, outputs = io_description(tflite)
     inputs[0].update(normalization={"mean": [0.0], "std": [255.0], "raw_dtype": "uint8"}, image={"height": 28, "width": 28, "channels": 1, "color": "grayscale"})
     outputs[0]["kind"] = "probabilities"
     write_bundle(
         folder / "good", model_bytes=tflite, labels=[str(i) for i in range(10)], name="tiny-int8", target="cpu", quantization="int8",
-        inputs=inputs, outputs=outputs, versions={"edgekit": "test"}, recipe=None, metrics={},
+        inputs=inputs, outputs=outputs, versions={"edgekit": "test"}, recorded_recipe=None, metrics={},
     )  # fmt: skip
     for name, mutate in BUNDLES.items():
         shutil.copytree(folder / "good", folder / name)

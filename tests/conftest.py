@@ -27,7 +27,7 @@ TINY_TEST = 200
 @pytest.fixture(scope="session")
 def mnist_small():
     """Normalised (x_train, y_train, x_test, y_test) from the bundled MNIST digits."""
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
 
     ds = load_dataset(DataSpec(source="mnist", limit_train=TINY_TRAIN, limit_test=TINY_TEST))
@@ -48,7 +48,7 @@ def tiny_cnn():
 def tiny_model(mnist_small):
     """A quarter-width SimpleCNN trained for 4 epochs on 512 digits."""
     from edgekit._compat import seed_everything
-    from edgekit.train import TrainData, fit
+    from edgekit.training.train import TrainData, fit
 
     seed_everything(0)
     x, y, _, _ = mnist_small

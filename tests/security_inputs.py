@@ -131,7 +131,7 @@ def _keys(keys: Path) -> None:
 def _signed_bundles(bundles: Path, keys: Path) -> None:
     """A signed copy of the good bundle, and one whose labels and claims were rewritten after
     signing with every sha256 updated (consistent, but not what was signed)."""
-    from edgekit.signing import sign_bundle
+    from edgekit.bundle.signing import sign_bundle
 
     shutil.copytree(bundles / "good", bundles / "signed")
     sign_bundle(bundles / "signed", keys / "publisher")
@@ -214,7 +214,7 @@ def _memory_bomb_models(bad: Path) -> None:
 
 
 def _hide_output_shape(data: bytes) -> bytes:
-    from edgekit.tflite_graph import read_tflite
+    from edgekit.tflite.graph import read_tflite
 
     spans = [span for span in read_tflite(data).buffers if span[1] > span[0]]
     pattern, out, at = struct.pack("<ii", 46340, 46340), bytearray(data), 0

@@ -14,12 +14,12 @@ import subprocess
 import numpy as np
 import pytest
 
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.errors import InputError
-from edgekit.fidelity import output_fidelity
 from edgekit.flows.convert import convert_file
-from edgekit.manifest import verify_bundle
+from edgekit.measure.fidelity import output_fidelity
+from edgekit.measure.tasks import OutputInfo, decide, roc_auc
 from edgekit.runtime import open_model
-from edgekit.tasks import OutputInfo, decide, roc_auc
 from tests import _task_models as models
 from tests.conftest import edgekit_command
 
@@ -186,7 +186,7 @@ def test_a_savedmodel_signature_with_a_dict_of_outputs(tmp_path, target):
 def test_a_build_of_an_autoencoder_reports_fidelity_and_auc(tmp_path):
     """A recipe can load a non-classifier (training off): the report and table follow its task."""
     from edgekit.flows.build import build
-    from edgekit.report import format_table
+    from edgekit.report.text import format_table
 
     x_train, x_test, y_test = models.anomaly_data()
     models.train_autoencoder(models.autoencoder(), x_train).save(tmp_path / "ad.keras")
@@ -209,7 +209,7 @@ def test_a_build_of_an_autoencoder_reports_fidelity_and_auc(tmp_path):
 def test_an_image_folder_is_read_in_the_colour_the_model_takes(tmp_path):
     from PIL import Image
 
-    from edgekit import stages
+    from edgekit.flows import from_recipe
     from edgekit.recipe import load_recipe
 
     for label, colour in (("red", (200, 20, 20)), ("blue", (20, 20, 200))):
@@ -221,14 +221,14 @@ def test_an_image_folder_is_read_in_the_colour_the_model_takes(tmp_path):
         "    return k.Model(x, k.layers.Dense(2, activation='softmax')(k.layers.Flatten()(x)))\n"
     )
     (tmp_path / "colour.toml").write_text('[model]\nfactory = "factory.py:build"\n[data]\nsource = "photos"\ntest_fraction = 0.25\n[train]\nepochs = 1\n')
-    inputs = stages.load_recipe_inputs(load_recipe(tmp_path / "colour.toml"), ())
+    inputs = from_recipe.load_recipe_inputs(load_recipe(tmp_path / "colour.toml"))
     assert inputs.dataset.input_shape == (8, 8, 3) and inputs.dataset.color == "rgb"
     assert inputs.dataset.x_train[..., 0].max() == 200  # red stays red: read as RGB, not grayscale
 
 
 def test_a_channel_mismatch_hint_names_data_color(tmp_path):
-    from edgekit import stages
     from edgekit.errors import DataError
+    from edgekit.flows import from_recipe
     from edgekit.recipe import load_recipe
 
     (tmp_path / "factory.py").write_text(
@@ -237,7 +237,7 @@ def test_a_channel_mismatch_hint_names_data_color(tmp_path):
     )
     (tmp_path / "r.toml").write_text('[model]\nfactory = "factory.py:build"\n[data]\nlimit_train = 16\nlimit_test = 8\n')
     with pytest.raises(DataError, match=r"takes inputs of shape \(28, 28, 3\) but the data has \(28, 28, 1\)") as raised:
-        stages.load_recipe_inputs(load_recipe(tmp_path / "r.toml"), ())
+        from_recipe.load_recipe_inputs(load_recipe(tmp_path / "r.toml"))
     assert raised.value.hint == 'set data.color = "rgb" (the model takes 3 channel(s))'
 
 

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import kernel_sparsity
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.errors import DataError, InputError
 from edgekit.runtime import open_model
 from edgekit.runtime.inspect import weight_sparsity
 
 
 def test_public_surface_is_small():
-    assert set(edgekit.__all__) == {"EdgekitError", "__version__", "build", "compress", "load_recipe"}
+    assert set(edgekit.__all__) == {"BudgetError", "EdgekitError", "EdgekitWarning", "__version__", "build", "compress", "load_recipe"}
 
 
 def test_compress_prunes_quantises_and_leaves_input_alone(tiny_model, mnist_small):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgekit.atomic import staged_directory, write_file_atomic
+from edgekit.output.atomic import staged_directory, write_file_atomic
 
 
 def test_success_replaces_existing(tmp_path):
@@ -59,7 +59,7 @@ def test_an_interrupt_during_the_swap_is_delivered_after_it(tmp_path, monkeypatc
     import os
     import signal
 
-    from edgekit import atomic
+    from edgekit.output import atomic
 
     out = tmp_path / "out"
     out.mkdir()

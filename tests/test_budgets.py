@@ -14,12 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from edgekit.boards import BOARDS, get_board
 from edgekit.errors import BudgetError, InputError
 from edgekit.flows.convert import convert_file
 from edgekit.registry import get_target
 from edgekit.targets._tflm_fixes import TFLM_SOFTMAX_LIMIT, softmax_inputs_to_coarsen, tflm_loadable
-from edgekit.tflite_graph import read_tflite
+from edgekit.targets.boards import BOARDS, get_board
+from edgekit.tflite.graph import read_tflite
 from tests.conftest import edgekit_command, write_tiny_recipe
 
 
@@ -46,7 +46,7 @@ def degenerate(tmp_path_factory):
 
 def test_a_softmax_input_below_tflms_limit_is_coarsened_and_then_loads(degenerate, tmp_path):
     from edgekit.converters.keras_tflite import convert_keras
-    from edgekit.models import load_model_file
+    from edgekit.models.load import load_model_file
     from edgekit.runtime import open_model
 
     model = load_model_file(degenerate / "flat.keras")

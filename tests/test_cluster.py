@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import Cluster, Prune, QuantizeAware, kernel_sparsity, unique_weights_per_kernel
 from edgekit.compression.run import run_compression
-from edgekit.steps import steps_from_recipe
+from edgekit.converters.keras_tflite import convert_keras
+from edgekit.flows.from_recipe import steps_from_recipe
 from edgekit.recipe import recipe_from_dict
 from edgekit.runtime import open_model
 from edgekit.runtime.inspect import unique_weights_per_kernel as stored_unique
 from edgekit.runtime.inspect import weight_sparsity
-from edgekit.train import TrainData
+from edgekit.training.train import TrainData
 
 MODEL = {"factory": "simple_cnn.py:build"}
 
@@ -61,7 +61,7 @@ def test_prune_cluster_pcqat_survive_into_the_int8_artifact(tiny_model, mnist_sm
 def _pcqat_is_not_checkpointed(result, folder):
     """TF-MOT saves a PCQAT model to .h5 but cannot load it back ("Weight count mismatch"), so
     the checkpoint is not kept rather than failing with a warning on every re-run."""
-    from edgekit.model_cache import ModelCache
+    from edgekit.flows.model_cache import ModelCache
 
     cache = ModelCache(folder / "cache")
     assert cache.save("compressed", "k", {"float.keras": result.float_model, "qat.h5": result.qat_model}, {}) is None
@@ -77,7 +77,7 @@ def test_unclustered_int8_kernels_have_many_values(tiny_tflite):
 
 def test_a_layer_can_have_its_own_cluster_count(tiny_model, mnist_small):
     """A dense kernel at 4 clusters (2-bit LUT indices on a microcontroller), the rest at 16."""
-    from edgekit.train import TrainData
+    from edgekit.training.train import TrainData
 
     x, y, _, _ = mnist_small
     step = Cluster(clusters=16, per_layer={"dense1": 4}, epochs=1)

@@ -9,12 +9,12 @@ import json
 
 import pytest
 
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.cli import COMMANDS
-from edgekit.manifest import verify_bundle
 from edgekit.flows.build import build
 from edgekit.registry import get_target, target_names
 from edgekit.runtime import open_model
-from tests.conftest import write_tiny_recipe, SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command
+from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command, write_tiny_recipe
 
 
 @pytest.fixture(scope="module")

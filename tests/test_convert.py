@@ -6,9 +6,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekit.flows.convert import convert_file
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.errors import DataError, InputError
-from edgekit.manifest import verify_bundle
+from edgekit.flows.convert import convert_file
 from tests.conftest import edgekit_command
 
 

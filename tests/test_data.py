@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgekit.data import load_dataset
+from edgekit.data.load import load_dataset
 from edgekit.errors import DataError
 from edgekit.recipe import DataSpec
 

@@ -11,7 +11,7 @@ from edgekit.compression.distill import distillation_loss
 from edgekit.compression.run import run_compression
 from edgekit.compression.shrink import shrink
 from edgekit.errors import ModelError
-from edgekit.train import TrainData, keras_predictions, top1_accuracy
+from edgekit.training.train import TrainData, keras_predictions, top1_accuracy
 from tests.conftest import tiny_cnn
 
 
@@ -178,7 +178,7 @@ def test_self_distillation_guides_the_model_with_a_frozen_copy(tiny_model, mnist
 
 def test_teacher_from_a_model_file(tiny_model, tmp_path):
     """[distill] teacher = "file.keras": loaded (not retrained) and shrunk into the student."""
-    from edgekit.steps import steps_from_recipe
+    from edgekit.flows.from_recipe import steps_from_recipe
     from edgekit.recipe import recipe_from_dict
 
     tiny_model.save(tmp_path / "teacher.keras")
@@ -193,7 +193,7 @@ def test_teacher_from_a_model_file(tiny_model, tmp_path):
 
 def test_benchmark_models_keep_the_student_under_a_quarter_of_the_teacher():
     """``benchmarks/distill_vs_labels.py``'s default pair: the MLP student is 0.117 of the teacher."""
-    from edgekit.models import load_factory
+    from edgekit.models.load import load_factory
     from tests.conftest import REPO
 
     teacher = load_factory("samples/teacher_cnn.py:build", base_dir=REPO)()

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from edgekit import distribute
 from edgekit.errors import InputError
+from edgekit.training import distribute
 from tests.conftest import REPO
 
 FIT_SCRIPT = textwrap.dedent(
@@ -25,8 +25,8 @@ FIT_SCRIPT = textwrap.dedent(
     from edgekit._compat import keras, seed_everything
     from edgekit.compression import Distill, Prune
     from edgekit.compression.run import run_compression
-    from edgekit.distribute import strategy_scope
-    from edgekit.train import TrainData, fit
+    from edgekit.training.distribute import strategy_scope
+    from edgekit.training.train import TrainData, fit
     with strategy_scope(STRATEGY) as strategy:
         seed_everything(0)
         rng = np.random.default_rng(0)

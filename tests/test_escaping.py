@@ -66,10 +66,10 @@ def test_report_html_escapes_every_field(hostile_report, cli_env):
 
 
 def test_results_csv_cells_cannot_start_formulas(hostile_report):
-    from edgekit.report import read_report
-    from edgekit.report_files import render_reports
+    from edgekit.report.files import write_report_folder
+    from edgekit.report.text import read_report
 
-    render_reports(hostile_report, read_report(hostile_report))
+    write_report_folder(hostile_report, read_report(hostile_report), with_json=False)
     rows = list(csv.reader((hostile_report / "results.csv").read_text().splitlines()))
     cells = [cell for row in rows for cell in row]
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r") or (cell.startswith("-") and not _number(cell))]
@@ -88,8 +88,8 @@ def _number(cell: str) -> bool:
 
 @pytest.fixture
 def hostile_bundle(tmp_path, tiny_tflite):
-    from edgekit.bundle import write_bundle
-    from edgekit.evaluate import io_description
+    from edgekit.bundle.write import write_bundle
+    from edgekit.measure.evaluate import io_description
 
     inputs, outputs = io_description(tiny_tflite["int8"])
     inputs[0]["normalization"] = {"mean": [0.0], "std": [255.0], "raw_dtype": "uint8"}
@@ -98,7 +98,7 @@ def hostile_bundle(tmp_path, tiny_tflite):
     folder = tmp_path / "bundle"
     write_bundle(
         folder, model_bytes=tiny_tflite["int8"], labels=labels, name="name\x1b[2J", target="cpu", quantization="int8",
-        inputs=inputs, outputs=outputs, versions={}, recipe=None, metrics={},
+        inputs=inputs, outputs=outputs, versions={}, recorded_recipe=None, metrics={},
     )  # fmt: skip
     np.save(tmp_path / "digit.npy", np.zeros((28, 28, 1), np.uint8))
     return folder, tmp_path / "digit.npy"

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from edgekit.errors import InputError, RecipeError
-from edgekit.fit_space import Budgets, Candidate, Space, candidate_recipe, candidates, describe_miss, misses, overshoot, plan_space, read_budgets
+from edgekit.flows.fit.space import Budgets, Candidate, Space, candidate_recipe, candidates, describe_miss, misses, overshoot, plan_space, read_budgets
 from edgekit.recipe import load_recipe
 from edgekit.registry import get_target
 from tests.conftest import edgekit_command, write_tiny_recipe
@@ -117,7 +117,7 @@ def test_a_bad_fit_table_names_the_key(tmp_path, table, wanted):
 
 
 def test_rungs_end_at_the_full_epochs():
-    from edgekit.flows.fit import rung_scales
+    from edgekit.flows.fit.runs import rung_scales
 
     assert rung_scales(1, 3) == [1.0]
     assert rung_scales(3, 3) == [pytest.approx(1 / 3), 1.0]

@@ -15,8 +15,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgekit.bundle.manifest import MANIFEST_NAME, file_entry, read_manifest, verify_bundle
 from edgekit.errors import EdgekitError
-from edgekit.manifest import MANIFEST_NAME, file_entry, read_manifest, verify_bundle
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

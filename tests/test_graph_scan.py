@@ -32,15 +32,15 @@ def saved(tmp_path_factory):
 
 
 def test_a_keras_saved_model_passes_and_loads(saved):
-    from edgekit.graph_scan import check_saved_model
-    from edgekit.models import load_model_file
+    from edgekit.models.graph_scan import check_saved_model
+    from edgekit.models.load import load_model_file
 
     check_saved_model(saved / "plain_saved_model")
     assert load_model_file(saved / "plain_saved_model").output_shape == (None, 3)
 
 
 def test_a_planted_initializer_is_refused_before_it_runs(saved, tmp_path, monkeypatch):
-    from edgekit.models import load_model_file
+    from edgekit.models.load import load_model_file
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelError, match="refusing to load: op 'WriteFile'.*loading a SavedModel runs its graph"):
@@ -49,8 +49,8 @@ def test_a_planted_initializer_is_refused_before_it_runs(saved, tmp_path, monkey
 
 
 def test_a_plain_tf_module_is_checked_like_a_keras_model(saved, tmp_path, monkeypatch):
-    from edgekit.graph_scan import check_saved_model
-    from edgekit.models import load_model_file
+    from edgekit.models.graph_scan import check_saved_model
+    from edgekit.models.load import load_model_file
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelError, match="refusing to load: op 'WriteFile'"):
@@ -76,7 +76,7 @@ def _edited(saved, tmp_path, edit):
     """A copy of the plain SavedModel with ``edit(meta_graph)`` applied to its protobuf."""
     import shutil
 
-    from edgekit.graph_scan import read_saved_model
+    from edgekit.models.graph_scan import read_saved_model
 
     copy = tmp_path / "edited"
     shutil.copytree(saved / "plain_saved_model", copy)
@@ -91,7 +91,7 @@ def _layer_function(graph):
 
 
 def test_an_unknown_op_is_refused(saved, tmp_path):
-    from edgekit.graph_scan import check_saved_model
+    from edgekit.models.graph_scan import check_saved_model
 
     copy = _edited(saved, tmp_path, lambda g: _layer_function(g).node_def.add(name="custom", op="MyLoadedCustomOp"))
     with pytest.raises(ModelError, match="op 'MyLoadedCustomOp'"):
@@ -100,7 +100,7 @@ def test_an_unknown_op_is_refused(saved, tmp_path):
 
 
 def test_a_layer_calling_the_checkpoint_saver_is_refused(saved, tmp_path):
-    from edgekit.graph_scan import check_saved_model, saver_functions
+    from edgekit.models.graph_scan import check_saved_model, saver_functions
 
     def call_saver(graph):
         node = _layer_function(graph).node_def.add(name="save_elsewhere", op="StatefulPartitionedCall")
@@ -111,7 +111,7 @@ def test_a_layer_calling_the_checkpoint_saver_is_refused(saved, tmp_path):
 
 
 def test_file_ops_outside_the_saver_are_refused(saved, tmp_path):
-    from edgekit.graph_scan import check_saved_model
+    from edgekit.models.graph_scan import check_saved_model
 
     copy = _edited(saved, tmp_path, lambda g: _layer_function(g).node_def.add(name="w", op="SaveV2"))
     with pytest.raises(ModelError, match="op 'SaveV2'"):
@@ -122,8 +122,8 @@ def test_the_layers_tf_keras_saves_are_all_allowed(tmp_path):
     """A zoo of common layers in one model (training and inference traces), plus TF-MOT's QAT
     wrapper: every op in every function is on the allow-list."""
     from edgekit._compat import keras, tfmot
-    from edgekit.graph_ops import PURE_OPS, SAVER_OPS
-    from edgekit.graph_scan import read_saved_model, saver_functions
+    from edgekit.models._graph_ops import PURE_OPS, SAVER_OPS
+    from edgekit.models.graph_scan import read_saved_model, saver_functions
 
     k = keras()
     layers = k.layers

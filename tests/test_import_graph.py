@@ -107,9 +107,10 @@ def test_compression_knows_nothing_of_recipes_registry_or_targets():
 
 def test_the_device_runtime_imports_only_itself_and_the_core_helpers():
     """``edgekit.runtime`` runs on a Pi without TensorFlow: it may not reach the training side."""
-    allowed = ("edgekit.runtime", "edgekit.errors", "edgekit._quiet", "edgekit._compat", "edgekit.images", "edgekit.vocabulary", "edgekit.manifest", "edgekit.ziputil", "edgekit.tflite_graph",
-               "edgekit.tflite_verify", "edgekit._tflite_schema", "edgekit.atomic", "edgekit.environment", "edgekit._version",
-               "edgekit.resource_limits", "edgekit.signing")  # fmt: skip
+    # The device side is a room of its own (limits, images, environment live in it); below it
+    # only the bundle format, the TFLite reader, atomic writes and the flat core helpers.
+    allowed = ("edgekit.runtime", "edgekit.bundle", "edgekit.tflite", "edgekit.output", "edgekit.errors", "edgekit._quiet", "edgekit._compat",
+               "edgekit._version", "edgekit.vocabulary")  # fmt: skip
     reached, todo = set(), [m for m in modules() if m.startswith("edgekit.runtime")]
     while todo:
         module = todo.pop()
@@ -117,3 +118,48 @@ def test_the_device_runtime_imports_only_itself_and_the_core_helpers():
             reached.add(module)
             todo.extend(imported(module))
     assert sorted(m for m in reached if not m.startswith(allowed)) == []
+
+
+def test_the_rooms_below_the_runtime_import_nothing_above_them():
+    """The bundle format, the TFLite reader and output safety are standard library and
+    numpy only: the device runtime stands on them, so they may not reach back up."""
+    below = ("edgekit.bundle", "edgekit.tflite", "edgekit.output")
+    allowed = (*below, "edgekit.errors", "edgekit._version")
+    problems = {
+        module: sorted(name for name in imported(module) if not name.startswith(allowed))
+        for module in modules()
+        if module.startswith(below)
+    }
+    assert {module: names for module, names in problems.items() if names} == {}
+
+
+# The rooms from the top down (docs/layout.md): a module may import its own layer or one below.
+LAYERS = (
+    ("edgekit.cli", "edgekit.__main__", "edgekit.commands"),
+    ("edgekit.flows",),
+    ("edgekit.compression", "edgekit.training", "edgekit.models", "edgekit.data", "edgekit.measure", "edgekit.report", "edgekit.flavours",
+     "edgekit.remote", "edgekit.targets", "edgekit.converters", "edgekit.recipe"),
+    ("edgekit.runtime",),
+    ("edgekit.bundle", "edgekit.tflite", "edgekit.output"),
+    ("edgekit.errors", "edgekit._compat", "edgekit._quiet", "edgekit._version", "edgekit.vocabulary", "edgekit.target", "edgekit.registry",
+     "edgekit.terminal", "edgekit.interrupts"),
+)  # fmt: skip
+
+
+def layer(module: str) -> int | None:
+    """The module's layer (0 is the top); None for the package's own lazy facade."""
+    for depth, rooms in enumerate(LAYERS):
+        if any(module == room or module.startswith(room + ".") for room in rooms):
+            return depth
+    return None
+
+
+def test_every_module_has_a_layer_and_imports_point_down():
+    assert sorted(m for m in modules() if layer(m) is None) == ["edgekit"]
+    upward = [
+        f"{module} (layer {layer(module)}) imports {name} (layer {layer(name)})"
+        for module in modules()
+        for name in imported(module)
+        if layer(module) is not None and layer(name) is not None and layer(name) < layer(module)
+    ]
+    assert upward == []

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.atomic import remove_stale_staging
-from edgekit.manifest import verify_bundle
+from edgekit.bundle.manifest import verify_bundle
+from edgekit.output.atomic import remove_stale_staging
 from tests.conftest import default_sigint, edgekit_command, write_tiny_recipe
 
 # Fewer epochs than the tiny recipe: every stage still runs, in a third of the time.

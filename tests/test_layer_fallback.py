@@ -5,15 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgekit.converters.keras_tflite import convert_keras
 from edgekit._compat import keras
 from edgekit.compression import Prune, QuantizeAware, kernel_sparsity
 from edgekit.compression.run import run_compression
 from edgekit.compression.sensitivity import magnitude_prune
 from edgekit.compression.sparsity import follows_m_by_n, kernels
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.errors import ModelError
 from edgekit.runtime import open_model
-from edgekit.train import TrainData
+from edgekit.training.train import TrainData
 
 
 def _scale_layer_class():

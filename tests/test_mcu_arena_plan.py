@@ -11,7 +11,7 @@ from edgekit.runtime import open_model
 from edgekit.target import PackageInput
 from edgekit.targets import _arena_plan, _tflm
 from edgekit.targets.mcu import MCU
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Listing a model's ops for the mcu and ethos-u checks needs no tflite-micro.
 
-The checks read the flatbuffer with edgekit's own reader (``edgekit.tflite_graph``); only the
+The checks read the flatbuffer with edgekit's own reader (``edgekit.tflite.graph``); only the
 mcu package step runs the TFLM interpreter. Each case runs in a child process in which
 ``import tflite_micro`` fails, and must place the ops exactly as this process does.
 """
@@ -16,7 +16,7 @@ import pytest
 
 from edgekit.targets.ethos_u import ETHOS_U
 from edgekit.targets.mcu import MCU
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 
 NO_TFLM = (
     "import sys\n"

@@ -18,8 +18,8 @@ from edgekit.errors import BudgetError
 from edgekit.target import PackageInput
 from edgekit.targets import _lut, _tflm
 from edgekit.targets.mcu import MCU
-from edgekit.tflite_graph import read_tflite
-from edgekit.tflite_verify import verify_tflite
+from edgekit.tflite.graph import read_tflite
+from edgekit.tflite.verify import verify_tflite
 
 DENSE_SHAPE = (32, 392)
 CONV_SHAPE = (8, 3, 3, 1)

@@ -6,7 +6,7 @@ int8 file: no more than 5 % larger, no larger a TFLM tensor arena, and agreeing 
 model at least as well on the same inputs (both run in tflite_micro). The mcu package step
 gets the reference's arena as its RAM budget, so LUT compression may only use RAM the reference
 needs anyway; its flash, lower bound, TFLM plan, edgekit plan and persistent bytes are printed
-(``benchmarks/mcu_fit.py mlperf`` makes the README table from the same steps).
+(``benchmarks/mcu_fit.py mlperf`` makes the table in docs/microcontrollers.md from the same steps).
 
 The datasets are not available, so inputs of the right shape and range are made here, the way
 each benchmark's pipeline makes them: crops of a real photograph (matplotlib's sample image)
@@ -25,7 +25,6 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from tests.conftest import mlperf_path
 from edgekit.converters.keras_tflite import convert_keras
 from edgekit.runtime import open_model
 from edgekit.runtime.interpreter import dequantize, quantize
@@ -33,6 +32,7 @@ from edgekit.target import PackageInput
 from edgekit.targets import _tflm
 from edgekit.targets.ethos_u import ETHOS_U
 from edgekit.targets.mcu import MCU
+from tests.conftest import mlperf_path
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +151,7 @@ CASES = {
 
 def load_keras(case: Case):
     from edgekit._compat import tfmot
-    from edgekit.models import load_model_file
+    from edgekit.models.load import load_model_file
 
     path = mlperf_path(*case.keras)
     if case.qat:  # TF-MOT QAT wrappers need their custom-object scope to deserialise

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 
 def anomaly_frames(path, folder):
     """(normal vs anomalous) frames for the AD model, labelled 0/1, and the float model's AUC."""
-    from edgekit.models import load_model_file
-    from edgekit.tasks import reconstruction_error, roc_auc
+    from edgekit.measure.tasks import reconstruction_error, roc_auc
+    from edgekit.models.load import load_model_file
 
     model = load_model_file(path)
     rng = np.random.default_rng(0)

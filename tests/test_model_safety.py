@@ -12,8 +12,8 @@ import ast
 import pytest
 
 from edgekit.errors import ModelError
-from edgekit.model_scan import unsafe_parts
-from edgekit.models import load_model_file
+from edgekit.models.load import load_model_file
+from edgekit.models.scan import unsafe_parts
 from tests.conftest import REPO
 
 FORMATS = ["lambda.keras", "lambda.h5", "lambda_savedmodel"]
@@ -55,7 +55,7 @@ def test_trust_model_loads_it(lambda_models, name):
 
 
 def test_build_passes_trust_to_the_recipe_model(lambda_models, tmp_path):
-    from edgekit.stages import recipe_model as load_model
+    from edgekit.flows.stages import model_from_spec
     from edgekit.recipe import load_recipe
 
     folder, marker = lambda_models
@@ -63,8 +63,8 @@ def test_build_passes_trust_to_the_recipe_model(lambda_models, tmp_path):
     (tmp_path / "r.toml").write_text('[model]\nfile = "lambda.keras"\n')
     recipe = load_recipe(tmp_path / "r.toml")
     with pytest.raises(ModelError, match="Lambda"):
-        load_model(recipe)
-    assert load_model(recipe, trust=True).count_params() == 10
+        model_from_spec(recipe.model, base_dir=recipe.base_dir, changes=False)
+    assert model_from_spec(recipe.model, base_dir=recipe.base_dir, changes=False, trust=True).count_params() == 10
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import ModelError
-from edgekit.models import load_model_file, model_from_factory
+from edgekit.models.load import load_model_file, model_from_factory
 from tests.conftest import SAMPLES
 
 

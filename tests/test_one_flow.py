@@ -17,7 +17,7 @@ from edgekit.flows.build import build
 from edgekit.flows.convert import convert_file
 from edgekit.flows.sweep import sweep
 from edgekit.registry import get_target, target_names
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 from tests.conftest import write_tiny_recipe
 
 STATIC_BATCH = ("edgetpu", "gpu", "mcu", "ethos-u")
@@ -49,7 +49,7 @@ latency_runs = 3
 @pytest.fixture(scope="module")
 def model_and_data(tmp_path_factory, tiny_model):
     """The trained tiny CNN as a .keras file and raw digits split as a build splits them."""
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
 
     folder = tmp_path_factory.mktemp("one-flow")

@@ -1,6 +1,6 @@
 """edgekit writes only into folders it made or that are empty, and one writer at a time.
 
-The folder checks run on :class:`edgekit.outputs.OutputFolder` directly (no TensorFlow); the
+The folder checks run on :class:`edgekit.output.folder.OutputFolder` directly (no TensorFlow); the
 probes from the issue run as real ``edgekit build`` processes: a user's folder, the current
 folder and the recipe's folder are refused and left as they were, ``--force`` keeps every
 file edgekit did not write, and a second writer of one output fails naming the first's PID.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import BusyError, InputError
-from edgekit.outputs import STAMP, OutputFolder, check_bundle_folder, read_stamp
+from edgekit.output.folder import STAMP, OutputFolder, check_bundle_folder, read_stamp
 from tests.conftest import REPO, edgekit_command, write_tiny_recipe
 
 
@@ -135,10 +135,10 @@ def test_a_symlinked_output_is_written_where_it_points(tmp_path):
 
 
 def test_bundle_folders_are_marked_by_their_manifest(tmp_path):
-    from edgekit.bundle import write_bundle
+    from edgekit.bundle.write import write_bundle
 
     bundle = tmp_path / "b"
-    fields = dict(name="b", target="cpu", quantization="int8", inputs=[], outputs=[], versions={}, recipe=None, metrics={})
+    fields = dict(name="b", target="cpu", quantization="int8", inputs=[], outputs=[], versions={}, recorded_recipe=None, metrics={})
     write_bundle(bundle, model_bytes=b"m", labels=["a"], **fields)
     write_bundle(bundle, model_bytes=b"m2", labels=["a"], **fields)  # its own: replaced
     (bundle / "notes.txt").write_text("mine")
@@ -156,7 +156,7 @@ def test_bundle_folders_are_marked_by_their_manifest(tmp_path):
 
 HOLDER = """
 import sys, time
-from edgekit.outputs import OutputFolder
+from edgekit.output.folder import OutputFolder
 with OutputFolder(sys.argv[1], kind="build"):
     print("held", flush=True)
     time.sleep(60)

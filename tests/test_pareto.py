@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgekit.pareto import dominates, mark_pareto, pareto_front
+from edgekit.report.pareto import dominates, mark_pareto, pareto_front
 
 points = st.lists(st.tuples(st.integers(0, 20), st.integers(1, 20)).map(lambda p: (p[0] / 20, float(p[1]))), max_size=25)
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-
-import numpy as np
 import shutil
 
+import numpy as np
 import pytest
 
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.converters.metadata import associated_files, read_metadata
 from edgekit.errors import RecipeError
-from edgekit import stages
 from edgekit.flavours import DressInput
-from edgekit.manifest import verify_bundle
-from edgekit.phone import dress
+from edgekit.flavours.phone import dress
+from edgekit.flows import stages
 from edgekit.flows.build import build
+from edgekit.flows.from_recipe import artifact_settings
 from edgekit.recipe import load_recipe, recipe_from_dict
 from edgekit.registry import get_target
 from edgekit.runtime import open_model
@@ -138,7 +138,7 @@ def tiny_phone_recipe(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digits():
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
 
     return load_dataset(DataSpec(source="mnist", limit_train=64, limit_test=64))
@@ -150,7 +150,7 @@ def artifact(name: str, target: str | None, quantization: str, model_bytes: byte
 
 def dressed(unflavoured: stages.Artifact, recipe, digits) -> stages.Artifact:
     """The conversion stage's dressing step, as a build of ``recipe`` applies it."""
-    return stages.dress(unflavoured, stages.ModelData.from_dataset(digits), stages.ArtifactSettings.from_recipe(recipe))
+    return stages.dress(unflavoured, stages.ModelData.from_dataset(digits), artifact_settings(recipe))
 
 
 def test_flavour_leaves_predictions_unchanged(tiny_tflite, tiny_phone_recipe, digits):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from edgekit.manifest import verify_bundle
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.flows.build import build
 from edgekit.runtime import open_model
 from tests.conftest import SAMPLES, edgekit_command, write_tiny_recipe

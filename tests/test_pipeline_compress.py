@@ -1,14 +1,13 @@
 """A build with every compression step: the report shows what each artifact kept and what was left out."""
 
 import json
-
 import shutil
 
 import pytest
 
-from edgekit.manifest import verify_bundle
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.flows.build import build
-from edgekit.report import format_table
+from edgekit.report.text import format_table
 from tests.conftest import SAMPLES
 
 RECIPE = """

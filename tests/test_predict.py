@@ -24,7 +24,7 @@ def bundles(tmp_path_factory):
 @pytest.fixture(scope="module")
 def raw_test_digits():
     """The raw uint8 test digits the build measured accuracy on, and their labels."""
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
 
     ds = load_dataset(DataSpec(source="mnist", limit_test=TINY_TEST))
@@ -138,7 +138,7 @@ def test_bad_inputs_get_clear_errors(bundles, tmp_path):
 def test_zipped_bundle_predicts_like_its_folder_and_leaves_nothing(bundles, raw_test_digits, tmp_path, monkeypatch):
     import tempfile
 
-    from edgekit.ziputil import zip_folder
+    from edgekit.bundle.archive import zip_folder
 
     archive = zip_folder(bundles["int8"], tmp_path / "bundle.zip")
     monkeypatch.setattr(tempfile, "tempdir", str((tmp_path / "tmp").resolve()))

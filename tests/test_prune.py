@@ -7,7 +7,7 @@ from edgekit.compression import Prune, QuantizeAware, kernel_sparsity
 from edgekit.compression.prune import derive_schedule
 from edgekit.compression.run import run_compression
 from edgekit.errors import EdgekitError
-from edgekit.train import TrainData
+from edgekit.training.train import TrainData
 
 
 @pytest.mark.parametrize("total_steps, ramp", [(16, 0.6), (250, 0.3), (1501, 0.6), (7, 1.0), (2, 0.5)])

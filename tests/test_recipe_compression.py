@@ -3,8 +3,8 @@
 import pytest
 
 from edgekit.compression import Cluster, Distill, Prune, QuantizeAware
-from edgekit.steps import steps_from_recipe
 from edgekit.errors import RecipeError
+from edgekit.flows.from_recipe import steps_from_recipe
 from edgekit.recipe import load_recipe, parse_m_by_n, recipe_from_dict
 from tests.conftest import SAMPLES
 
@@ -95,7 +95,7 @@ def test_self_distillation_needs_no_student(tmp_path):
 
 def test_a_target_can_ask_for_the_xnnpack_pruning_policy(tmp_path):
     recipe = load_recipe(write(tmp_path, '\n[prune]\nsparsity = 0.5\n[target.cpu]\npruning_policy = "xnnpack"\n'))
-    from edgekit.stages import recipe_targets
+    from edgekit.flows.from_recipe import recipe_targets
 
     assert steps_from_recipe(recipe)[0].policy == "none"  # the policy comes with the targets
     (prune,) = steps_from_recipe(recipe, recipe_targets(recipe))

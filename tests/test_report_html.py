@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.report import read_report
-from edgekit.report_files import render_reports
+from edgekit.report.files import write_report_folder
+from edgekit.report.text import read_report
 from tests.conftest import edgekit_command
 
 CHROMIUM_FLAGS = (
@@ -127,7 +127,7 @@ def test_report_command_renders_every_file(handmade, cli_env):
 
 
 def test_pareto_is_marked_in_the_rendered_table(handmade):
-    render_reports(handmade, read_report(handmade))
+    write_report_folder(handmade, read_report(handmade), with_json=False)
     page = (handmade / "report.html").read_text()
     rows = re.findall(r'<tr( class="front")? data-name="([^"]+)">', page)
     front = {name for css, name in rows if css}
@@ -136,7 +136,7 @@ def test_pareto_is_marked_in_the_rendered_table(handmade):
 
 
 def test_report_html_in_headless_chromium(handmade, tmp_path):
-    render_reports(handmade, read_report(handmade))
+    write_report_folder(handmade, read_report(handmade), with_json=False)
     page = handmade / "report.html"
     found = probe_in_browser(page, tmp_path / "browser")
     assert found["rows"] == 16
@@ -159,7 +159,7 @@ def test_a_build_report_renders_too(handmade):
     for artifact in report["artifacts"]:
         del artifact["sparsity_target"], artifact["mode"]
     report["artifacts"] = report["artifacts"][:2]
-    render_reports(handmade, report)
+    write_report_folder(handmade, report, with_json=False)
     page = (handmade / "report.html").read_text()
     assert page.count("<tr data-name=") + page.count('<tr class="front" data-name=') == 2
     assert "| artifact |" in (handmade / "report.md").read_text()  # the build's own Markdown format

@@ -21,7 +21,7 @@ from tests.conftest import REPO
 
 
 def test_the_memory_budget_reads_its_variable(monkeypatch):
-    from edgekit.resource_limits import memory_cap, parse_size
+    from edgekit.runtime.limits import memory_cap, parse_size
 
     assert parse_size("512M", "X") == 512 * 1024**2 and parse_size("2GiB", "X") == 2 * 1024**3 and parse_size("4096", "X") == 4096
     monkeypatch.setenv("EDGEKIT_MAX_MEMORY", "0")
@@ -33,9 +33,9 @@ def test_the_memory_budget_reads_its_variable(monkeypatch):
 
 
 def test_declared_tensors_are_counted(tiny_tflite, monkeypatch):
-    from edgekit.resource_limits import check_tensor_memory, tensor_bytes
     from edgekit.errors import ModelError
-    from edgekit.tflite_graph import read_tflite
+    from edgekit.runtime.limits import check_tensor_memory, tensor_bytes
+    from edgekit.tflite.graph import read_tflite
 
     graph = read_tflite(tiny_tflite["float32"])
     needed = tensor_bytes(graph)
@@ -48,7 +48,7 @@ def test_declared_tensors_are_counted(tiny_tflite, monkeypatch):
 
 
 def test_npy_headers_are_checked_against_file_and_budget(tmp_path, monkeypatch):
-    from edgekit.resource_limits import check_npy
+    from edgekit.runtime.limits import check_npy
 
     np.save(tmp_path / "ok.npy", np.zeros((64, 64), np.float32))
     check_npy(tmp_path / "ok.npy")
@@ -63,7 +63,7 @@ def test_npy_headers_are_checked_against_file_and_budget(tmp_path, monkeypatch):
 def test_image_pixels_are_checked_from_the_header(tmp_path, monkeypatch):
     from PIL import Image
 
-    from edgekit.images import load_image
+    from edgekit.runtime.images import load_image
 
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "digit.png")
     monkeypatch.setenv("EDGEKIT_MAX_IMAGE_PIXELS", "783")
@@ -74,12 +74,12 @@ def test_image_pixels_are_checked_from_the_header(tmp_path, monkeypatch):
 
 
 def test_a_zipped_bundle_extracts_only_what_its_manifest_lists(tmp_path, tiny_tflite):
-    from edgekit.bundle import write_bundle
-    from edgekit.manifest import parse_manifest
-    from edgekit.ziputil import extract_bundle, zip_folder
+    from edgekit.bundle.archive import extract_bundle, zip_folder
+    from edgekit.bundle.manifest import parse_manifest
+    from edgekit.bundle.write import write_bundle
 
     write_bundle(tmp_path / "b", model_bytes=tiny_tflite["int8"], labels=["a"], name="b", target="cpu", quantization="int8",
-                 inputs=[], outputs=[], versions={}, recipe=None, metrics={})  # fmt: skip
+                 inputs=[], outputs=[], versions={}, recorded_recipe=None, metrics={})  # fmt: skip
     archive = zip_folder(tmp_path / "b", tmp_path / "b.zip")
     root = extract_bundle(archive, tmp_path / "out", parse=parse_manifest)
     assert sorted(p.name for p in root.iterdir()) == ["labels.txt", "manifest.json", "model.tflite"]
@@ -104,12 +104,12 @@ main(sys.argv[1:])
 
 def test_a_memory_error_is_one_line_and_exit_2(tmp_path, tiny_tflite):
     """A real MemoryError (the process's memory capped below what a valid 128 MB array needs)."""
-    from edgekit.bundle import write_bundle
-    from edgekit.evaluate import io_description
+    from edgekit.bundle.write import write_bundle
+    from edgekit.measure.evaluate import io_description
 
     inputs, outputs = io_description(tiny_tflite["int8"])
     write_bundle(tmp_path / "b", model_bytes=tiny_tflite["int8"], labels=[str(i) for i in range(10)], name="b", target="cpu",
-                 quantization="int8", inputs=inputs, outputs=outputs, versions={}, recipe=None, metrics={})  # fmt: skip
+                 quantization="int8", inputs=inputs, outputs=outputs, versions={}, recorded_recipe=None, metrics={})  # fmt: skip
     big = tmp_path / "big.npy"
     np.lib.format.open_memmap(big, mode="w+", dtype=np.uint8, shape=(160_000, 28, 28, 1)).flush()  # 125 MB, sparse on disk
     env = dict(os.environ, PYTHONPATH=str(REPO), EDGEKIT_MAX_MEMORY="0")

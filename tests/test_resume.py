@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.model_cache import ModelCache, compression_key, float_model_key
-from edgekit.stages import recipe_targets
+from edgekit.flows.from_recipe import compression_key, float_model_key, recipe_targets
+from edgekit.flows.model_cache import ModelCache
 from edgekit.recipe import load_recipe
 from tests.conftest import REPO, edgekit_command, tiny_cnn, write_tiny_recipe
 from tests.test_interrupt import QUICK, assert_complete, interrupt_at, leftovers, start_build
@@ -182,7 +182,7 @@ def test_qat_models_load_but_code_needs_trust(tmp_path, mnist_small, caplog):
     """A QAT model round-trips (as .h5) without --trust-model; a Lambda layer does not."""
     from edgekit._compat import keras
     from edgekit.compression.qat import QuantizeAware
-    from edgekit.train import TrainData
+    from edgekit.training.train import TrainData
 
     x, y, _, _ = mnist_small
     qat = QuantizeAware(epochs=1).apply(tiny_cnn(), TrainData(x[:64], y[:64], batch_size=32))

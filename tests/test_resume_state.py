@@ -74,7 +74,7 @@ def test_an_edited_figure_is_caught_by_the_manifest(swept, caplog):
 
 
 def test_a_checkpoint_note_naming_a_foreign_file_is_not_loaded(tmp_path, caplog, tiny_model):
-    from edgekit.model_cache import ModelCache
+    from edgekit.flows.model_cache import ModelCache
 
     cache = ModelCache(tmp_path / "cache")
     entry = cache.save("float", "0123456789abcdef", {"model.keras": tiny_model}, {"recipe": "x"})

@@ -26,7 +26,7 @@ LOADED_HEAVY = f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAV
 
 
 def test_importing_the_device_modules_loads_no_tensorflow():
-    code = "import sys\nimport edgekit.runtime, edgekit.runtime.bundle, edgekit.runtime.bench, edgekit.remote\n"
+    code = "import sys\nimport edgekit.runtime, edgekit.runtime.bundle, edgekit.runtime.bench, edgekit.remote.ssh\n"
     code += "import edgekit.commands.predict, edgekit.commands.bench, edgekit.commands.deploy, edgekit.commands.verify\n"
     assert python(code + LOADED_HEAVY) == "[]"
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from edgekit.manifest import verify_bundle
+from edgekit.bundle.manifest import verify_bundle
 from edgekit.flows.build import build
 from tests.conftest import SAMPLES
 
@@ -103,7 +103,7 @@ def test_mcu_artifact_as_shipped_is_a_sixth_of_float32_and_as_accurate(sample):
     """Issue 16: the shipped mcu flatbuffer (LUT-compressed, in the bundle's mcu/ folder) is at
     most 1/6 of the float32 model's bytes, loads in TFLM within its reported arena, and its TFLM
     accuracy on the 2,000 test digits is within 0.5 points of the float model's."""
-    from edgekit.data import load_dataset
+    from edgekit.data.load import load_dataset
     from edgekit.recipe import DataSpec
     from edgekit.runtime import open_model
     from edgekit.runtime.interpreter import quantize

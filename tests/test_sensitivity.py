@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit.compression.sensitivity import analyze_model, magnitude_prune, sensitive_layers
-from edgekit.report import format_debugger, format_sensitivity
+from edgekit.report.text import format_debugger, format_sensitivity
 from tests.conftest import edgekit_command
 
 

@@ -37,15 +37,15 @@ def keys(tmp_path_factory):
 
 @pytest.fixture
 def bundle(tmp_path, tiny_tflite):
-    from edgekit.bundle import write_bundle
-    from edgekit.evaluate import io_description
+    from edgekit.bundle.write import write_bundle
+    from edgekit.measure.evaluate import io_description
 
     inputs, outputs = io_description(tiny_tflite["int8"])
     inputs[0]["normalization"] = {"mean": [0.0], "std": [255.0], "raw_dtype": "uint8"}
     folder = tmp_path / "digits"
     write_bundle(
         folder, model_bytes=tiny_tflite["int8"], labels=[str(i) for i in range(10)], name="digits", target="cpu",
-        quantization="int8", inputs=inputs, outputs=outputs, versions={}, recipe=None, metrics={"accuracy": 0.9},
+        quantization="int8", inputs=inputs, outputs=outputs, versions={}, recorded_recipe=None, metrics={"accuracy": 0.9},
     )  # fmt: skip
     return folder
 
@@ -78,8 +78,8 @@ def test_sign_then_verify_with_a_key_and_with_allowed_signers(bundle, keys):
 
 
 def test_a_consistently_rewritten_signed_bundle_is_refused(bundle, keys, tmp_path):
-    from edgekit.manifest import verify_bundle
-    from edgekit.signing import Signers, sign_bundle
+    from edgekit.bundle.manifest import verify_bundle
+    from edgekit.bundle.signing import Signers, sign_bundle
 
     sign_bundle(bundle, keys / "publisher")
     rewrite_consistently(bundle)
@@ -95,8 +95,8 @@ def test_a_consistently_rewritten_signed_bundle_is_refused(bundle, keys, tmp_pat
 
 
 def test_a_changed_file_under_a_good_signature_is_tampered(bundle, keys):
-    from edgekit.manifest import verify_bundle
-    from edgekit.signing import Signers, sign_bundle
+    from edgekit.bundle.manifest import verify_bundle
+    from edgekit.bundle.signing import Signers, sign_bundle
 
     sign_bundle(bundle, keys / "publisher")
     data = bytearray((bundle / "model.tflite").read_bytes())
@@ -107,8 +107,8 @@ def test_a_changed_file_under_a_good_signature_is_tampered(bundle, keys):
 
 
 def test_other_keys_and_other_namespaces_do_not_count(bundle, keys):
-    from edgekit.manifest import verify_bundle
-    from edgekit.signing import SIGNATURE_NAME, Signers, sign_bundle
+    from edgekit.bundle.manifest import verify_bundle
+    from edgekit.bundle.signing import SIGNATURE_NAME, Signers, sign_bundle
 
     sign_bundle(bundle, keys / "stranger")
     with pytest.raises(BundleError, match="signature check failed"):
@@ -123,7 +123,7 @@ def test_other_keys_and_other_namespaces_do_not_count(bundle, keys):
 
 
 def test_a_device_can_require_signatures(bundle, keys, tmp_path):
-    from edgekit.signing import sign_bundle
+    from edgekit.bundle.signing import sign_bundle
 
     env = {"EDGEKIT_ALLOWED_SIGNERS": str(keys / "allowed_signers")}
     unsigned = cli("verify", str(bundle), env=env)
@@ -139,9 +139,9 @@ def test_a_device_can_require_signatures(bundle, keys, tmp_path):
 
 
 def test_zipped_signed_bundles_carry_their_signature(bundle, keys, tmp_path):
-    from edgekit.manifest import verify_signed_bundle
-    from edgekit.signing import Signers, sign_bundle
-    from edgekit.ziputil import zip_folder
+    from edgekit.bundle.archive import zip_folder
+    from edgekit.bundle.manifest import verify_signed_bundle
+    from edgekit.bundle.signing import Signers, sign_bundle
 
     sign_bundle(bundle, keys / "publisher")
     archive = zip_folder(bundle, tmp_path / "digits.zip")
@@ -151,7 +151,7 @@ def test_zipped_signed_bundles_carry_their_signature(bundle, keys, tmp_path):
 
 
 def test_bad_keys_are_one_line_errors(bundle, keys):
-    from edgekit.signing import Signers, check_signing_key, read_public_key
+    from edgekit.bundle.signing import Signers, check_signing_key, read_public_key
 
     with pytest.raises(InputError, match="no such key file"):
         check_signing_key(keys / "nothere")
@@ -163,8 +163,8 @@ def test_bad_keys_are_one_line_errors(bundle, keys):
 
 def test_a_recipe_with_sign_key_signs_every_bundle(tmp_path, keys):
     from edgekit import build
-    from edgekit.manifest import verify_bundle
-    from edgekit.signing import Signers
+    from edgekit.bundle.manifest import verify_bundle
+    from edgekit.bundle.signing import Signers
     from tests.conftest import write_tiny_recipe
 
     recipe = write_tiny_recipe(tmp_path)

@@ -2,13 +2,13 @@
 
 import pytest
 
-from edgekit.converters.keras_tflite import convert_keras
 from edgekit.compression import Prune
 from edgekit.compression.run import run_compression
 from edgekit.compression.sparse_encoding import sparse_optimizations, try_sparse
+from edgekit.converters.keras_tflite import convert_keras
 from edgekit.runtime import open_model
 from edgekit.runtime.inspect import weight_sparsity
-from edgekit.train import TrainData
+from edgekit.training.train import TrainData
 
 
 @pytest.fixture(scope="module")

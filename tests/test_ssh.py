@@ -208,7 +208,7 @@ def test_refused_key_error_says_how_to_install_the_key(sshd, bundles):
 
 
 def test_install_hint_matches_the_device():
-    from edgekit.remote import Remote, install_hint
+    from edgekit.remote.ssh import Remote, install_hint
 
     pi64 = {"missing": "edgekit", "machine": "aarch64", "python": "3.11.2"}
     assert install_hint(pi64, Remote("pi")) == (
@@ -221,7 +221,7 @@ def test_install_hint_matches_the_device():
 
 def test_remote_words_and_paths_are_quoted():
     from edgekit.errors import InputError
-    from edgekit.remote import Remote, remote_path
+    from edgekit.remote.ssh import Remote, remote_path
 
     remote = Remote("pi", python="~/venv/bin/python -u")
     assert remote.python_command("-m", "edgekit", "verify", "dir with space") == "\"$HOME\"/venv/bin/python -u -m edgekit verify 'dir with space'"

@@ -56,8 +56,8 @@ def test_hostile_bundle_name_runs_nothing_on_the_device(sshd, hostile_bundle):
 
 def test_legacy_copy_of_a_hostile_folder_lands_under_edgekit_names(sshd, hostile_bundle):
     """Below the name check: the copy itself sends only edgekit's names through the shell."""
-    from edgekit.remote import Remote
-    from edgekit.remote_deploy import _staging
+    from edgekit.remote.deploy import _staging
+    from edgekit.remote.ssh import Remote
 
     remote = Remote("pi", python=f"env PYTHONPATH={REPO} {sys.executable}", ssh_config=sshd["config"], legacy_scp=True)
     assert "-O" in remote.scp_argv(["x"], "pi:y")
@@ -125,7 +125,7 @@ def test_ipv6_host_is_bracketed_for_scp(sshd, bundles):  # noqa: F811
 
 def test_destinations_are_checked_as_openssh_does():
     from edgekit.errors import InputError
-    from edgekit.remote import Remote
+    from edgekit.remote.ssh import Remote
 
     assert Remote("pi@[fe80::1]").scp_target("x/y") == "pi@[fe80::1]:x/y"
     assert Remote("ssh://pi@[::1]:2222").destination == "pi@::1"
@@ -136,7 +136,7 @@ def test_destinations_are_checked_as_openssh_does():
 
 
 def test_a_device_that_requires_signatures_refuses_unsigned_bundles(sshd, bundles, tmp_path):  # noqa: F811
-    from edgekit.signing import sign_bundle
+    from edgekit.bundle.signing import sign_bundle
 
     key = tmp_path / "publisher"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.manifest import verify_bundle
-from edgekit.pareto import dominates
+from edgekit.bundle.manifest import verify_bundle
+from edgekit.flows.from_recipe import float_model_key, recipe_targets
+from edgekit.flows.sweep.grid import plan_grid, variant_key
 from edgekit.recipe import Recipe, load_recipe
+from edgekit.report.pareto import dominates
 from edgekit.runtime import open_model
-from edgekit.model_cache import float_model_key
-from edgekit.stages import recipe_targets
-from edgekit.sweep_grid import plan_grid, variant_key
 from tests.conftest import SAMPLES, TINY_RECIPE, TINY_TEST, TINY_TRAIN, edgekit_command, interrupt_when_written, write_tiny_recipe
 from tests.test_report_html import assert_offline, probe_in_browser, screenshot
 

@@ -8,8 +8,8 @@ import pytest
 from edgekit.errors import InputError, ModelError
 from edgekit.registry import get_target
 from edgekit.runtime import open_model
-from edgekit.tflite_graph import Operator, read_tflite
 from edgekit.targets import edgetpu
+from edgekit.tflite.graph import Operator, read_tflite
 from tests._accel_models import build, calibration
 
 
@@ -134,8 +134,8 @@ def test_documented_limitations(limit, options, reason):
 
 
 def test_conversion_stage_fixes_the_batch_for_edgetpu_and_gpu(tiny_model, mnist_small):
-    from edgekit import stages
     from edgekit.compression.run import uncompressed
+    from edgekit.flows import stages
 
     data = stages.ModelData(x_calibration=mnist_small[0], x_test=mnist_small[2], y_test=mnist_small[3], labels=tuple("0123456789"), normalization={})
     settings = stages.ArtifactSettings(name="tiny", calibration_samples=50)

@@ -14,7 +14,7 @@ from edgekit.registry import get_target
 from edgekit.runtime import resolve_backend
 from edgekit.target import PackageInput
 from edgekit.targets.ethos_u import ETHOS_U
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 
 
 @pytest.fixture(scope="module")

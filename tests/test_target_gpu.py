@@ -11,7 +11,7 @@ import pytest
 from edgekit.errors import InputError, ModelError
 from edgekit.registry import get_target
 from edgekit.target import PackageInput
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 from tests._accel_models import build
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from edgekit.errors import ModelError
 from edgekit.runtime import open_model
-from edgekit.tflite_graph import read_tflite
+from edgekit.tflite.graph import read_tflite
 from tests.conftest import mlperf_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,8 +28,8 @@ def test_schema_tables_match_the_installed_litert_schema():
     finally:
         sys.path.remove(str(Path(__file__).parent))
     generated = gen_tflite_schema.generate(gen_tflite_schema.load_schema_module())
-    assert generated == (REPO / "edgekit" / "_tflite_schema.py").read_text(), (
-        "edgekit/_tflite_schema.py is stale: python tests/gen_tflite_schema.py > edgekit/_tflite_schema.py"
+    assert generated == (REPO / "edgekit" / "tflite" / "_schema.py").read_text(), (
+        "edgekit/tflite/_schema.py is stale: python tests/gen_tflite_schema.py > edgekit/tflite/_schema.py"
     )
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from edgekit.errors import ModelError
 from edgekit.runtime.interpreter import read_model_bytes
-from edgekit.tflite_graph import Quantization, read_tflite
-from edgekit.tflite_verify import first_problem, verify_tflite
+from edgekit.tflite.graph import Quantization, read_tflite
+from edgekit.tflite.verify import first_problem, verify_tflite
 from tests.conftest import MLPERF, mlperf_path
 
 IC = ("ic", "pretrainedResnet_quant.tflite")

@@ -18,4 +18,4 @@ def test_wheel_file_list_is_pinned(tmp_path):
         GOLDEN.write_text("\n".join(names) + "\n")
     assert names == GOLDEN.read_text().split()
     assert {n.split("/")[0] for n in names} == {"edgekit"}
-    assert "edgekit/datasets/mnist10k.npz" in names
+    assert "edgekit/data/mnist10k.npz" in names

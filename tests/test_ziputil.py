@@ -8,10 +8,10 @@ import zipfile
 
 import pytest
 
-from edgekit.bundle import write_bundle
+from edgekit.bundle.archive import safe_extract, zip_folder
+from edgekit.bundle.manifest import verify_bundle
+from edgekit.bundle.write import write_bundle
 from edgekit.errors import BundleError
-from edgekit.manifest import verify_bundle
-from edgekit.ziputil import safe_extract, zip_folder
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def bundle(tmp_path, tiny_tflite):
     write_bundle(
         path, model_bytes=tiny_tflite["int8"], labels=[str(i) for i in range(10)], extra_files={"c/model.h": b"// c\n"},
         name="tiny-int8", target="cpu", quantization="int8", inputs=[], outputs=[], versions={"edgekit": "test"},
-        recipe=None, metrics={},
+        recorded_recipe=None, metrics={},
     )
     return path
 

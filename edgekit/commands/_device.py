@@ -39,13 +39,13 @@ def remote_options(command):
 
 def _remote_path(ctx, param, value):
     """Checked before anything connects: a bad --path is a usage error, not a failed copy."""
-    from edgekit.remote import remote_path
+    from edgekit.remote.ssh import remote_path
 
     remote_path(value)
     return value
 
 
 def make_remote(host: str, *, remote_python: str, ssh_config: str | None, connect_timeout: int, command_timeout: int, legacy_scp: bool = False):
-    from edgekit.remote import Remote
+    from edgekit.remote.ssh import Remote
 
     return Remote(host, python=remote_python, ssh_config=ssh_config, connect_timeout=connect_timeout, timeout=float(command_timeout), legacy_scp=legacy_scp)

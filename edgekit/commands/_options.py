@@ -25,7 +25,7 @@ def recipe_overrides(command):
 def writable(ctx, param, value):
     """Click callback for output options: a path that cannot be written fails before the work."""
     if value is not None and str(value) != "-":
-        from edgekit.atomic import check_writable
+        from edgekit.output.atomic import check_writable
 
         is_file = isinstance(param.type, click.Path) and not param.type.dir_okay
         check_writable(value, what=param.opts[0], is_file=is_file)
@@ -42,13 +42,13 @@ def force_option(command):
 
 def signer_options(command):
     """``--key PUB`` / ``--allowed-signers FILE``: require the publisher's signature
-    (``edgekit.signing``); without them the device's own requirement, if any, applies."""
+    (``edgekit.bundle.signing``); without them the device's own requirement, if any, applies."""
 
     @click.option("--key", "signer_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by this OpenSSH public key (.pub).")
     @click.option("--allowed-signers", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by anyone in this allowed_signers file (ssh-keygen's format, as git uses).")
     @functools.wraps(command)
     def wrapper(*args, signer_key=None, allowed_signers=None, **kwargs):
-        from edgekit.signing import Signers
+        from edgekit.bundle.signing import Signers
 
         kwargs["signers"] = Signers.from_options(signer_key, allowed_signers)
         return command(*args, **kwargs)

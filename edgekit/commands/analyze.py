@@ -8,6 +8,8 @@ import click
 
 from edgekit.commands._options import recipe_overrides, writable
 
+__all__ = ["analyze"]
+
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
@@ -17,9 +19,9 @@ def analyze(recipe: Path, out: Path | None, overrides: dict):
     """Train RECIPE's float model, then prune (at the recipe's sparsity) and quantise each
     layer alone and measure the accuracy through the interpreter; print the per-layer table
     and the TFLite QuantizationDebugger's per-op int8 error."""
-    from edgekit.atomic import write_file_atomic
     from edgekit.flows.analyze import analyze as analyze_recipe
-    from edgekit.report import format_debugger, format_sensitivity
+    from edgekit.output.atomic import write_file_atomic
+    from edgekit.report.text import format_debugger, format_sensitivity
 
     analysis = analyze_recipe(recipe, overrides=overrides)
     click.echo(format_sensitivity(analysis))

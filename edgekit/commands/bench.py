@@ -12,6 +12,8 @@ import click
 from edgekit.commands._device import make_remote, remote_options, runtime_option
 from edgekit.commands._options import writable
 
+__all__ = ["bench"]
+
 log = logging.getLogger("edgekit")
 
 
@@ -44,7 +46,7 @@ def bench(models, threads_list, runs, warmup, min_time, delegate, runtime, json_
         click.echo(json.dumps(document, indent=2))
         return
     if json_path:
-        from edgekit.atomic import write_file_atomic
+        from edgekit.output.atomic import write_file_atomic
 
         write_file_atomic(json_path, json.dumps(document, indent=2) + "\n")
     click.echo(format_report(document))
@@ -68,8 +70,8 @@ def _bench_here(models, settings, *, show_progress: bool) -> dict:
 
 
 def _bench_hosts(models, settings, hosts, remote_options_: dict) -> dict:
-    from edgekit.remote import probe, run_remote_bench
-    from edgekit.remote_deploy import bench_copies
+    from edgekit.remote.deploy import bench_copies
+    from edgekit.remote.ssh import probe, run_remote_bench
 
     remote_dir = remote_options_.pop("remote_dir")
     results = []

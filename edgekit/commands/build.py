@@ -8,6 +8,8 @@ import click
 
 from edgekit.commands._options import force_option, recipe_overrides, writable
 
+__all__ = ["build"]
+
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
@@ -26,7 +28,7 @@ def build(recipe: Path, out: Path | None, overrides: dict, trust_model: bool, ca
     The trained and the compressed models are checkpointed as soon as they exist, so running
     the same command again after an interrupt resumes from them."""
     from edgekit.flows.build import build as run_build
-    from edgekit.report import format_table
+    from edgekit.report.text import format_table
 
     if no_cache and cache is not None:
         raise click.UsageError("--no-cache and --cache contradict each other; give one")

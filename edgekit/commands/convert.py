@@ -8,6 +8,8 @@ import click
 
 from edgekit.commands._options import writable
 
+__all__ = ["convert"]
+
 
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
@@ -22,7 +24,7 @@ from edgekit.commands._options import writable
 @click.option("--input-shape", default=None, metavar="HxWxC", help="Fix the model's dynamic input dimensions, e.g. 96x96x3 (default: the --data samples' shape).")
 @click.option("--flash-kb", type=float, default=None, metavar="KIB", help="Flash budget (mcu, ethos-u): a model that does not fit is a budget verdict, exit 1.")
 @click.option("--ram-kb", type=float, default=None, metavar="KIB", help="RAM budget for the tensor arena (mcu, ethos-u).")
-@click.option("--board", default=None, metavar="NAME", help="A board's flash and RAM as the budgets, e.g. nrf52840 (see edgekit.boards); --flash-kb/--ram-kb win.")
+@click.option("--board", default=None, metavar="NAME", help="A board's flash and RAM as the budgets, e.g. nrf52840 (see edgekit.targets.boards); --flash-kb/--ram-kb win.")
 @click.option("--trust-model", is_flag=True, help="Allow code (Lambda layers) in the model file.")
 def convert(model: Path, target: str, data, out: Path, mean: float, std: float, labels, calibration_samples: int, task: str, input_shape: str | None, flash_kb, ram_kb, board, trust_model: bool):
     """Convert a trained Keras MODEL (.keras, .h5, SavedModel folder) for one target by
@@ -30,8 +32,8 @@ def convert(model: Path, target: str, data, out: Path, mean: float, std: float, 
     write its bundle."""
     from edgekit.errors import InputError
     from edgekit.flows.convert import convert_file
-    from edgekit.shapes import parse_shape
-    from edgekit.tasks import check_task
+    from edgekit.measure.tasks import check_task
+    from edgekit.models.shapes import parse_shape
 
     if std == 0:
         raise InputError("--std must be non-zero (inputs are divided by it)")

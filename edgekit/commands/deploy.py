@@ -9,6 +9,8 @@ import click
 from edgekit.commands._device import make_remote, remote_options, runtime_option
 from edgekit.commands._options import signer_options
 
+__all__ = ["deploy"]
+
 
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -22,10 +24,10 @@ def deploy(bundles, hosts, runtime, remote_dir, signers, **remote):
     is verified there (sha256 of every file) before it replaces a previous one; what is
     on the device and was not written by edgekit is never replaced. With --key or
     --allowed-signers the bundle must carry that publisher's signature."""
-    from edgekit.manifest import verify_bundle
-    from edgekit.remote import probe
-    from edgekit.remote_deploy import deploy as copy_bundle
-    from edgekit.remote_deploy import safe_remote_name
+    from edgekit.bundle.manifest import verify_bundle
+    from edgekit.remote.deploy import deploy as copy_bundle
+    from edgekit.remote.deploy import safe_remote_name
+    from edgekit.remote.ssh import probe
 
     for bundle in bundles:
         verify_bundle(bundle, signers=signers)  # never ship a bundle that is broken (or unsigned, when asked) here

@@ -8,6 +8,8 @@ import click
 
 from edgekit.commands._options import force_option, recipe_overrides, writable
 
+__all__ = ["fit"]
+
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
@@ -31,8 +33,8 @@ def fit(recipe: Path, target: str, flash_kb, ram_kb, latency_ms, board, min_accu
     report.json, report.md, results.csv and report.html. Nothing fits: exit 1 naming the closest
     candidate. Ctrl-C keeps the finished candidates; the same command resumes.
     """
-    from edgekit.fit_report import format_table
     from edgekit.flows.fit import fit as run_fit
+    from edgekit.report.fit import format_table
 
     try:
         result = run_fit(

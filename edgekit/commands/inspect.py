@@ -1,7 +1,7 @@
 """``edgekit inspect MODEL.tflite [--target T]``: what is in any .tflite file, and where its ops would run.
 
 Works on files edgekit did not make and on machines without TensorFlow: the graph is read
-straight from the flatbuffer (``edgekit.tflite_graph``); only the ``cpu`` target's check loads
+straight from the flatbuffer (``edgekit.tflite.graph``); only the ``cpu`` target's check loads
 an interpreter.
 """
 
@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 import click
+
+__all__ = ["describe", "format_summary", "inspect"]
 
 
 @click.command()
@@ -27,8 +29,8 @@ def inspect(model: Path, targets: tuple[str, ...], as_json: bool):
 def describe(path: Path, targets=()) -> dict:
     """Everything ``inspect`` shows, as plain data."""
     from edgekit.registry import get_target
-    from edgekit.tflite_graph import read_tflite
-    from edgekit.tflite_verify import verify_tflite
+    from edgekit.tflite.graph import read_tflite
+    from edgekit.tflite.verify import verify_tflite
 
     # A target check may hand the model to an interpreter: refuse a damaged one here, by name.
     graph = verify_tflite(path) if targets else read_tflite(path)

@@ -10,6 +10,8 @@ import click
 from edgekit.commands._device import runtime_option, threads_option
 from edgekit.commands._options import signer_options
 
+__all__ = ["predict"]
+
 DELEGATES = ("xnnpack", "none", "gpu")
 
 

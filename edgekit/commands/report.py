@@ -6,15 +6,17 @@ from pathlib import Path
 
 import click
 
+__all__ = ["report"]
+
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def report(folder: Path):
     """Re-render report.md, results.csv, report.html and plots/ in FOLDER from FOLDER/report.json
-    (the output of edgekit sweep or edgekit build). report.json itself is not changed."""
-    from edgekit.report import read_report
-    from edgekit.report_files import render_reports
+    (the output of edgekit build, sweep or fit). report.json itself is not changed."""
+    from edgekit.report.files import write_report_folder
+    from edgekit.report.text import read_report
 
-    written = render_reports(folder, read_report(folder))
+    written = write_report_folder(folder, read_report(folder), with_json=False)
     for path in written:
         click.echo(str(path))

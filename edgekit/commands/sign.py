@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+__all__ = ["sign"]
+
 
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -15,9 +17,9 @@ def sign(bundles: tuple[Path, ...], key: Path):
     edgekit-bundle), writing manifest.json.sig beside it. The manifest pins every file by
     sha256, so the signature covers the whole bundle; each is verified before it is signed.
     Check with 'edgekit verify BUNDLE --key KEY.pub' (or --allowed-signers FILE)."""
+    from edgekit.bundle.manifest import verify_bundle
+    from edgekit.bundle.signing import check_signing_key, fingerprint, sign_bundle
     from edgekit.errors import InputError
-    from edgekit.manifest import verify_bundle
-    from edgekit.signing import check_signing_key, fingerprint, sign_bundle
     from edgekit.terminal import printable
 
     check_signing_key(key)

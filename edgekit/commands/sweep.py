@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from edgekit.commands._options import force_option, recipe_overrides, writable
-from edgekit.sweep_grid import DEFAULT_SPARSITIES
+from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES
 from edgekit.vocabulary import SWEEP_MODES
+
+__all__ = ["sweep"]
 
 SPARSITIES = ",".join(f"{s:g}" for s in DEFAULT_SPARSITIES)
 MODES = ",".join(SWEEP_MODES)
@@ -35,11 +37,11 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
 
     Ctrl-C keeps the finished variants; running the same command again skips them.
     """
-    from edgekit.progress import RichProgress
-    from edgekit.recipe import load_recipe
-    from edgekit.report import format_sweep_table
+    from edgekit.commands._progress import RichProgress
+    from edgekit.flows.from_recipe import default_out_dir
     from edgekit.flows.sweep import sweep as run_sweep
-    from edgekit.sweep_grid import default_out_dir
+    from edgekit.recipe import load_recipe
+    from edgekit.report.text import format_sweep_table
 
     loaded = load_recipe(recipe, overrides=overrides)
     out = out if out is not None else default_out_dir(loaded)

@@ -9,6 +9,8 @@ import click
 
 from edgekit.commands._options import signer_options
 
+__all__ = ["verify"]
+
 
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -18,7 +20,7 @@ def verify(bundles: tuple[Path, ...], signers):
     its manifest and no unlisted file is present. With --key or --allowed-signers (or on a
     device set to require them) also check who signed the manifest. Exits non-zero on the
     first bad one."""
-    from edgekit.manifest import verify_signed_bundle
+    from edgekit.bundle.manifest import verify_signed_bundle
     from edgekit.terminal import printable
 
     for bundle in bundles:

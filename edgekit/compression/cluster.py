@@ -9,21 +9,24 @@ sparsity-preserving (zeros stay zero), and QAT afterwards uses the cluster-prese
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import Mapping
 
 from edgekit._compat import tfmot
+from edgekit.compression.base import CompressionStep
 from edgekit.compression.layers import SkippedLayer, check_names, check_patterns, wrap_layers
 from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel
 from edgekit.errors import EdgekitError, InputError
-from edgekit.train import TrainData, fit
+from edgekit.training.train import TrainData, fit
 from edgekit.vocabulary import CLUSTER_INITS
+
+__all__ = ["Cluster"]
 
 # edgekit.vocabulary.CLUSTER_INITS -> TF-MOT's CentroidInitialization member.
 INITS = dict(zip(CLUSTER_INITS, ("KMEANS_PLUS_PLUS", "DENSITY_BASED", "LINEAR", "RANDOM")))
 
 
 @dataclass(kw_only=True)
-class Cluster:
+class Cluster(CompressionStep):
     """Cluster every supported kernel into ``clusters`` centroids and fine-tune.
 
     ``per_layer`` gives some layers (by name) their own count: a large dense kernel at 4
@@ -40,7 +43,6 @@ class Cluster:
     name: str = "cluster"
     skipped: list[SkippedLayer] = field(default_factory=list)
     clustered_layers: list[str] = field(default_factory=list)
-    yields_qat_model: ClassVar[bool] = False
 
     def apply(self, model, data: TrainData):
         wrapped = self.wrap(model)
@@ -92,9 +94,6 @@ class Cluster:
         if not self.clustered_layers:
             return model  # nothing was wrapped (e.g. a subclassed model)
         return tfmot().clustering.keras.strip_clustering(model)
-
-    def guidance(self) -> None:
-        return None
 
     def verify(self, model) -> dict:
         """Each clustered kernel must hold at most its cluster count of distinct values after stripping."""

@@ -18,12 +18,15 @@ import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable
 
 from edgekit._compat import keras
 from edgekit._compat import tf as _tf
+from edgekit.compression.base import CompressionStep
 from edgekit.errors import ModelError
-from edgekit.train import TrainData, fit
+from edgekit.training.train import TrainData, fit
+
+__all__ = ["Distill", "distillation_loss", "Teacher"]
 
 log = logging.getLogger("edgekit")
 # Floor for log(p). It must be tiny: the teacher's "dark knowledge" lives in probabilities far
@@ -114,7 +117,7 @@ def _student_accuracy(classes: int):
 
 
 @dataclass(kw_only=True)
-class Distill:
+class Distill(CompressionStep):
     """Train a student from the teacher: ``apply(teacher, data) -> trained student``.
 
     ``teacher`` overrides the model passed to ``apply`` (e.g. a loader for a saved file);
@@ -135,7 +138,6 @@ class Distill:
     last_teacher: Teacher | None = None
     last_report: dict = dataclasses.field(default_factory=dict)
     skipped: list = dataclasses.field(default_factory=list)  # distillation leaves no layer out
-    yields_qat_model: ClassVar[bool] = False
 
     def apply(self, model, data: TrainData):
         if self.student is None and self.width is None:
@@ -189,9 +191,6 @@ class Distill:
             raise ModelError("distillation needs a student: a factory or a width to shrink the teacher by")
         check_compatible(teacher_model, student)
         return student
-
-    def strip(self, model):
-        return model
 
     def verify(self, model) -> dict:
         return dict(self.last_report)

@@ -18,6 +18,8 @@ from edgekit._compat import tf as _tf
 from edgekit.compression.shrink import is_graph_model
 from edgekit.errors import ModelError
 
+__all__ = ["all_layers", "check_names", "check_patterns", "clone_with_weights", "flatten_nested", "has_weights", "SkippedLayer", "wrap_layers"]
+
 log = logging.getLogger("edgekit")
 
 

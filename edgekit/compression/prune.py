@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from edgekit._compat import tfmot
+from edgekit.compression.base import CompressionStep
 from edgekit.compression.layers import SkippedLayer, check_patterns, has_weights, wrap_layers
 from edgekit.compression.sparsity import follows_m_by_n, kernel_sparsity, kernels
 from edgekit.errors import EdgekitError, ModelError
-from edgekit.train import TrainData, fit
+from edgekit.training.train import TrainData, fit
 from edgekit.vocabulary import PRUNE_POLICIES
+
+__all__ = ["derive_schedule", "Prune", "PruneSchedule"]
 
 log = logging.getLogger("edgekit")
 
@@ -52,6 +54,10 @@ class PruneSchedule:
             frequency=self.frequency,
         )
 
+    def to_report(self) -> dict:
+        """When the schedule prunes, for the report (the target sparsity is reported beside it)."""
+        return {"kind": self.kind, "begin_step": self.begin_step, "end_step": self.end_step, "frequency": self.frequency, "total_steps": self.total_steps}
+
 
 def derive_schedule(*, kind: str, sparsity: float, total_steps: int, ramp_fraction: float) -> PruneSchedule:
     """A schedule whose last pruning step falls inside training and on a pruning turn."""
@@ -68,7 +74,7 @@ def derive_schedule(*, kind: str, sparsity: float, total_steps: int, ramp_fracti
 
 
 @dataclass(kw_only=True)
-class Prune:
+class Prune(CompressionStep):
     """Prune conv and dense kernels to ``sparsity`` while fine-tuning for ``epochs``.
 
     ``m_by_n=(2, 4)`` prunes 2 of every 4 consecutive weights instead (the schedule then only
@@ -89,7 +95,6 @@ class Prune:
     last_schedule: PruneSchedule | None = None
     skipped: list[SkippedLayer] = field(default_factory=list)
     pruned_layers: list[str] = field(default_factory=list)
-    yields_qat_model: ClassVar[bool] = False
 
     @property
     def target_sparsity(self) -> float:
@@ -119,7 +124,7 @@ class Prune:
         """The model with every prunable, not excluded layer in a pruning wrapper."""
         sparsity = tfmot().sparsity.keras
         check_patterns(model, self.exclude, key="prune.exclude")
-        policy = self._policy(model)
+        policy = _latency_policy(self.policy, model)
         params = {"pruning_schedule": self.last_schedule.build(), "sparsity_m_by_n": self.m_by_n}
         wrapped, self.skipped = wrap_layers(
             model,
@@ -130,21 +135,6 @@ class Prune:
         )
         self.pruned_layers = [layer.layer.name for layer in _walk(wrapped) if isinstance(layer, _wrapper_class())]
         return wrapped
-
-    def _policy(self, model):
-        if self.policy not in PRUNE_POLICIES:
-            raise ModelError(f"unknown pruning policy {self.policy!r}", hint=f"choose one of: {', '.join(PRUNE_POLICIES)}")
-        if self.policy == "none":
-            return None
-        policy = tfmot().sparsity.keras.PruneForLatencyOnXNNPack()
-        try:
-            policy.ensure_model_supports_pruning(model)
-        except ValueError as exc:
-            raise ModelError(
-                f"{model.name} does not fit TF-MOT's PruneForLatencyOnXNNPack: {exc}",
-                hint="the policy is for MobileNet-like nets on RGB input (ZeroPadding2D(1), then a 3x3 stride-2 Conv2D, ..., GlobalAveragePooling2D); use prune.policy = \"none\"",
-            ) from exc
-        return policy
 
     def _unsupported(self, layer, policy) -> str | None:
         """None when this step prunes ``layer``, else why not ("" for layers with nothing to prune)."""
@@ -165,9 +155,6 @@ class Prune:
             return model  # nothing was wrapped (e.g. a subclassed model)
         return tfmot().sparsity.keras.strip_pruning(model)
 
-    def guidance(self) -> None:
-        return None
-
     def verify(self, model) -> dict:
         """Refuse to go on if stripping left less sparsity than asked (a silent TF-MOT failure)."""
         measured = kernel_sparsity(model, layers=self.pruned_layers)
@@ -183,13 +170,7 @@ class Prune:
             "layers": {name: round(value, 5) for name, value in measured["layers"].items()},
             "pruned_layers": list(self.pruned_layers),
             "policy": self.policy,
-            "schedule": {
-                "kind": self.last_schedule.kind,
-                "begin_step": self.last_schedule.begin_step,
-                "end_step": self.last_schedule.end_step,
-                "frequency": self.last_schedule.frequency,
-                "total_steps": self.last_schedule.total_steps,
-            },
+            "schedule": self.last_schedule.to_report(),
         }
         if self.m_by_n:
             report["m_by_n"] = f"{self.m_by_n[0]}:{self.m_by_n[1]}"
@@ -219,3 +200,21 @@ def _walk(model):
     from edgekit.compression.layers import all_layers
 
     return all_layers(model)
+
+
+def _latency_policy(name: str, model):
+    """TF-MOT's ``PruneForLatencyOnXNNPack`` for ``name = "xnnpack"`` (None for ``"none"``),
+    checked against the model."""
+    if name not in PRUNE_POLICIES:
+        raise ModelError(f"unknown pruning policy {name!r}", hint=f"choose one of: {', '.join(PRUNE_POLICIES)}")
+    if name == "none":
+        return None
+    policy = tfmot().sparsity.keras.PruneForLatencyOnXNNPack()
+    try:
+        policy.ensure_model_supports_pruning(model)
+    except ValueError as exc:
+        raise ModelError(
+            f"{model.name} does not fit TF-MOT's PruneForLatencyOnXNNPack: {exc}",
+            hint="the policy is for MobileNet-like nets on RGB input (ZeroPadding2D(1), then a 3x3 stride-2 Conv2D, ..., GlobalAveragePooling2D); use prune.policy = \"none\"",
+        ) from exc
+    return policy

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from edgekit._compat import tfmot
+from edgekit.compression.base import CompressionStep
 from edgekit.compression.layers import SkippedLayer, check_patterns, flatten_nested, wrap_layers
 from edgekit.errors import ModelError
-from edgekit.train import TrainData, fit
+from edgekit.training.train import TrainData, fit
+
+__all__ = ["QuantizeAware"]
 
 log = logging.getLogger("edgekit")
 
@@ -29,7 +32,7 @@ SCHEME_NAMES = {(False, False): "qat", (True, False): "pqat", (False, True): "cq
 
 
 @dataclass(kw_only=True)
-class QuantizeAware:
+class QuantizeAware(CompressionStep):
     """Insert fake-quant nodes and fine-tune so int8 conversion loses little accuracy."""
 
     epochs: int = 1
@@ -39,7 +42,8 @@ class QuantizeAware:
     exclude: tuple[str, ...] = ()
     name: str = ""
     skipped: list[SkippedLayer] = field(default_factory=list)
-    yields_qat_model: ClassVar[bool] = True  # the converter reads int8 ranges from its result
+    # The converter reads int8 ranges from its result, so strip() keeps the QAT wrappers.
+    yields_qat_model: ClassVar[bool] = True
 
     def __post_init__(self):
         self.name = self.name or SCHEME_NAMES[(self.preserve_sparsity, self.preserve_clusters)]
@@ -87,13 +91,6 @@ class QuantizeAware:
         if self.preserve_sparsity:
             return combine.Default8BitPrunePreserveQuantizeScheme()
         return tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme()
-
-    def strip(self, model):
-        """QAT wrappers are what the converter reads the int8 ranges from; keep them."""
-        return model
-
-    def guidance(self) -> None:
-        return None
 
     def verify(self, model) -> dict:
         return {

@@ -5,7 +5,7 @@ clustered: for float and post-training-quantised artifacts) and the QAT model (f
 artifacts). The loop is generic: each step says whether its result is a QAT model
 (``yields_qat_model``) and whether it guides the later steps (``guidance()``, a teacher), so a
 distillation step makes every later fine-tuning (pruning, clustering, QAT) distillation-aware.
-Which steps run, and with what settings, is the caller's business (``edgekit.steps`` maps a
+Which steps run, and with what settings, is the caller's business (``edgekit.flows.from_recipe`` maps a
 recipe onto them); nothing here knows of recipes or targets.
 """
 
@@ -18,7 +18,9 @@ from typing import Any, Mapping, Sequence
 
 from edgekit.compression.base import CompressionStep
 from edgekit.compression.layers import clone_with_weights
-from edgekit.train import TrainData
+from edgekit.training.train import TrainData
+
+__all__ = ["Compressed", "run_compression", "uncompressed"]
 
 log = logging.getLogger("edgekit")
 

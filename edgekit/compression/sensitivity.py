@@ -7,7 +7,7 @@ layer alone uses the converter's own ``QuantizationDebugger`` with every other o
 error, max abs error, scale) is reported alongside.
 
 The build can use the table: layers whose accuracy drops by more than ``analyze.threshold``
-are left unpruned or unquantised (``edgekit.steps.steps_from_recipe(..., exclude=...)``).
+are left unpruned or unquantised (``edgekit.flows.from_recipe.steps_from_recipe(..., exclude=...)``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from edgekit._quiet import quiet_native_output
 from edgekit.compression.sparsity import kernels
 from edgekit.errors import ModelError
 from edgekit.runtime import open_model
-from edgekit.train import top1_accuracy
+from edgekit.training.train import top1_accuracy
+
+__all__ = ["analyze_model", "LayerSensitivity", "magnitude_prune", "sensitive_layers"]
 
 log = logging.getLogger("edgekit")
 DEFAULT_SPARSITY = 0.5  # when the recipe does not prune, layers are probed at 50 %
@@ -191,8 +193,8 @@ def _quantise_alone(debugger, layer: str, ops: list[dict], x, y) -> float | None
 
 
 def _prune_alone(model, layer, sparsity, m_by_n, x, y) -> float:
-    from edgekit.converters.keras_tflite import convert_keras
     from edgekit.compression.layers import clone_with_weights
+    from edgekit.converters.keras_tflite import convert_keras
 
     copy = clone_with_weights(model)
     target = _find(copy, layer.name)

@@ -13,6 +13,8 @@ from typing import Any
 from edgekit._compat import keras
 from edgekit.errors import ModelError
 
+__all__ = ["is_graph_model", "shrink"]
+
 WIDTH_KEYS = ("filters", "units")  # Conv*, SeparableConv*, Conv*Transpose: filters; Dense: units
 _NESTED = ("Sequential", "Functional", "Model")
 

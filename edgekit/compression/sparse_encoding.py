@@ -19,6 +19,8 @@ from edgekit.errors import EdgekitError
 from edgekit.runtime import open_model
 from edgekit.runtime.latency import measure_latency
 
+__all__ = ["sparse_optimizations", "try_sparse"]
+
 log = logging.getLogger("edgekit")
 AGREEMENT_NEEDED = 1.0  # the same encoding of the same weights must give the same answers
 FASTER = 0.95  # sparse must be 5 % faster (p50) to be called faster

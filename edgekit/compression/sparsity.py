@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["follows_m_by_n", "kernel_sparsity", "kernels", "unique_weights_per_kernel"]
+
 _KERNEL_NAMES = ("kernel", "depthwise_kernel")
 _MODEL_TYPES = ("Sequential", "Functional", "Model")
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgekit import stages
-from edgekit.checkpoints import Checkpoints
+from edgekit.flows import from_recipe, stages
+from edgekit.flows.checkpoints import Checkpoints
 from edgekit.recipe import Recipe, load_recipe
+
+__all__ = ["analyze"]
 
 
 def analyze(recipe: Recipe | str | Path, *, overrides: Mapping[str, Any] | None = None) -> dict:
     """The per-layer sensitivity table and the QuantizationDebugger's per-op int8 error."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
-    inputs = stages.load_recipe_inputs(recipe, stages.recipe_targets(recipe))
-    model = stages.trained_float_model(inputs, recipe, Checkpoints(None))
-    return {**stages.sensitivity(model, recipe, inputs.data), "recipe": recipe.name}
+    inputs = from_recipe.load_recipe_inputs(recipe)
+    model = stages.trained_float_model(inputs, recipe.train, Checkpoints(None), from_recipe.float_checkpoint(recipe))
+    return {**stages.sensitivity(model, from_recipe.sensitivity_settings(recipe), inputs.data), "recipe": recipe.name}

@@ -2,7 +2,7 @@
 
 The whole output folder is written into a staging folder and renamed into place at the end,
 so an interrupted build leaves the previous output intact; the trained and compressed models
-are checkpointed on the way (``edgekit.checkpoints``).
+are checkpointed on the way (``edgekit.flows.checkpoints``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgekit import distribute, stages
-from edgekit.checkpoints import Checkpoints
+from edgekit.bundle.archive import zip_folder
+from edgekit.bundle.signing import sign_bundle
 from edgekit.errors import BudgetError, EdgekitError
-from edgekit.outputs import OutputFolder, protected_folders
+from edgekit.flows import from_recipe, stages
+from edgekit.flows.checkpoints import Checkpoints
+from edgekit.flows.stages import Artifact, ArtifactSettings, StageTimer
+from edgekit.output.folder import OutputFolder
 from edgekit.recipe import Recipe, load_recipe
-from edgekit.report_files import write_build_reports
-from edgekit.signing import recipe_key, sign_bundle
-from edgekit.stages import Artifact, ArtifactSettings, StageTimer
-from edgekit.ziputil import zip_folder
+from edgekit.report.files import write_report_folder
+from edgekit.training import distribute
+
+__all__ = ["build", "BuildResult"]
 
 log = logging.getLogger("edgekit")
 
@@ -53,16 +56,16 @@ def build(
     A target whose artifact misses its flash or RAM budget is reported and left out while the
     others are bundled (then the build fails with that verdict, exit 1); ``keep_going`` does
     the same for any other target's failure (a compiler error, a model the target refuses).
-    The output folder must be new, empty or a previous build's (``edgekit.outputs``); ``force``
+    The output folder must be new, empty or a previous build's (``edgekit.output.folder``); ``force``
     writes into another folder without removing anything edgekit did not write.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides, trusted=("output.dir",) if out is not None else ())
     out_dir = distribute.output_dir(Path(out) if out is not None else recipe.resolve(recipe.output.dir), recipe.train.strategy)
-    recipe_key(recipe)  # a bad signing key fails now, not after training
+    from_recipe.signing_key(recipe)  # a bad signing key fails now, not after training
     flag = "--out" if out is not None else f"{recipe.source}: output.dir"
-    with OutputFolder(out_dir, kind="build", force=force, protect=protected_folders(recipe), entries=BUILD_ENTRIES, flag=flag) as output:
-        checkpoints = Checkpoints.for_build(recipe, output.path, cache=cache, fresh=fresh, trust=trust_model)
+    with OutputFolder(out_dir, kind="build", force=force, protect=from_recipe.protected_folders(recipe), entries=BUILD_ENTRIES, flag=flag) as output:
+        checkpoints = from_recipe.build_checkpoints(recipe, output.path, cache=cache, fresh=fresh, trust=trust_model)
         with checkpoints.kept_on_interrupt():
             return _build(recipe, output, checkpoints, trust_model=trust_model, keep_going=keep_going)
 
@@ -71,15 +74,16 @@ BUILD_ENTRIES = ("bundles", "report.json", "report.md")
 
 
 def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, trust_model: bool, keep_going: bool) -> BuildResult:
-    timer, targets = StageTimer(), stages.recipe_targets(recipe)
+    timer, targets = StageTimer(), from_recipe.recipe_targets(recipe)
     with timer.stage("load"):
-        inputs = stages.load_recipe_inputs(recipe, targets, trust=trust_model)
+        inputs = from_recipe.load_recipe_inputs(recipe, trust=trust_model)
     with timer.stage("train"):
-        model = stages.trained_float_model(inputs, recipe, checkpoints)
+        model = stages.trained_float_model(inputs, recipe.train, checkpoints, from_recipe.float_checkpoint(recipe))
         scores = stages.float_scores(model, inputs.data)
     data = stages.decide_task(recipe.task, model, inputs.data, scores)
-    settings = ArtifactSettings.from_recipe(recipe, input_shape=stages.fixed_input_shape(model, data))
-    sensitivity, compressed = stages.compressed_models(model, recipe, inputs, targets, checkpoints=checkpoints, timer=timer)
+    settings = from_recipe.artifact_settings(recipe, input_shape=stages.fixed_input_shape(model, data))
+    plan = from_recipe.compression_plan(recipe, targets)
+    sensitivity, compressed = stages.compressed_models(model, plan, inputs, checkpoints=checkpoints, timer=timer)
     with timer.stage("convert"):
         reference = stages.convert_reference(model, settings)
     with timer.stage("measure"):
@@ -90,7 +94,7 @@ def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, tr
         except (BudgetError if not keep_going else EdgekitError) as exc:
             log.error("%s: %s; bundling the other targets", target.label, exc)
             failed.append((target, exc))
-    report = stages.run_report(recipe, stages.float_summary(model, scores, data), compressed.report, [], timer.seconds)
+    report = stages.run_report(recipe.name, stages.float_summary(model, scores, data), compressed.report, [], timer.seconds)
     report["failed"] = [{"target": t.label, "error": exc.message, "hint": exc.hint} for t, exc in failed]
     report["task"] = stages.task_report(data, scores)
     report["checkpoints"] = checkpoints.summary()
@@ -98,15 +102,15 @@ def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, tr
         report["sensitivity"] = sensitivity
     out_dir = output.path
     with output.staged() as staging:
-        artifacts = [stages.bundle(a, staging, data, recipe=recipe.to_dict()) for a in artifacts]
-        if signing_key := recipe_key(recipe):
+        artifacts = [stages.bundle(a, staging, data, recorded_recipe=recipe.to_dict()) for a in artifacts]
+        if signing_key := from_recipe.signing_key(recipe):
             for artifact in artifacts:
                 sign_bundle(staging / artifact.path, signing_key)
         if recipe.output.zip:
             for artifact in artifacts:
                 zip_folder(staging / artifact.path, staging / f"{artifact.path}.zip")
         report["artifacts"] = [a.to_report() for a in artifacts]
-        write_build_reports(staging, report)
+        write_report_folder(staging, report, full=False)
     log.info("wrote %s", out_dir)
     if failed:
         raise_first(failed, len(artifacts) - 1, out_dir)

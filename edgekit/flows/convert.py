@@ -16,14 +16,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgekit import keras_io, stages
 from edgekit.compression.run import uncompressed
-from edgekit.data import load_representative
+from edgekit.data.load import load_representative
 from edgekit.errors import DataError, InputError, ModelError
+from edgekit.flows import stages
+from edgekit.flows.stages import ArtifactSettings, ModelData
+from edgekit.measure.tasks import check_task
+from edgekit.models import keras_io
+from edgekit.models.shapes import fixed_input_shape
 from edgekit.registry import get_target
-from edgekit.shapes import fixed_input_shape
-from edgekit.tasks import check_task
-from edgekit.stages import ArtifactSettings, ModelData
+
+__all__ = ["convert_file", "ConvertResult"]
 
 log = logging.getLogger("edgekit")
 
@@ -41,8 +44,8 @@ class ConvertResult:
 
 def convert_file(model_path: str | Path, *, target: str, out: str | Path, **options) -> ConvertResult:
     """Convert ``model_path`` for ``target`` and write its bundle under ``out`` (as
-    ``out/MODEL``, which must be new, empty or an edgekit bundle: ``edgekit.outputs``)."""
-    from edgekit.outputs import OutputFolder
+    ``out/MODEL``, which must be new, empty or an edgekit bundle: ``edgekit.output.folder``)."""
+    from edgekit.output.folder import OutputFolder
 
     with OutputFolder(Path(out) / Path(model_path).stem, kind="convert", layout="bundle"):
         return _convert_file(model_path, target=target, out=out, **options)
@@ -69,7 +72,7 @@ def _convert_file(
     dynamic input dimensions (else the data's sample shape does); ``budgets`` (``flash_kb``,
     ``ram_kb``, ``board``) are checked before any conversion is measured.
     """
-    from edgekit.models import load_model_file
+    from edgekit.models.load import load_model_file
 
     check_task(task)
     chosen = with_budgets(get_target(target), budgets or {})
@@ -101,7 +104,7 @@ def _convert_file(
 
 def with_budgets(target, budgets: Mapping[str, Any]):
     """The target with ``--flash-kb``/``--ram-kb``/``--board`` set; checked before any work."""
-    from edgekit.boards import get_board
+    from edgekit.targets.boards import get_board
 
     given = {key: value for key, value in budgets.items() if value is not None}
     if not given:

@@ -9,6 +9,8 @@ from typing import Any
 
 from edgekit.errors import ToolError
 
+__all__ = ["Backend", "BACKENDS", "resolve_backend"]
+
 # name -> (module holding Interpreter, distribution whose version we report)
 BACKENDS: dict[str, tuple[str, str]] = {
     "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),

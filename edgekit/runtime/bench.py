@@ -18,13 +18,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from edgekit.environment import describe_machine
 from edgekit.errors import InputError, ModelError, ToolError
 from edgekit.runtime import gpu_device
 from edgekit.runtime.backends import Backend, resolve_backend
+from edgekit.runtime.environment import describe_machine
 from edgekit.runtime.gpu_accelerator import run_on_gpu
 from edgekit.runtime.interpreter import allocate, create_runner, read_model_bytes
 from edgekit.runtime.latency import LatencyStats, set_sample_inputs, summarize, time_invocations
+
+__all__ = ["bench_model", "bench_models", "BenchResult", "BenchSettings", "ModelSource", "peak_rss_mb", "read_source"]
 
 DELEGATES = ("xnnpack", "none", "gpu", "edgetpu")
 _EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
@@ -211,13 +213,13 @@ def read_source(path: str | Path) -> ModelSource:
     """A bundle folder is verified (sha256 of every file) before its model is read."""
     path = Path(path)
     if path.suffix == ".zip" and path.is_file():
-        from edgekit.manifest import unzipped_bundle
+        from edgekit.bundle.manifest import unzipped_bundle
 
         with unzipped_bundle(path) as root:
             source = read_source(root)
         return replace(source, name=source.name if source.name != root.name else path.stem)
     if path.is_dir():
-        from edgekit.manifest import verify_bundle
+        from edgekit.bundle.manifest import verify_bundle
 
         manifest = verify_bundle(path)
         data = read_model_bytes(path / manifest.get("model", "model.tflite"))

@@ -5,7 +5,7 @@ then says everything the device must do around the interpreter: resize and conve
 normalise ``(raw - mean) / std``, quantise to the input's dtype, dequantise the output and
 name the classes. Training applied the same normalisation, so the device applies the
 manifest's, never a guess; images are decoded and resized by the same function training used
-(``edgekit.images.load_image``), so a photo on the Pi becomes the array the model learned from.
+(``edgekit.runtime.images.load_image``), so a photo on the Pi becomes the array the model learned from.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from edgekit.resource_limits import check_npy
-from edgekit.images import IMAGE_SUFFIXES
+from edgekit.bundle.manifest import DEVICE_POLICY, file_entry, unzipped_bundle, verify_bundle
 from edgekit.errors import BundleError, DataError
-from edgekit.vocabulary import COLOR_MODES
-from edgekit.manifest import DEVICE_POLICY, file_entry, unzipped_bundle, verify_bundle
+from edgekit.runtime.images import IMAGE_SUFFIXES
 from edgekit.runtime.interpreter import ModelRunner, TensorSpec, allocate, create_runner, read_model_bytes
+from edgekit.runtime.limits import check_npy
+from edgekit.vocabulary import COLOR_MODES
 
+__all__ = ["as_batch", "DeviceBundle", "load_input", "open_bundle", "Prediction"]
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def load_input(path: str | Path, image: dict | None) -> np.ndarray:
     if suffix in IMAGE_SUFFIXES:
         if not image:
             raise DataError(f"{path}: this model does not take images", hint="pass a .npy array of the model's input shape")
-        from edgekit.images import load_image  # the very function training read images with
+        from edgekit.runtime.images import load_image  # the very function training read images with
 
         return load_image(path, [int(image["height"]), int(image["width"])], image.get("color", "rgb"))
     raise DataError(f"{path}: unsupported input type {suffix!r}", hint=f"use .npy or an image ({', '.join(IMAGE_SUFFIXES)})")

@@ -28,6 +28,8 @@ import numpy as np
 from edgekit.runtime import gpu_driver, gpu_log
 from edgekit.runtime.gpu_log import Adapter, DelegateLog
 
+__all__ = ["accelerator_missing", "DEFAULT_TIMEOUT_S", "GpuRun", "run_on_gpu"]
+
 DEFAULT_TIMEOUT_S = 600.0
 ACCELERATOR_LIBRARY = "libLiteRtWebGpuAccelerator.so"
 SOFTWARE_TIMING_NOTE = "{adapter} runs Vulkan on this machine's CPU: its timings are not phone GPU timings"

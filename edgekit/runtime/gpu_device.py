@@ -21,6 +21,8 @@ from edgekit.runtime.gpu_accelerator import GpuRun, run_on_gpu
 from edgekit.runtime.gpu_driver import INSTALL_HINT
 from edgekit.runtime.interpreter import ModelRunner, dequantize, quantize
 
+__all__ = ["accelerator_summary", "checked", "GpuEngine", "with_gpu_engine"]
+
 
 def checked(run: GpuRun, what: str | Path) -> GpuRun:
     """``run`` if it ran; else the one-line error its status calls for."""

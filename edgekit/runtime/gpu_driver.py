@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+__all__ = ["INSTALL_HINT", "missing_reason", "vulkan_drivers", "VulkanDriver"]
+
 # Where browsers that bundle SwiftShader put its Vulkan ICD manifest (Debian/Ubuntu chromium,
 # Fedora chromium, Google Chrome, the chromium snap).
 SWIFTSHADER_ICDS = (

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+__all__ = ["Adapter", "DelegateLog", "parse"]
+
 _ADAPTER = re.compile(
     r"Selected adapter: (?P<name>.+?), arch=(?P<arch>[^,]*), vendor=(?P<vendor>[^,]*), backend=(?P<backend>[^,]*), adapterType=(?P<type>[^\r\n]*)"
 )

@@ -12,6 +12,8 @@ import numpy as np
 
 from edgekit.runtime.interpreter import ModelRunner
 
+__all__ = ["unique_weights_per_kernel", "weight_sparsity", "weight_tensors"]
+
 WEIGHTED_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
 
 

@@ -17,6 +17,8 @@ from edgekit._quiet import quiet_native_output
 from edgekit.errors import InterpreterError, ModelError
 from edgekit.runtime.backends import Backend, resolve_backend
 
+__all__ = ["allocate", "create_runner", "dequantize", "ModelRunner", "open_model", "quantize", "read_model_bytes", "tensor_spec", "TensorSpec"]
+
 _TFLITE_MAGIC = b"TFL3"
 
 
@@ -53,8 +55,8 @@ def read_model_bytes(model: bytes | str | Path) -> bytes:
     A missing, foreign, truncated or corrupt file (valid header, damaged flatbuffer) raises
     ModelError here; handed to the interpreter it could abort the whole process instead.
     """
-    from edgekit.resource_limits import check_tensor_memory
-    from edgekit.tflite_verify import verify_tflite
+    from edgekit.runtime.limits import check_tensor_memory
+    from edgekit.tflite.verify import verify_tflite
 
     graph = verify_tflite(bytes(model) if isinstance(model, bytearray) else model)
     check_tensor_memory(graph, "model bytes" if isinstance(model, (bytes, bytearray)) else str(model))  # before any allocation
@@ -82,7 +84,7 @@ class ModelRunner:
         try:
             self.interpreter.invoke()
         except (ValueError, RuntimeError) as exc:  # a kernel's refusal, or an allocation over the budget
-            from edgekit.resource_limits import interpreter_failure
+            from edgekit.runtime.limits import interpreter_failure
 
             raise InterpreterError(f"the interpreter ({self.backend.name}) failed to run this model: {interpreter_failure(exc)}") from exc
 
@@ -207,7 +209,7 @@ def allocate(runner: ModelRunner) -> None:
         with quiet_native_output():
             runner.interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        from edgekit.resource_limits import interpreter_failure
+        from edgekit.runtime.limits import interpreter_failure
 
         raise ModelError(f"the interpreter ({runner.backend.name}) cannot prepare this model: {interpreter_failure(exc)}") from exc
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from edgekit.runtime.interpreter import ModelRunner, TensorSpec
 
+__all__ = ["LatencyStats", "measure_latency", "random_input", "set_sample_inputs", "summarize", "time_invocations"]
+
 
 @dataclass(frozen=True)
 class LatencyStats:

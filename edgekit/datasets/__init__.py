@@ -1,1 +1,0 @@
-"""Data that ships with edgekit (see README.md for attribution)."""
