@@ -188,6 +188,27 @@ def test_the_report_lists_every_candidate_and_draws_the_budgets(searched):
     assert (out / "plots" / "accuracy_vs_flash.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_edgekit_report_re_renders_a_fit_folder_as_a_fit_report(searched, tmp_path):
+    """The one report writer renders by the report's kind: a fit folder stays a fit report."""
+    import shutil
+
+    from edgekit.cli import main
+
+    _, result = searched
+    copy = tmp_path / "fit-copy"
+    shutil.copytree(result.out_dir, copy, ignore=shutil.ignore_patterns("cache", "bundles", "candidates"))
+    before = (copy / "report.json").read_bytes()
+    (copy / "report.md").unlink()
+    try:
+        main(["report", str(copy)])
+    except SystemExit as exc:
+        assert not exc.code
+    markdown = (copy / "report.md").read_text()
+    assert markdown.startswith("# edgekit fit: ") and result.winner["name"] in markdown
+    assert len((copy / "results.csv").read_text().strip().splitlines()) == 1 + len(result.report["candidates"])
+    assert (copy / "report.json").read_bytes() == before
+
+
 def test_the_same_command_resumes_without_training(searched):
     from edgekit.flows.fit import fit
 
