@@ -6,10 +6,16 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-slow install clean
 
+# What the demo needs: training, the interpreters, the microcontroller tools.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1
-	$(PY) -m pip install -e '.[train,runtime,mcu,dev,docs]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
+	$(PY) -m pip install -e '.[train,runtime,mcu]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
+	touch $@
+
+# What the tests add: pytest, the documentation site, ONNX and PyTorch (CPU build) models in.
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -e '.[train,runtime,mcu,dev,docs,onnx,torch]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
@@ -17,10 +23,10 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/edgekit build samples/mnist_cnn.toml --out out/mnist_cnn
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-slow: $(VENV)/.installed
+test-slow: $(VENV)/.installed-test
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 clean:
