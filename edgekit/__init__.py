@@ -1,8 +1,10 @@
 """edgekit: compress Keras models, convert them per hardware target, bundle and measure them.
 
 The public API is small: :func:`build` runs a recipe, :func:`compress` prunes and
-quantisation-aware-trains a model in one call, :func:`load_recipe` reads a recipe, and the
-errors callers catch (:class:`EdgekitError`, :class:`BudgetError`, :class:`EdgekitWarning`).
+quantisation-aware-trains a Keras model in one call, :func:`compress_model` does the same for
+a PyTorch module or a model file and hands back its int8 artifact, measured, :func:`load_recipe`
+reads a recipe, and the errors callers catch (:class:`EdgekitError`, :class:`BudgetError`,
+:class:`EdgekitWarning`).
 
 Each name is loaded from its module on first use (a module ``__getattr__``), so ``import
 edgekit`` stays cheap and TensorFlow loads only when a function that needs it runs; what is
@@ -19,20 +21,21 @@ from edgekit._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from edgekit.errors import BudgetError, EdgekitError, EdgekitWarning
     from edgekit.flows.build import build
-    from edgekit.flows.compress import compress
+    from edgekit.flows.compress import compress, compress_model
     from edgekit.recipe import load_recipe
 
 # Public name -> the module that defines it.
 _EXPORTS = {
     "build": "edgekit.flows.build",
     "compress": "edgekit.flows.compress",
+    "compress_model": "edgekit.flows.compress",
     "load_recipe": "edgekit.recipe",
     "EdgekitError": "edgekit.errors",
     "BudgetError": "edgekit.errors",
     "EdgekitWarning": "edgekit.errors",
 }
 
-__all__ = ["BudgetError", "EdgekitError", "EdgekitWarning", "__version__", "build", "compress", "load_recipe"]
+__all__ = ["BudgetError", "EdgekitError", "EdgekitWarning", "__version__", "build", "compress", "compress_model", "load_recipe"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ import signal
 import threading
 from typing import Callable, Iterator
 
-__all__ = ["install", "is_interrupt", "on_interrupt"]
+__all__ = ["check", "install", "is_interrupt", "on_interrupt"]
 
 _received: list[int] = []
 
@@ -39,6 +39,18 @@ def _interrupt(signum, frame):
 def interrupted() -> bool:
     """Whether an interrupt arrived in this process."""
     return bool(_received)
+
+
+def check() -> None:
+    """Raise the interrupt again if one arrived and was swallowed on its way out.
+
+    Python ignores an exception raised in a weak-reference callback or a ``__del__``
+    ("Exception ignored in ..."), and TensorFlow runs many; a Ctrl-C landing there would be
+    lost. The flows call this between units of work (each stage, each training batch, each
+    candidate), so such an interrupt still stops the run at the next one.
+    """
+    if _received:
+        raise KeyboardInterrupt
 
 
 def is_interrupt(exc: BaseException) -> bool:

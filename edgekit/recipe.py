@@ -43,11 +43,14 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
-    """Where the model comes from: a factory function or a saved file."""
+    """Where the model comes from: a factory function or a saved file (``.keras``, ``.h5``, a
+    SavedModel folder, ``.onnx``, a PyTorch ``.pt2``). ``input_shape`` is the per-sample input
+    shape a factory's PyTorch module takes, channels first (``[3, 32, 32]``)."""
 
     factory: str | None = None
     file: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    input_shape: list[int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -534,6 +537,8 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
     model = recipe.model
     if (model.factory is None) == (model.file is None):
         raise RecipeError(f"{where('model', 'factory')}: [model] needs exactly one of factory or file")
+    if model.input_shape is not None and (not model.input_shape or min(model.input_shape) < 1 or model.factory is None):
+        raise RecipeError(f"{where('model', 'input_shape')}: model.input_shape = {model.input_shape!r} must be positive sizes for a factory's PyTorch module, e.g. [3, 32, 32]")
     rules = [
         ("train", "epochs", recipe.train.epochs >= (1 if recipe.train.enabled else 0), "at least 1"),
         ("train", "batch_size", recipe.train.batch_size >= 1, "at least 1"),

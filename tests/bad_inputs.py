@@ -150,7 +150,10 @@ CASES: list[Case] = [
     # ---- convert (file checks happen before TensorFlow loads)
     *file_cases("convert", "convert {file} --target cpu --out {out}", ".keras"),
     *file_cases("convert", "convert {file} --target cpu --out {out}", ".h5"),
-    Case("convert", "unsupported model type", "convert {bad}/model.onnx --target cpu --out {out}", 2, "unsupported model file type"),
+    Case("convert", "unsupported model type", "convert {bad}/model.caffemodel --target cpu --out {out}", 2, "unsupported model file type"),
+    Case("convert", "corrupt .onnx", "convert {bad}/model.onnx --target cpu --out {out}", 2, "not an ONNX model"),
+    Case("convert", "pickled .pth", "convert {bad}/model.pth --target cpu --out {out}", 2, "pickle that runs code when it is loaded"),
+    Case("convert", "pickled .pt", "convert {bad}/model.pt --target cpu --out {out}", 2, "torch.export.save"),
     Case("convert", "not a SavedModel folder", "convert {bad} --target cpu --out {out}", 2, "{bad}"),
     Case("convert", "Lambda in .keras", "convert {keras}/lambda.keras --target cpu --out {out}", 2, "Lambda layer 'code' would run code"),
     Case("convert", "Lambda in .h5", "convert {keras}/lambda.h5 --target cpu --out {out}", 2, "Lambda layer 'code' would run code"),
@@ -466,6 +469,9 @@ def _bad_files(bad: Path, goods: dict, rng) -> None:
     (bad / "header_only.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + rng.bytes(2000))
     (bad / "root_offset.tflite").write_bytes(b"\xff\xff\xff\x7fTFL3" + bytes(64))
     (bad / "model.onnx").write_bytes(b"\x08\x07onnx")
+    (bad / "model.caffemodel").write_bytes(rng.bytes(256))
+    (bad / "model.pth").write_bytes(b"\x80\x02c__builtin__\neval\nq\x00.")  # a pickle: never opened
+    (bad / "model.pt").write_bytes(b"PK\x03\x04" + rng.bytes(256))
     (bad / "not-a-delegate.so").write_bytes(rng.bytes(4096))
     (bad / "inconsistent.tflite").write_bytes(_inconsistent(goods[".tflite"]))
 

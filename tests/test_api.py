@@ -12,7 +12,7 @@ from edgekit.runtime.inspect import weight_sparsity
 
 
 def test_public_surface_is_small():
-    assert set(edgekit.__all__) == {"BudgetError", "EdgekitError", "EdgekitWarning", "__version__", "build", "compress", "load_recipe"}
+    assert set(edgekit.__all__) == {"BudgetError", "EdgekitError", "EdgekitWarning", "__version__", "build", "compress", "compress_model", "load_recipe"}
 
 
 def test_compress_prunes_quantises_and_leaves_input_alone(tiny_model, mnist_small):

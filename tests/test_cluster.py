@@ -100,3 +100,14 @@ def test_per_layer_clusters_are_checked(tiny_model, tmp_path):
     with pytest.raises(RecipeError, match="cluster.layers needs cluster.clusters"):
         recipe_from_dict({**base, "cluster": {"layers": {"dense1": 4}}})
     assert recipe_from_dict({**base, "cluster": {"clusters": 16, "layers": {"dense1": 4}}}).cluster.layers == {"dense1": 4}
+
+
+def test_a_float16_kernels_distinct_values_are_counted_exactly():
+    """numpy 2.4's np.unique on a large float16 array repeats values (24 for these 16); the
+    report's uniq/kernel of a float16 artifact counts them as float32."""
+    import numpy as np
+
+    from edgekit.runtime.inspect import _distinct
+
+    kernel = np.random.default_rng(0).choice(np.linspace(-0.2, 0.2, 16, dtype=np.float32), (2048, 128)).astype(np.float16)
+    assert _distinct(kernel) == 16

@@ -229,7 +229,7 @@ def test_build_ships_the_compiled_model_and_the_predicted_placement(standin, tin
     bundles = tmp_path / "out" / "bundles"
     edgetpu_bundle = bundles / "tiny-edgetpu-int8"
     assert (edgetpu_bundle / "model_edgetpu.tflite").read_bytes() == (edgetpu_bundle / "model.tflite").read_bytes()
-    reports = {a.target: a.target_report for a in result.artifacts if a.target_report}
+    reports = {a.target_name: a.target_report for a in result.artifacts if a.target_report}
     assert reports["edgetpu"]["details"]["edgetpu_compiled"] is True
     assert {op["placement"] for op in reports["edgetpu"]["ops"]} == {"edgetpu"}
     assert {op["placement"] for op in reports["gpu"]["ops"]} == {"gpu"}

@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import default_sigint
 
 PROBE = """
@@ -42,3 +44,25 @@ def test_an_error_without_an_interrupt_is_still_a_bug_with_its_traceback():
     code = "import click\nfrom edgekit import cli\n@click.command()\ndef broken():\n    raise AssertionError('a bug')\ncli.COMMANDS['broken'] = ('__main__:broken', '')\ncli.main(['broken'])\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" in result.stderr and "AssertionError: a bug" in result.stderr
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_python_swallowed_stops_the_next_unit_of_work(monkeypatch):
+    """A KeyboardInterrupt raised inside a ``__del__`` or weak-reference callback (TensorFlow runs
+    many) is printed as "Exception ignored" and lost; the next stage, batch or fit candidate
+    raises it again."""
+    import signal
+
+    from edgekit import interrupts
+    from edgekit.flows.stages import StageTimer
+
+    monkeypatch.setattr(interrupts, "_received", [])
+
+    class Dies:
+        def __del__(self):
+            interrupts._interrupt(signal.SIGINT, None)
+
+    Dies()  # the interrupt is swallowed here
+    assert interrupts.interrupted()
+    with pytest.raises(KeyboardInterrupt), StageTimer().stage("next"):
+        pass

@@ -61,9 +61,9 @@ def test_corrupt_model_files(tmp_path, content, suffix):
 def test_missing_and_unsupported(tmp_path):
     with pytest.raises(ModelError, match="model file not found"):
         load_model_file(tmp_path / "none.keras")
-    (tmp_path / "m.onnx").write_bytes(b"x")
+    (tmp_path / "m.caffemodel").write_bytes(b"x")
     with pytest.raises(ModelError, match="unsupported model file type"):
-        load_model_file(tmp_path / "m.onnx")
+        load_model_file(tmp_path / "m.caffemodel")
 
 
 def test_build_from_a_saved_model_file(tiny_model, mnist_small, tmp_path):

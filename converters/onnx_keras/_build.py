@@ -33,7 +33,7 @@ class UnmappedOps(ModelError):
     def __init__(self, ops: Mapping[str, int]):
         self.ops = dict(ops)
         listed = ", ".join(f"{op} x{count}" if count > 1 else op for op, count in self.ops.items())
-        super().__init__(f"ops edgekit cannot map to Keras layers: {listed}", hint=f"mapped ops: {', '.join(mapped_ops())}")
+        super().__init__(f"ops edgekit cannot map to Keras layers: {listed}", hint=f"edgekit maps {len(mapped_ops())} ONNX ops to Keras layers (docs/pytorch-onnx.md lists them)")
 
 
 @dataclass(frozen=True)
@@ -94,14 +94,14 @@ class _Builder:
         for node in self.graph.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
-        self.absorbed: set[str] = set()  # nodes folded into an earlier layer (MatMul + Add)
+        self.absorbed: set[str] = set()  # first outputs of nodes folded into an earlier layer (MatMul + Add, Conv + Relu)
 
     # --- the walk ---------------------------------------------------------------------------
 
     def build(self, name: str) -> ImportedModel:
         inputs, layouts, source_inputs = self._inputs()
         for node in self.graph.node:
-            if node.name in self.absorbed and node.name:
+            if node.output[0] in self.absorbed:
                 continue
             if node.output[0] in self.folded:
                 self._fold(node)
@@ -219,6 +219,16 @@ class _Builder:
             dims = (*range(2, value.rank), 1)
             value.cache["channels_last"] = self.layers.Permute(dims, name=self.names("to_channels_last"))(value.tensor)
         return value.cache["channels_last"]
+
+    def fused_relu(self, node: NodeProto) -> NodeProto | None:
+        """The Relu that alone reads ``node``'s output, taken into the layer (``activation="relu"``,
+        as Keras models are built: TF-MOT's cluster- and sparsity-preserving QAT keeps a
+        Conv2D or Dense with its own activation, not one followed by a ReLU layer)."""
+        follower = self.single_consumer(node.output[0])
+        if follower is None or follower.op_type != "Relu":
+            return None
+        self.absorbed.add(follower.output[0])
+        return follower
 
     def single_consumer(self, name: str) -> NodeProto | None:
         found = self.consumers.get(name, [])

@@ -72,12 +72,19 @@ def conv(b, node):
     strides, dilations = list(attrs.get("strides", [1] * spatial)), list(attrs.get("dilations", [1] * spatial))
     if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
         raise ModelError("a strided and dilated convolution has no Keras layer")
-    tensor, padding = _padding(b, node, x, kernel, strides, dilations)
     group, out_channels, in_per_group = attrs.get("group", 1), weight.shape[0], weight.shape[1]
     in_channels = in_per_group * group
-    common = dict(strides=strides, padding=padding, dilation_rate=dilations, use_bias=bias is not None, name=b.name(node, "conv"))
+    depthwise = group > 1 and group == in_channels and in_per_group == 1
+    # TensorFlow's depthwise kernel takes equal strides only: stride 1, then keep every s-th
+    # row and column (a 1x1 pooling window with the strides), on the source's own padding.
+    subsample = strides if depthwise and spatial == 2 and strides[0] != strides[1] else None
+    tensor, padding = _padding(b, node, x, kernel, strides, dilations, same_ok=subsample is None)
+    if subsample:
+        strides = [1, 1]
+    relu = b.fused_relu(node)
+    common = dict(strides=strides, padding=padding, dilation_rate=dilations, use_bias=bias is not None, name=b.name(node, "conv"), activation="relu" if relu else None)
     axes = (*range(2, 2 + spatial), 1, 0)  # (out, in, *k) -> (*k, in, out)
-    if group > 1 and group == in_channels and in_per_group == 1:
+    if depthwise:
         multiplier = out_channels // in_channels
         layer_type = b.layers.DepthwiseConv1D if spatial == 1 else b.layers.DepthwiseConv2D
         layer = layer_type(kernel, depth_multiplier=multiplier, **common)
@@ -89,7 +96,17 @@ def conv(b, node):
         weights = [weight.transpose(axes)]
     out = layer(tensor)
     layer.set_weights(weights + ([bias] if bias is not None else []))
-    return [Value(tensor=out, rank=x.rank, channels_last=True)]
+    if subsample:
+        out = b.layers.MaxPooling2D(pool_size=(1, 1), strides=subsample, name=b.name(node, "conv", "_strides"))(out)
+    return _with_relu(b, relu, Value(tensor=out, rank=x.rank, channels_last=True))
+
+
+def _with_relu(b, relu, value: Value) -> list[Value]:
+    """The layer's value, also standing for the Relu it took in."""
+    if relu is not None:
+        value.nonnegative = True
+        b.values[relu.output[0]] = value
+    return [value]
 
 
 def conv_transpose(b, node):
@@ -215,14 +232,15 @@ def gemm(b, node):
     if attrs.get("transA", 0) or a.rank != 2:
         raise ModelError("Gemm with a transposed or non-matrix input")
     kernel = (weight.T if attrs.get("transB", 0) else weight) * attrs.get("alpha", 1.0)
-    return [_dense(b, node, a, kernel, None if bias is None else np.broadcast_to(bias * attrs.get("beta", 1.0), (kernel.shape[1],)))]
+    relu = b.fused_relu(node)
+    return _with_relu(b, relu, _dense(b, node, a, kernel, None if bias is None else np.broadcast_to(bias * attrs.get("beta", 1.0), (kernel.shape[1],)), relu=relu is not None))
 
 
-def _dense(b, node, x: Value, kernel: np.ndarray, bias: np.ndarray | None) -> Value:
+def _dense(b, node, x: Value, kernel: np.ndarray, bias: np.ndarray | None, *, relu: bool = False) -> Value:
     tensor, order = _dense_input(b, x)
     if order is not None:
         kernel = kernel[order, :]
-    layer = b.layers.Dense(kernel.shape[1], use_bias=bias is not None, name=b.name(node, "dense"))
+    layer = b.layers.Dense(kernel.shape[1], use_bias=bias is not None, activation="relu" if relu else None, name=b.name(node, "dense"))
     out = layer(tensor)
     layer.set_weights([kernel.astype(np.float32)] + ([np.asarray(bias, np.float32)] if bias is not None else []))
     return Value(tensor=out, rank=x.rank)
@@ -240,10 +258,11 @@ def matmul(b, node):
         const = b.values.get(other[0]) if other else None
         if const is not None and const.is_const and const.const.size == weight.const.shape[1]:
             bias = const.const.reshape(-1)
-            b.absorbed.add(follower.name)
-            out = _dense(b, node, a, weight.const, bias)
+            b.absorbed.add(follower.output[0])
+            relu = b.fused_relu(follower)
+            out = _dense(b, node, a, weight.const, bias, relu=relu is not None)
             b.values[follower.output[0]] = out
-            return [out]
+            return _with_relu(b, relu, out)
     return [_dense(b, node, a, weight.const, bias)]
 
 

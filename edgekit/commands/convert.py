@@ -61,11 +61,18 @@ def _read_labels(path: Path) -> list[str]:
 def _summary(result) -> str:
     metrics, report, task = result.metrics, result.target_report, result.task
     lines = [f"bundle: {result.bundle}", f"size: {metrics['bytes']:,} bytes ({metrics['gzip_bytes']:,} gzip)"]
+    if result.imported:
+        imported = result.imported
+        lines.append(
+            f"imported from {imported['source']} ({imported['file']}, input {', '.join(imported['source_layouts'])} -> {', '.join(imported['input_layouts'])}): "
+            f"Keras layers vs {imported['reference']} max error {imported['max_error_relative']:.2g} of the largest output; every figure below is against {imported['reference']}"
+        )
     lines.append(f"task: {task['name']} ({task['reason']})")
     if "accuracy" in metrics:
         lines.append(f"accuracy: {metrics['accuracy'] * 100:.2f} % on {metrics['samples']} labelled inputs")
     if "agreement" in metrics:
-        lines.append(f"top-1 agreement with the Keras model: {metrics['agreement'] * 100:.2f} % on {metrics['samples']} inputs")
+        reference = result.imported["reference"] if result.imported else "the Keras model"
+        lines.append(f"top-1 agreement with {reference}: {metrics['agreement'] * 100:.2f} % on {metrics['samples']} inputs")
     if "auc" in metrics:
         lines.append(f"ROC AUC of the reconstruction error: {metrics['auc']:.4f} on {metrics['samples']} labelled inputs")
     for name, figures in metrics.get("outputs", {}).items():

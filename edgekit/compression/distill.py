@@ -42,8 +42,9 @@ class Teacher:
     alpha: float = 0.1
     temperature: float = 4.0
 
-    def wrap(self, student):
-        """(training model, loss, metrics) that train ``student`` against this teacher.
+    def wrap(self, student, *, from_logits: bool = False):
+        """(training model, loss, metrics) that train ``student`` against this teacher
+        (``from_logits``: both output logits, not probabilities).
 
         The training model runs student and teacher on the same (augmented) batch and
         concatenates their probabilities; the loss splits them again. A plain Keras model and
@@ -55,7 +56,7 @@ class Teacher:
         inputs = k.Input(shape=tuple(student.input_shape[1:]), name="distill_input")
         joined = k.layers.Concatenate(name="student_and_teacher")([student(inputs), _frozen_teacher_class()(self.model)(inputs)])
         classes = int(student.output_shape[-1])
-        loss = distillation_loss(alpha=self.alpha, temperature=self.temperature, classes=classes)
+        loss = distillation_loss(alpha=self.alpha, temperature=self.temperature, classes=classes, from_logits=from_logits)
         accuracy = k.metrics.MeanMetricWrapper(_student_accuracy(classes), name="accuracy")
         return k.Model(inputs, joined, name="distillation"), loss, [accuracy]
 
@@ -90,13 +91,16 @@ def _frozen_teacher_class():
     return FrozenTeacher
 
 
-def distillation_loss(*, alpha: float, temperature: float, classes: int):
-    """A Keras loss over ``[student probabilities, teacher probabilities]`` concatenated."""
+def distillation_loss(*, alpha: float, temperature: float, classes: int, from_logits: bool = False):
+    """A Keras loss over ``[student probabilities, teacher probabilities]`` concatenated
+    (logits with ``from_logits``: turned into probabilities first, the same loss follows)."""
     k, tf = keras(), _tf()
 
     class _Loss(k.losses.Loss):
         def call(self, y_true, y_pred):
             student, teacher = y_pred[:, :classes], y_pred[:, classes:]
+            if from_logits:
+                student, teacher = tf.nn.softmax(student), tf.nn.softmax(teacher)
             hard = k.losses.sparse_categorical_crossentropy(y_true, student)
             student_log = tf.math.log(tf.clip_by_value(student, _EPSILON, 1.0)) / temperature
             teacher_log = tf.math.log(tf.clip_by_value(teacher, _EPSILON, 1.0)) / temperature

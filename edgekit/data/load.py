@@ -186,8 +186,9 @@ def _per_channel(value) -> tuple[float, ...]:
     return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else (float(value),)
 
 
-def load_representative(path: str | Path, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Raw (calibration inputs, test inputs, test labels or None) for ``edgekit convert --data``.
+def load_representative(path: str | Path, input_shape: tuple[int, ...], *, adapt=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Raw (calibration inputs, test inputs, test labels or None) for ``edgekit convert --data``;
+    ``adapt`` turns arrays in the model's source layout (NCHW) into the model's own.
 
     An ``.npz`` with ``x_train`` and ``x_test`` calibrates on the first and is measured on the
     second, like a recipe's data set; one array (``x``, ``x_test``, ``specs`` or ``x_train``,
@@ -201,7 +202,8 @@ def load_representative(path: str | Path, input_shape: tuple[int, ...]) -> tuple
         parts = _representative_npz(path)
     else:
         raise DataError(f"--data {path}: not found or not an .npz file or a folder of images")
-    x_calibration, x_test = (_fitted(path, x, input_shape) for x in parts[:2])
+    adapt = adapt or (lambda x: x)
+    x_calibration, x_test = (_fitted(path, adapt(x), input_shape) for x in parts[:2])
     return x_calibration, x_test, parts[2]
 
 

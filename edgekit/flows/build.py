@@ -80,7 +80,7 @@ def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, tr
     with timer.stage("train"):
         model = stages.trained_float_model(inputs, recipe.train, checkpoints, from_recipe.float_checkpoint(recipe))
         scores = stages.float_scores(model, inputs.data)
-    data = stages.decide_task(recipe.task, model, inputs.data, scores)
+    data = stages.decide_task(recipe.task, model, inputs.data, scores, trained=recipe.train.enabled)
     settings = from_recipe.artifact_settings(recipe, input_shape=stages.fixed_input_shape(model, data))
     plan = from_recipe.compression_plan(recipe, targets)
     sensitivity, compressed = stages.compressed_models(model, plan, inputs, checkpoints=checkpoints, timer=timer)
@@ -97,6 +97,8 @@ def _build(recipe: Recipe, output: OutputFolder, checkpoints: Checkpoints, *, tr
     report = stages.run_report(recipe.name, stages.float_summary(model, scores, data), compressed.report, [], timer.seconds)
     report["failed"] = [{"target": t.label, "error": exc.message, "hint": exc.hint} for t, exc in failed]
     report["task"] = stages.task_report(data, scores)
+    if (imported := stages.import_report(model, data, scores)) is not None:
+        report["import"] = imported
     report["checkpoints"] = checkpoints.summary()
     if sensitivity is not None:
         report["sensitivity"] = sensitivity

@@ -40,6 +40,7 @@ class ConvertResult:
     metrics: dict
     target_report: dict
     task: dict
+    imported: dict | None = None  # an ONNX/PyTorch model: its Keras translation against the source
 
 
 def convert_file(model_path: str | Path, *, target: str, out: str | Path, **options) -> ConvertResult:
@@ -89,6 +90,7 @@ def _convert_file(
         )
     settings = ArtifactSettings(name=Path(model_path).stem, calibration_samples=calibration_samples, input_shape=shape)
     scores = stages.float_scores(model, model_data)
+    imported = stages.import_report(model, model_data, scores)
     model_data = stages.decide_task(task, model, model_data, scores)
     artifact = stages.convert_for_target(chosen, uncompressed(model), model_data, settings)
     artifact = stages.check_and_package(stages.measure(artifact, model_data, scores, settings), model_data)
@@ -99,6 +101,7 @@ def _convert_file(
         metrics={**artifact.metrics, **artifact.facts},  # as the manifest records them
         target_report=dict(artifact.target_report),
         task=stages.task_report(model_data, scores),
+        imported=imported,
     )
 
 
@@ -142,7 +145,9 @@ def representative(model, path: str | Path | None, input_shape, *, mean: float, 
     names = tuple(labels) if labels else tuple(str(i) for i in range(first.size or 0))
     if path is None:
         return ModelData(x_calibration=None, x_test=None, y_test=None, labels=names, normalization={"mean": [mean], "std": [std], "raw_dtype": "float32"})
-    x_calibration, x_test, y_test = load_representative(path, input_shape)
+    from edgekit.models.source import data_in_keras_layout, layouts_of
+
+    x_calibration, x_test, y_test = load_representative(path, input_shape, adapt=lambda x: data_in_keras_layout(model, x))
 
     def normalise(x):
         return (x.astype(np.float32) - np.float32(mean)) / np.float32(std)
@@ -153,4 +158,5 @@ def representative(model, path: str | Path | None, input_shape, *, mean: float, 
         y_test=y_test,
         labels=names,
         normalization={"mean": [mean], "std": [std], "raw_dtype": x_test.dtype.name},
+        input_layouts=layouts_of(model),
     )

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from edgekit import interrupts
 from edgekit._compat import seed_everything
 from edgekit.bundle.write import write_bundle
 from edgekit.compression.run import Compressed, run_compression, uncompressed
@@ -38,6 +39,7 @@ from edgekit.measure.evaluate import io_description, measure_artifact
 from edgekit.measure.tasks import Task, decide, float_metrics, warnings_for
 from edgekit.models import keras_io, shapes
 from edgekit.models.shapes import shape_fits
+from edgekit.models.source import data_in_keras_layout, forget_source, layouts_of, source_of
 from edgekit.recipe import DataSpec, ModelSpec, TrainSpec
 from edgekit.registry import get_converter, load_object
 from edgekit.runtime.environment import describe_machine, software_versions
@@ -59,6 +61,7 @@ __all__ = [
     "fixed_input_shape",
     "float_scores",
     "float_summary",
+    "import_report",
     "Inputs",
     "load_inputs",
     "measure",
@@ -97,6 +100,7 @@ class ModelData:
     image: Mapping[str, Any] | None = None
     task: Task | None = None
     outputs: tuple[str, ...] = ()  # the model's output names, in its order, once decided
+    input_layouts: tuple[tuple[str, str], ...] = ()  # an imported model's (Keras, source) layout per input
 
     @property
     def sample_shape(self) -> tuple[int, ...] | None:
@@ -192,6 +196,7 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        interrupts.check()  # a Ctrl-C swallowed inside TensorFlow stops the run here
         started = time.perf_counter()
         log.info("%s ...", name)
         try:
@@ -245,8 +250,9 @@ def load_inputs(model: ModelSpec, data: DataSpec, train: TrainSpec, *, base_dir:
         else:  # data first: a missing data file is reported before TensorFlow loads
             dataset = load_dataset(data, base_dir=base_dir)
             keras_model = model_from_spec(model, base_dir=base_dir, changes=changes, trust=trust)
+    dataset = dataclasses.replace(dataset, x_train=data_in_keras_layout(keras_model, dataset.x_train), x_test=data_in_keras_layout(keras_model, dataset.x_test))
     check_model_takes(keras_model, dataset, trains=train.enabled)
-    model_data = ModelData.from_dataset(dataset)
+    model_data = dataclasses.replace(ModelData.from_dataset(dataset), input_layouts=layouts_of(keras_model))
     batches = TrainData(model_data.x_calibration, dataset.y_train, batch_size=train.batch_size, seed=train.seed, shift=train.augment_shift)
     return Inputs(model=keras_model, dataset=dataset, data=model_data, train=batches)
 
@@ -263,7 +269,7 @@ def model_from_spec(spec: ModelSpec, *, base_dir: Path, changes: bool, trust: bo
     from edgekit.models.saved_model import is_signature_model
 
     if spec.factory:
-        return model_from_factory(spec.factory, spec.kwargs, base_dir=base_dir)
+        return model_from_factory(spec.factory, spec.kwargs, base_dir=base_dir, input_shape=spec.input_shape)
     model = load_model_file(_resolve(base_dir, spec.file), trust=trust)
     if is_signature_model(model) and changes:
         raise ModelError(
@@ -310,6 +316,7 @@ def trained_float_model(inputs: Inputs, train: TrainSpec, checkpoints, checkpoin
     trained it before; the model as loaded when ``train`` is off."""
     if not train.enabled:
         return inputs.model
+    forget_source(inputs.model)  # trained here: the Keras model is its own reference now
     with distribute.strategy_scope(train.strategy):
         return checkpoints.float_model(checkpoint, inputs.model, lambda model: train_float(model, inputs.train, train))
 
@@ -326,15 +333,43 @@ def float_summary(model, outputs: Mapping[str, np.ndarray] | None, data: ModelDa
 
 
 def float_scores(model, data: ModelData) -> dict[str, np.ndarray] | None:
-    """The float Keras model's outputs on the test inputs, by output name: what every
-    artifact is compared with (None without test inputs)."""
-    return None if data.x_test is None else keras_io.predictions(model, data.x_test)
+    """The float model's outputs on the test inputs, by output name: what every artifact is
+    compared with (None without test inputs). For a model imported from ONNX or PyTorch, as
+    imported, the source's own outputs (ONNX Runtime, PyTorch), not its Keras translation's."""
+    if data.x_test is None:
+        return None
+    source = source_of(model)
+    return keras_io.predictions(model, data.x_test) if source is None else source.predict(data.x_test)
 
 
-def decide_task(requested: str, model, data: ModelData, outputs: Mapping[str, np.ndarray] | None) -> ModelData:
-    """``data`` with its task: the one asked for, or (``auto``) the one the outputs show;
-    what was decided and why is logged, and kept for the report."""
-    task = decide(requested, keras_io.output_infos(model), keras_io.input_shape(model), outputs)
+def import_report(model, data: ModelData, scores: Mapping[str, np.ndarray] | None) -> dict | None:
+    """For an imported model: where it came from and how far its Keras translation is from the
+    source on the test inputs, per output (None for a Keras model, or without test inputs)."""
+    source = source_of(model)
+    if source is None or scores is None:
+        return None
+    from edgekit.measure.fidelity import fidelity, worst
+
+    per_output = fidelity(scores, keras_io.predictions(model, data.x_test))
+    largest = max(float(np.max(np.abs(v))) for v in scores.values()) or 1.0
+    relative = max(f["max_abs_error"] for f in per_output.values()) / largest
+    return {
+        "source": source.kind,
+        "file": Path(source.path).name,
+        "reference": "ONNX Runtime" if source.kind == "onnx" else "PyTorch",
+        "input_layouts": list(source.input_layouts),
+        "source_layouts": list(source.source_layouts),
+        "outputs": per_output,
+        "worst": worst(per_output),
+        "max_error_relative": float(f"{relative:.3g}"),
+    }
+
+
+def decide_task(requested: str, model, data: ModelData, outputs: Mapping[str, np.ndarray] | None, *, trained: bool = False) -> ModelData:
+    """``data`` with its task: the one asked for, or (``auto``) the one the outputs show (a
+    model this run ``trained`` is a classifier); what was decided and why is logged, and kept
+    for the report."""
+    task = decide(requested, keras_io.output_infos(model), keras_io.input_shape(model), outputs, trained=trained)
     if requested == "auto":
         log.info("task: %s (%s)", task.name, task.reason)
     for warning in warnings_for(task, outputs or {}):
@@ -530,6 +565,9 @@ def bundle(
     labels come with classifiers only; ``recorded_recipe`` (plain data) goes into the manifest."""
     path = f"{folder}/{artifact.name}" if folder else artifact.name
     inputs, outputs = io_description(artifact.model_bytes, order or data.outputs)
+    for spec, layouts in zip(inputs, data.input_layouts or [None] * len(inputs)):
+        if layouts is not None:  # an imported model: the layout it takes, and its source's
+            spec["layout"], spec["source_layout"] = layouts
     for spec in inputs:
         spec["normalization"] = dict(data.normalization)
         if data.image is not None:

@@ -61,11 +61,16 @@ def check_task(name: str, *, where: str = "--task") -> str:
     return name
 
 
-def decide(requested: str, outputs: Sequence[OutputInfo], input_shape: Sequence[int | None], values: Mapping[str, np.ndarray] | None = None) -> Task:
-    """The task: ``requested`` unless it is ``auto``, then the one the outputs show."""
+def decide(
+    requested: str, outputs: Sequence[OutputInfo], input_shape: Sequence[int | None], values: Mapping[str, np.ndarray] | None = None, *, trained: bool = False
+) -> Task:
+    """The task: ``requested`` unless it is ``auto``, then the one the outputs show (a model
+    edgekit ``trained`` on class labels is a classifier, logits or not)."""
     check_task(requested)
     if requested != "auto":
         return Task(requested, "asked for", requested)
+    if trained:
+        return Task("classification", "trained on class labels (cross-entropy) by this run", "auto")
     name, reason = _guess(outputs, input_shape, values or {})
     return Task(name, reason, "auto")
 

@@ -1,8 +1,10 @@
 """Get a Keras model from a recipe: call a factory or load a saved file.
 
-Factories are ``"file.py:function"`` (a file beside the recipe) or ``"package.module:function"``.
-Files are ``.keras`` (loaded with ``safe_mode=True``: no arbitrary Lambda code), ``.h5``
-(including old Keras 2.x HDF5 files) or a SavedModel directory; every format's config is
+Factories are ``"file.py:function"`` (a file beside the recipe) or ``"package.module:function"``
+returning a tf_keras model or a PyTorch ``nn.Module``. Files are ``.keras`` (loaded with
+``safe_mode=True``: no arbitrary Lambda code), ``.h5`` (including old Keras 2.x HDF5 files), a
+SavedModel directory, ``.onnx`` or a PyTorch ``.pt2`` program (imported as real Keras layers,
+``edgekit.models.onnx_file`` / ``torch_model``); pickled ``.pt``/``.pth`` are refused. Every Keras format's config is
 checked for code first (``edgekit.models.scan``), since tf_keras runs ``.h5``/SavedModel
 Lambda bytecode while loading. Models load with
 ``compile=False``: optimizer state from another Keras version is useless here and often breaks.
@@ -14,7 +16,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from edgekit._compat import keras
 from edgekit.errors import ModelError
@@ -22,15 +24,23 @@ from edgekit.errors import ModelError
 __all__ = ["load_factory", "load_model_file", "model_from_factory"]
 
 
-def model_from_factory(factory: str, kwargs: Mapping[str, Any], *, base_dir: Path = Path(".")):
-    """Build an (untrained) model by calling the factory with ``kwargs``."""
+def model_from_factory(factory: str, kwargs: Mapping[str, Any], *, base_dir: Path = Path("."), input_shape: Sequence[int] | None = None):
+    """Build an (untrained) model by calling the factory with ``kwargs``: a tf_keras model, or
+    a PyTorch ``nn.Module`` taking inputs of ``input_shape`` (per sample, channels first),
+    imported as a Keras model of real layers."""
+    from edgekit.models.torch_model import is_torch_module, module_to_keras
+
     function = load_factory(factory, base_dir=base_dir)
     try:
         model = function(**dict(kwargs))
     except TypeError as exc:
         raise ModelError(f"model factory {factory!r} rejected its arguments: {exc}", hint="check [model] kwargs") from exc
+    if is_torch_module(model):
+        if not input_shape:
+            raise ModelError(f"model factory {factory!r} returned a PyTorch module; edgekit needs its input shape to export it", hint="set model.input_shape, e.g. [3, 32, 32] (channels first, no batch)")
+        return module_to_keras(model, input_shape, name=type(model).__name__, path=factory)
     if not isinstance(model, keras().Model):
-        raise ModelError(f"model factory {factory!r} returned {type(model).__name__}, not a tf_keras Model")
+        raise ModelError(f"model factory {factory!r} returned {type(model).__name__}, not a tf_keras Model or a PyTorch nn.Module")
     return model
 
 
@@ -67,6 +77,8 @@ def _load_module(target: str, base_dir: Path):
 def load_model_file(path: str | Path, *, trust: bool = False):
     """Load a saved Keras model for inference and fine-tuning."""
     path = Path(path)
+    if path.suffix.lower() in FOREIGN:
+        return _load_foreign(path)
     if not path.exists():
         raise ModelError(f"model file not found: {path}")
     if path.is_dir():  # a SavedModel runs its graph while loading: checked before any loader sees it
@@ -90,6 +102,22 @@ def load_model_file(path: str | Path, *, trust: bool = False):
         ) from exc
 
 
+# Model files of other frameworks, imported as Keras models of real layers (or refused).
+FOREIGN = (".onnx", ".pt2", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def _load_foreign(path: Path):
+    """An ONNX file or a PyTorch program, imported; a pickled checkpoint, refused."""
+    from edgekit.models import onnx_file, torch_model
+
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return onnx_file.load_onnx(path)
+    if suffix == ".pt2":
+        return torch_model.load_pt2(path)
+    torch_model.refuse_pickle(path)
+
+
 def _custom_object_scope():
     """TF-MOT's QAT layers, so models saved after quantisation-aware training load too."""
     from edgekit._compat import tfmot
@@ -104,7 +132,7 @@ def _load(k, path: Path, trust: bool):
         return k.models.load_model(path, compile=False, safe_mode=not trust)
     if path.suffix in (".h5", ".hdf5"):
         return k.models.load_model(path, compile=False)
-    raise ModelError(f"{path}: unsupported model file type", hint="use .keras, .h5 or a SavedModel directory")
+    raise ModelError(f"{path}: unsupported model file type", hint="use .keras, .h5, a SavedModel directory, .onnx or a PyTorch .pt2 program")
 
 
 def _load_saved_model(path: Path):

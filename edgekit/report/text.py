@@ -198,8 +198,13 @@ def float_line(report: Mapping) -> str:
     if "auc" in float_model:
         figures.append(f"reconstruction-error AUC {float_model['auc']:.4f}")
     figures.append(f"{float_model['params']:,} parameters")
-    head = "float Keras model" if task == "classification" else f"float Keras model ({task})"
-    return f"{head}: {', '.join(figures)}"
+    imported = report.get("import")
+    kind = f"float {imported['reference']} model ({imported['file']})" if isinstance(imported, Mapping) and "reference" in imported else "float Keras model"
+    head = kind if task == "classification" else f"{kind} ({task})"
+    line = f"{head}: {', '.join(figures)}"
+    if isinstance(imported, Mapping) and "max_error_relative" in imported:
+        line += f"; imported as Keras layers, {imported['max_error_relative']:.2g} of the largest output from {imported['reference']}"
+    return line
 
 
 def _compression_lines(compression: Mapping) -> list[str]:

@@ -81,11 +81,18 @@ def unique_weights_per_kernel(runner: ModelRunner) -> dict[str, int]:
         params = detail.get("quantization_parameters") or {}
         if len(params.get("scales", ())) > 1 and values.ndim > 1:
             channels = np.moveaxis(values, int(params.get("quantized_dimension", 0)), 0)
-            count = max(int(np.unique(channel).size) for channel in channels)
+            count = max(_distinct(channel) for channel in channels)
         else:
-            count = int(np.unique(values).size)
+            count = _distinct(values)
         counts[name] = count
     return counts
+
+
+def _distinct(values: np.ndarray) -> int:
+    """How many distinct values ``values`` holds. float16 is counted as float32: numpy 2.4's
+    ``np.unique`` on a large float16 array returns repeated values (24 for a 16-value kernel)."""
+    values = np.asarray(values)
+    return int(np.unique(values.astype(np.float32) if values.dtype == np.float16 else values).size)
 
 
 def _short_name(name: str) -> str:

@@ -41,20 +41,29 @@ def fit(model, data: TrainData, *, epochs: int, learning_rate: float, stage: str
     """Compile ``model`` for classification and train it; returns the last epoch's metrics.
 
     With ``data.teacher`` the student ``model`` is trained inside a wrapper that also runs the
-    teacher; the student's own layers (and any TF-MOT wrappers in it) are what learns.
+    teacher; the student's own layers (and any TF-MOT wrappers in it) are what learns. A model
+    whose output is not a softmax (a PyTorch classifier's logits) is trained on its logits.
     """
     k = keras()
-    trained, loss, metrics = model, k.losses.SparseCategoricalCrossentropy(), ["accuracy"]
+    from_logits = outputs_logits(model)
+    trained, loss, metrics = model, k.losses.SparseCategoricalCrossentropy(from_logits=from_logits), ["accuracy"]
     if data.teacher is not None:
-        trained, loss, metrics = data.teacher.wrap(model)
+        trained, loss, metrics = data.teacher.wrap(model, from_logits=from_logits)
     trained.compile(optimizer=k.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics)
     history = trained.fit(
         training_dataset(data),
         epochs=epochs,
         verbose=0,
-        callbacks=[*callbacks, _epoch_logger(stage, epochs)],
+        callbacks=[*callbacks, _epoch_logger(stage, epochs), _interrupt_check()],
     )
     return {key: float(values[-1]) for key, values in history.history.items()}
+
+
+def outputs_logits(model) -> bool:
+    """Whether the classifier's scores are logits (its output layer is not a softmax)."""
+    from edgekit.models.keras_io import output_infos
+
+    return output_infos(model)[0].activation != "softmax"
 
 
 def training_dataset(data: TrainData):
@@ -78,6 +87,13 @@ def _random_shift(image, shift: int, seed: int):
     tf = _tf()
     padded = tf.pad(image, [[shift, shift], [shift, shift], [0, 0]])
     return tf.image.random_crop(padded, tf.shape(image), seed=seed)
+
+
+def _interrupt_check():
+    """Stop training at the next batch after a Ctrl-C that TensorFlow swallowed."""
+    from edgekit import interrupts
+
+    return keras().callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: interrupts.check())
 
 
 def _epoch_logger(stage: str, epochs: int):

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from edgekit import interrupts
 from edgekit.output.atomic import write_file_atomic
 
 __all__ = ["Records"]
@@ -33,7 +34,9 @@ class Records:
         if isinstance(found, dict) and found.get("key") == key:
             self.reused.append(name)
             return found["result"]
+        interrupts.check()  # nothing new starts after a Ctrl-C, even one TensorFlow swallowed
         result = compute()
+        interrupts.check()
         self.folder.mkdir(parents=True, exist_ok=True)
         write_file_atomic(path, json.dumps({"key": key, "result": result}, indent=2) + "\n")
         return result

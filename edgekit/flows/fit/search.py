@@ -199,7 +199,7 @@ class _Search:
         with self.timer.stage("train"), self.progress.stage("float model"):
             teacher = stages.trained_float_model(ground.inputs, ground.fit_recipe.train, self.checkpoints, from_recipe.float_checkpoint(ground.fit_recipe))
         scores = stages.float_scores(teacher, ground.inputs.data)
-        data = stages.decide_task(self.recipe.task, teacher, ground.inputs.data, scores)
+        data = stages.decide_task(self.recipe.task, teacher, ground.inputs.data, scores, trained=ground.fit_recipe.train.enabled)
         if not data.task.classifies:
             raise InputError(f"fit ranks candidates by accuracy, and this is a {data.task.name} model ({data.task.reason})", hint="fit classifiers; measure other models with edgekit convert --flash-kb/--ram-kb")
         self.float_info = {**stages.float_summary(teacher, scores, data), "validation_samples": len(data.x_test)}

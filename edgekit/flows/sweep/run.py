@@ -141,7 +141,7 @@ class _Runner:
         with self.timer.stage("train"), self.progress.stage("float model"):
             model = stages.trained_float_model(inputs, self.recipe.train, self.checkpoints, from_recipe.float_checkpoint(self.recipe))
             self.scores = stages.float_scores(model, inputs.data)
-        self.data = stages.decide_task(self.recipe.task, model, inputs.data, self.scores)
+        self.data = stages.decide_task(self.recipe.task, model, inputs.data, self.scores, trained=self.recipe.train.enabled)
         if not self.data.task.classifies:
             raise InputError(f"a sweep ranks variants by accuracy, and this is a {self.data.task.name} model ({self.data.task.reason})", hint="sweep classifiers; measure other models with edgekit build or convert")
         self.float_info = stages.float_summary(model, self.scores, self.data)
