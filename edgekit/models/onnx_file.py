@@ -112,7 +112,10 @@ def import_model_proto(model, *, name: str, path: str, kind: str = "onnx", run=N
     replaces ONNX Runtime as the reference (PyTorch for a module)."""
     from edgekit.converters.onnx_keras import import_onnx
 
-    imported = import_onnx(model, name=name)
+    try:
+        imported = import_onnx(model, name=name)
+    except ModelError as exc:  # name the file in the one line the user sees
+        raise ModelError(f"{Path(path).name}: {exc.message}", hint=exc.hint) from exc
     shapes = tuple(tuple(d.dim_value or None for d in i.type.tensor_type.shape.dim[1:]) for i in _graph_inputs(model))
     source = SourceModel(
         kind=kind,
