@@ -259,3 +259,39 @@ def test_a_pt2_whose_weights_need_a_full_unpickling_is_refused_not_run(files, tm
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "not a torch.export program" in result.stderr
     assert not marker.exists()
+
+
+def test_a_model_with_tensorflow_function_ops_converts_but_is_not_trained(tmp_path):
+    """PTQ only, and the one line names the ops that keep it from fine-tuning."""
+    from tests.test_onnx_import import LayerNormAttention
+
+    example = torch.zeros(1, 5, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LayerNormAttention().eval(), (example,), tmp_path / "attn.onnx", dynamo=True, external_data=False)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.standard_normal((64, 5, 6)).astype(np.float32), y=rng.integers(0, 6, 64))
+    converted = run("convert", str(tmp_path / "attn.onnx"), "--target", "cpu", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "out"))
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert "run as TensorFlow functions: post-training quantisation only" in converted.stdout and "Pow" in converted.stdout
+    (tmp_path / "r.toml").write_text('[model]\nfile = "attn.onnx"\n[data]\nsource = "d.npz"\nstd = 1.0\n[prune]\nsparsity = 0.5\n')
+    refused = run("build", str(tmp_path / "r.toml"), "--out", str(tmp_path / "built"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert "attn.onnx:" in line and "have no Keras layer" in line and "post-training quantisation" in line and "train.enabled = false" in line
+    assert not (tmp_path / "built").exists()
+
+
+def test_a_sweep_of_a_pt2_measures_every_variant_against_pytorch(files, tmp_path):
+    from edgekit.flows.sweep import sweep
+
+    folder, _ = files
+    for name in ("tiny.pt2", "nchw.npz"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('task = "classification"\n[model]\nfile = "tiny.pt2"\n[data]\nsource = "nchw.npz"\nstd = 1.0\n[train]\nenabled = false\n[prune]\nepochs = 1\n[output]\nlatency_runs = 3\n')
+    result = sweep(recipe, out=tmp_path / "sweep", sparsities=(0.0, 0.5), modes=("int8",), targets=["cpu"])
+    rows = {row["name"]: row for row in result.report["artifacts"]}
+    assert set(rows) == {"r-cpu-s0-int8", "r-cpu-s50-int8"}
+    assert rows["r-cpu-s0-int8"]["agreement"] >= 0.9  # the unpruned int8 model agrees with PyTorch itself
+    assert rows["r-cpu-s50-int8"]["sparsity"] >= 0.4

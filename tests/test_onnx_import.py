@@ -132,9 +132,38 @@ def test_ops_outside_the_mapping_are_named_before_anything_is_built():
 
     class Unusual(nn.Module):
         def forward(self, x):
-            return torch.exp(x).cumsum(1)
+            return torch.exp(x).cumsum(1).argmax(1)
 
     with pytest.raises(UnmappedOps) as info:
         import_onnx(export(Unusual().eval(), (1, 5)))
-    assert set(info.value.ops) == {"Exp", "CumSum"}
-    assert "Exp" in info.value.message and "CumSum" in info.value.message and "docs/pytorch-onnx.md" in info.value.hint
+    assert set(info.value.ops) == {"CumSum", "ArgMax"}  # Exp has a TensorFlow function
+    assert "CumSum" in info.value.message and "ArgMax" in info.value.message and "docs/pytorch-onnx.md" in info.value.hint
+
+
+class LayerNormAttention(torch.nn.Module):
+    """What keeps real models (PP-OCRv4's recogniser, transformers) from Keras layers: a layer
+    norm written out (Pow, Sqrt, a mean over channels, a computed divisor), attention's MatMul
+    of two tensors, Exp and Abs."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(6, 6)
+
+    def forward(self, x):  # (N, T, 6)
+        centred = x - x.mean(-1, keepdim=True)
+        normed = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-5)
+        q = self.proj(normed)
+        scores = torch.softmax(q @ normed.transpose(1, 2), -1)
+        return (scores @ normed).abs() + torch.exp(-q)
+
+
+def test_ops_without_a_keras_layer_run_as_tensorflow_functions_and_are_named():
+    model = export(LayerNormAttention().eval(), (1, 5, 6))
+    imported = import_onnx(model)
+    assert set(imported.tf_ops) >= {"Pow", "Sqrt", "Div", "ReduceMean", "MatMul", "Exp", "Abs"}
+    session = ort.InferenceSession(model.SerializeToString())
+    x = np.random.default_rng(4).standard_normal((1, 5, 6)).astype(np.float32)
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0]
+    got = imported.model.predict(x, verbose=0)
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert "Dense" in {type(layer).__name__ for layer in imported.model.layers}  # the projection stays a layer

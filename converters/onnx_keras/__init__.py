@@ -8,13 +8,16 @@ inside the model: kernels are transposed once here, a ``Flatten`` after a convol
 the channels-last order and the next ``Dense`` gets its weight rows reordered instead, so a
 plain CNN converts to a ``.tflite`` without TRANSPOSE ops. Outputs keep the source's layout.
 
-Ops outside the mapping are listed before anything is built (:class:`UnmappedOps`), so the
-caller can say which ops keep a model from fine-tuning. Nodes whose inputs are all constants
+Ops with no Keras layer (``Pow``, ``Sqrt``, a mean over channels, attention's ``MatMul``...)
+are computed with TensorFlow functions instead: the model still converts and measures, with
+post-training quantisation only, and ``ImportedModel.tf_ops`` says which ops keep it from
+fine-tuning. Ops outside both (control flow such as ``If``) are listed before anything is built
+(:class:`UnmappedOps`). Nodes whose inputs are all constants
 (shape arithmetic) are folded with ONNX's reference evaluator, never with a network lookup.
 """
 
 from __future__ import annotations
 
-from edgekit.converters.onnx_keras._build import ImportedModel, UnmappedOps, import_onnx, mapped_ops
+from edgekit.converters.onnx_keras._build import ImportedModel, UnmappedOps, import_onnx, mapped_ops, tf_function_ops
 
-__all__ = ["ImportedModel", "UnmappedOps", "import_onnx", "mapped_ops"]
+__all__ = ["ImportedModel", "UnmappedOps", "import_onnx", "mapped_ops", "tf_function_ops"]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 import onnx
 
 from edgekit._compat import keras
-from edgekit.converters.onnx_keras import _ops_math, _ops_nn, _ops_shape
+from edgekit.converters.onnx_keras import _ops_math, _ops_nn, _ops_shape, _ops_tf
 from edgekit.converters.onnx_keras._values import Names, NodeProto, Value, onnx_shape, tensor_value, weight_hint
 from edgekit.errors import ModelError
 
@@ -19,12 +19,19 @@ _SPATIAL = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePoo
 
 
 def _handlers() -> dict[str, Any]:
-    return {**_ops_nn.HANDLERS, **_ops_math.HANDLERS, **_ops_shape.HANDLERS}
+    """Keras layers first; TensorFlow functions for what has none (they also take the cases of
+    Div, MatMul and ReduceMean that no layer covers, and hand the others on)."""
+    return {**_ops_nn.HANDLERS, **_ops_math.HANDLERS, **_ops_shape.HANDLERS, **_ops_tf.HANDLERS}
 
 
 def mapped_ops() -> list[str]:
-    """Every ONNX op type the importer turns into Keras layers."""
+    """Every ONNX op type the importer maps (to Keras layers, or to TensorFlow functions)."""
     return sorted(_handlers())
+
+
+def tf_function_ops() -> list[str]:
+    """The op types only TensorFlow functions compute (the model is then PTQ-only)."""
+    return sorted(set(_ops_tf.HANDLERS) - set(_ops_nn.HANDLERS) - set(_ops_math.HANDLERS) - set(_ops_shape.HANDLERS))
 
 
 class UnmappedOps(ModelError):
@@ -33,7 +40,7 @@ class UnmappedOps(ModelError):
     def __init__(self, ops: Mapping[str, int]):
         self.ops = dict(ops)
         listed = ", ".join(f"{op} x{count}" if count > 1 else op for op, count in self.ops.items())
-        super().__init__(f"ops edgekit cannot map to Keras layers: {listed}", hint=f"edgekit maps {len(mapped_ops())} ONNX ops to Keras layers (docs/pytorch-onnx.md lists them)")
+        super().__init__(f"ops edgekit cannot import: {listed}", hint=f"edgekit maps {len(mapped_ops())} ONNX ops (docs/pytorch-onnx.md lists them)")
 
 
 @dataclass(frozen=True)
@@ -42,13 +49,16 @@ class ImportedModel:
 
     ``input_layouts`` / ``output_layouts`` name each tensor's layout in the Keras model
     (``NHWC`` where the source's is ``NCHW``, ``NWC`` for ``NCW``, else ``as source``);
-    ``output_names`` maps each Keras output name to the source's.
+    ``output_names`` maps each Keras output name to the source's; ``tf_ops`` counts the ops
+    computed with TensorFlow functions instead of Keras layers (empty: every op is a layer,
+    so the model can be fine-tuned; else it is for post-training quantisation only).
     """
 
     model: Any
     input_layouts: tuple[str, ...]
     output_names: Mapping[str, str]
     source_inputs: tuple[str, ...]
+    tf_ops: Mapping[str, int] = field(default_factory=dict)
 
 
 def import_onnx(model: onnx.ModelProto, *, name: str = "imported") -> ImportedModel:
@@ -95,6 +105,7 @@ class _Builder:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.absorbed: set[str] = set()  # first outputs of nodes folded into an earlier layer (MatMul + Add, Conv + Relu)
+        self.tf_ops: dict[str, int] = {}  # op type -> nodes computed with TensorFlow functions
 
     # --- the walk ---------------------------------------------------------------------------
 
@@ -115,7 +126,7 @@ class _Builder:
                     self.values[out_name] = value
         outputs, output_names = self._outputs()
         model = self.keras.Model(inputs=inputs, outputs=outputs, name=self.names(name))
-        return ImportedModel(model=model, input_layouts=tuple(layouts), output_names=output_names, source_inputs=tuple(source_inputs))
+        return ImportedModel(model=model, input_layouts=tuple(layouts), output_names=output_names, source_inputs=tuple(source_inputs), tf_ops=dict(self.tf_ops))
 
     def _inputs(self) -> tuple[list, list[str], list[str]]:
         initializers = {t.name for t in self.graph.initializer}
@@ -217,6 +228,10 @@ class _Builder:
             dims = (*range(2, value.rank), 1)
             value.cache["channels_last"] = self.layers.Permute(dims, name=self.names("to_channels_last"))(value.tensor)
         return value.cache["channels_last"]
+
+    def tf_route(self, node: NodeProto) -> None:
+        """Record that ``node`` is computed with a TensorFlow function, not a Keras layer."""
+        self.tf_ops[node.op_type] = self.tf_ops.get(node.op_type, 0) + 1
 
     def fused_relu(self, node: NodeProto) -> NodeProto | None:
         """The Relu that alone reads ``node``'s output, taken into the layer (``activation="relu"``,

@@ -67,6 +67,9 @@ def _summary(result) -> str:
             f"imported from {imported['source']} ({imported['file']}, input {', '.join(imported['source_layouts'])} -> {', '.join(imported['input_layouts'])}): "
             f"Keras layers vs {imported['reference']} max error {imported['max_error_relative']:.2g} of the largest output; every figure below is against {imported['reference']}"
         )
+        if imported.get("tf_ops"):
+            listed = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in imported["tf_ops"].items())
+            lines.append(f"note: {listed} have no Keras layer and run as TensorFlow functions: post-training quantisation only (no fine-tuning)")
     lines.append(f"task: {task['name']} ({task['reason']})")
     if "accuracy" in metrics:
         lines.append(f"accuracy: {metrics['accuracy'] * 100:.2f} % on {metrics['samples']} labelled inputs")

@@ -97,6 +97,8 @@ def compress_model(
     from edgekit.registry import get_target
 
     keras_model = _as_keras(model, data)
+    if (imported := source_of(keras_model)) is not None:
+        imported.check_trainable("pruned and QAT-fine-tuned")
     x, y = _unpack(data)
     x = data_in_keras_layout(keras_model, x)
     x_test, y_test = _unpack(test) if test is not None else (x, y)

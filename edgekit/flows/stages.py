@@ -269,8 +269,11 @@ def model_from_spec(spec: ModelSpec, *, base_dir: Path, changes: bool, trust: bo
     from edgekit.models.saved_model import is_signature_model
 
     if spec.factory:
-        return model_from_factory(spec.factory, spec.kwargs, base_dir=base_dir, input_shape=spec.input_shape)
-    model = load_model_file(_resolve(base_dir, spec.file), trust=trust)
+        model = model_from_factory(spec.factory, spec.kwargs, base_dir=base_dir, input_shape=spec.input_shape)
+    else:
+        model = load_model_file(_resolve(base_dir, spec.file), trust=trust)
+    if changes and (source := source_of(model)) is not None:
+        source.check_trainable()
     if is_signature_model(model) and changes:
         raise ModelError(
             f"{spec.file}: a SavedModel without Keras layers can be converted and measured, not trained or compressed",
@@ -363,6 +366,7 @@ def import_report(model, data: ModelData, scores: Mapping[str, np.ndarray] | Non
         "outputs": per_output,
         "worst": worst(per_output),
         "max_error_relative": float(f"{relative:.3g}"),
+        "tf_ops": dict(source.tf_ops),  # computed with TensorFlow functions: post-training quantisation only
     }
 
 

@@ -124,6 +124,7 @@ def import_model_proto(model, *, name: str, path: str, kind: str = "onnx", run=N
         input_shapes=shapes,
         output_names=dict(imported.output_names),
         run=run or onnx_runner(model.SerializeToString()),
+        tf_ops=dict(imported.tf_ops),
     )
     return keep_source(imported.model, source)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -26,7 +27,9 @@ class SourceModel:
     ``kind`` is ``onnx`` or ``pytorch``; ``input_layouts`` the Keras model's layout of each
     input (``NHWC`` where the source takes ``NCHW``); ``output_names`` maps each Keras output
     name to the source's; ``run`` takes source-layout inputs and returns the source's outputs
-    by source name; ``input_shapes`` are the source's per-sample input shapes.
+    by source name; ``input_shapes`` are the source's per-sample input shapes; ``tf_ops`` the
+    ops computed with TensorFlow functions instead of Keras layers (they keep the model from
+    fine-tuning).
     """
 
     kind: str
@@ -35,6 +38,19 @@ class SourceModel:
     input_shapes: tuple[tuple, ...]
     output_names: Mapping[str, str]
     run: Callable[[list[np.ndarray]], dict[str, np.ndarray]] = field(repr=False, compare=False)
+    tf_ops: Mapping[str, int] = field(default_factory=dict)
+
+    def check_trainable(self, what: str = "trained or compressed") -> None:
+        """Refuse fine-tuning of a model whose ops are partly TensorFlow functions."""
+        if self.tf_ops:
+            from edgekit.errors import ModelError
+
+            listed = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in self.tf_ops.items())
+            raise ModelError(
+                f"{Path(self.path).name}: {listed} have no Keras layer, so edgekit computes them with TensorFlow functions: "
+                f"the model converts and is measured with post-training quantisation, but cannot be {what}",
+                hint='set train.enabled = false and quantize.mode = "ptq", and leave [prune], [cluster] and [distill] out',
+            )
 
     @property
     def source_layouts(self) -> tuple[str, ...]:
