@@ -49,12 +49,13 @@ def _silence_python_loggers() -> None:
     warnings.filterwarnings("ignore", module="tensorflow")
 
 
-def _import(module: str, missing: str):
-    """The module, or a one-line error saying what needs it and how to install it."""
+def require(module: str, missing: str, *, hint: str = "pip install 'edgekit-tflite[train]'"):
+    """The module, or a one-line error saying what needs it and how to install it (every
+    optional dependency edgekit imports lazily comes through here)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ToolError(missing, hint="pip install 'edgekit-tflite[train]'") from exc
+        raise ToolError(missing, hint=hint) from exc
 
 
 @functools.cache
@@ -64,7 +65,7 @@ def tf():
     from edgekit._quiet import quiet_native_output
 
     with quiet_native_output():
-        tensorflow = _import("tensorflow", "TensorFlow is not installed; training and conversion need it")
+        tensorflow = require("tensorflow", "TensorFlow is not installed; training and conversion need it")
     _silence_python_loggers()
     tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow
@@ -74,14 +75,14 @@ def tf():
 def keras():
     """The Keras 2 API (``tf_keras``) that TF-MOT works with."""
     tf()
-    return _import("tf_keras", "tf_keras is not installed")
+    return require("tf_keras", "tf_keras is not installed")
 
 
 @functools.cache
 def tfmot():
     """TensorFlow Model Optimization, bound to tf_keras."""
     tf()
-    return _import("tensorflow_model_optimization", "tensorflow-model-optimization is not installed")
+    return require("tensorflow_model_optimization", "tensorflow-model-optimization is not installed")
 
 
 def tf_version() -> str | None:

@@ -11,21 +11,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class SimpleCNN(nn.Module):
-    """The seed's model: input 1x3x32x32."""
+def _seed_model():
+    """The seed's SimpleCNN, from the sample that ships it (one definition)."""
+    import importlib.util
+    from pathlib import Path
 
-    def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.fc1 = nn.Linear(32 * 8 * 8, 128)
-        self.fc2 = nn.Linear(128, num_classes)
+    path = Path(__file__).resolve().parents[1] / "samples" / "simple_cnn_torch.py"
+    spec = importlib.util.spec_from_file_location("edgekit_sample_simple_cnn_torch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SimpleCNN
 
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
-        x = x.view(-1, 32 * 8 * 8)
-        return self.fc2(F.relu(self.fc1(x)))
+
+SimpleCNN = _seed_model()
 
 
 class InvertedResidual(nn.Module):

@@ -89,12 +89,8 @@ def _activation(kind: str, *, nonnegative: bool = False, **options):
 
 
 def named_activation(name: str, *, nonnegative: bool = False):
-    def handler(b, node):
-        x = b.value(node, 0)
-        out = b.layers.Activation(name, name=b.name(node, node.op_type.lower()))(x.tensor)
-        return [_like(x, out, nonnegative=nonnegative, unflattened=None)]
-
-    return handler
+    """Keras' ``Activation`` layer with one of its named functions."""
+    return _activation("Activation", nonnegative=nonnegative, activation=name)
 
 
 def clip(b, node):

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ModelError, ToolError
+from edgekit._compat import require
+from edgekit.errors import ModelError
 from edgekit.models.source import SourceModel, keep_source
 
 __all__ = ["import_model_proto", "load_onnx", "read_onnx", "onnx_runner"]
@@ -22,17 +23,9 @@ __all__ = ["import_model_proto", "load_onnx", "read_onnx", "onnx_runner"]
 INSTALL_HINT = "pip install 'edgekit-tflite[onnx]'"
 
 
-def _onnx():
-    try:
-        import onnx
-    except ImportError as exc:
-        raise ToolError("onnx is not installed; ONNX models need it", hint=INSTALL_HINT) from exc
-    return onnx
-
-
 def read_onnx(path: str | Path):
     """The ModelProto of ``path``, its external data checked to stay in the model's folder."""
-    onnx = _onnx()
+    onnx = require("onnx", "onnx is not installed; ONNX models need it", hint=INSTALL_HINT)
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -88,10 +81,7 @@ def _check_inside(path: Path, folder: Path, location: str) -> None:
 def onnx_runner(model_bytes: bytes):
     """A function running the model in ONNX Runtime: source-layout inputs -> outputs by name.
     A fixed batch size is honoured by running the inputs in chunks of it."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise ToolError("onnxruntime is not installed; edgekit measures ONNX imports against it", hint=INSTALL_HINT) from exc
+    onnxruntime = require("onnxruntime", "onnxruntime is not installed; edgekit measures ONNX imports against it", hint=INSTALL_HINT)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

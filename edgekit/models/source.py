@@ -68,22 +68,18 @@ class SourceModel:
         return {keras_name: np.concatenate(parts[source_name]) for keras_name, source_name in self.output_names.items()}
 
 
+# Keras layout -> (axes from Keras to the source's order, axes from the source's to Keras').
+_AXES = {"NHWC": ((0, 3, 1, 2), (0, 2, 3, 1)), "NWC": ((0, 2, 1), (0, 2, 1))}
+
+
 def to_source_layout(x: np.ndarray, layout: str) -> np.ndarray:
     """Keras-layout samples (N, H, W, C) as the source takes them (N, C, H, W)."""
-    if layout == "NHWC":
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    if layout == "NWC":
-        return np.ascontiguousarray(x.transpose(0, 2, 1))
-    return x
+    return np.ascontiguousarray(x.transpose(_AXES[layout][0])) if layout in _AXES else x
 
 
 def to_keras_layout(x: np.ndarray, layout: str) -> np.ndarray:
     """Source-layout samples (N, C, H, W) as the Keras model takes them (N, H, W, C)."""
-    if layout == "NHWC":
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    if layout == "NWC":
-        return np.ascontiguousarray(x.transpose(0, 2, 1))
-    return x
+    return np.ascontiguousarray(x.transpose(_AXES[layout][1])) if layout in _AXES else x
 
 
 def data_in_keras_layout(model, x: np.ndarray) -> np.ndarray:

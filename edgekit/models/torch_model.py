@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgekit.errors import ModelError, ToolError
+from edgekit._compat import require
+from edgekit.errors import ModelError
 
 __all__ = ["PICKLE_SUFFIXES", "is_torch_module", "load_pt2", "module_to_keras", "refuse_pickle"]
 
@@ -38,11 +39,7 @@ def refuse_pickle(path: Path) -> None:
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise ToolError("torch is not installed; PyTorch models need it", hint=INSTALL_HINT) from exc
-    return torch
+    return require("torch", "torch is not installed; PyTorch models need it", hint=INSTALL_HINT)
 
 
 def is_torch_module(obj: Any) -> bool:
