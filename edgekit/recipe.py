@@ -559,7 +559,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
         ("distill", "width", recipe.distill.width is None or 0 < recipe.distill.width < 1, "in (0, 1), e.g. 0.25"),
         ("analyze", "threshold", recipe.analyze.threshold is None or 0 <= recipe.analyze.threshold < 1, "in [0, 1), e.g. 0.01"),
         ("analyze", "samples", recipe.analyze.samples >= 1, "at least 1"),
-        ("fit", "validation", 0 <= recipe.fit.validation < 1, "in [0, 1), e.g. 0.1 for 10 % of the training split"),
+        ("fit", "validation", 0 <= recipe.fit.validation <= 0.5, "in [0, 0.5], e.g. 0.1 for 10 % of the training split (the rest trains every candidate)"),
         ("fit", "halving", recipe.fit.halving >= 2, "at least 2"),
     ]
     for section, key, ok, wanted in rules:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from edgekit.errors import BudgetError, InputError
-from edgekit.targets.boards import get_board
+from edgekit.errors import BudgetError
+from edgekit.targets.boards import check_budget_kb, get_board
 
 KIB = 1024
 KEYS = ("flash_kb", "ram_kb")
@@ -23,8 +23,8 @@ def read_budgets(options: Mapping[str, Any], *, target: str) -> dict[str, float 
     budgets = {}
     for key in KEYS:
         value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise InputError(f"[target.{target}] {key} must be a positive number of KiB, not {value!r}", hint=f"e.g. {key} = 256")
+        if value is not None:
+            check_budget_kb(f"[target.{target}] {key} =", value)
         budgets[key] = value if value is not None else (getattr(board, key) if board else None)
     return budgets
 

@@ -13,7 +13,22 @@ from dataclasses import dataclass
 
 from edgekit.errors import InputError
 
-__all__ = ["Board", "BOARDS", "get_board"]
+__all__ = ["Board", "BOARDS", "check_budget_kb", "get_board", "MAX_BUDGET_KB"]
+
+MAX_BUDGET_KB = 2**30  # 1 TiB: more flash or RAM than any device edgekit targets has
+
+
+def check_budget_kb(label: str, value, *, example: int = 256) -> float:
+    """A flash or RAM budget in KiB: a positive, finite number no device exceeds.
+
+    ``1e300`` is finite but no budget: it would be carried, converted to bytes and printed
+    with 300 digits; it is refused here with the other nonsense (NaN, inf, 0, negatives, text).
+    ``label`` names where it came from (``--flash-kb``, ``[target.mcu] flash_kb``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_BUDGET_KB:  # NaN fails too
+        shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+        raise InputError(f"{label} {shown}: a budget must be a positive number of KiB up to {MAX_BUDGET_KB:,} (1 TiB)", hint=f"e.g. {label} {example}")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)

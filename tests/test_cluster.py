@@ -89,11 +89,17 @@ def test_a_layer_can_have_its_own_cluster_count(tiny_model, mnist_small):
 
 
 def test_per_layer_clusters_are_checked(tiny_model, tmp_path):
+    from edgekit.compression.layers import clone_with_weights
     from edgekit.errors import ModelError, RecipeError
     from edgekit.recipe import recipe_from_dict
 
     with pytest.raises(ModelError, match="cluster.layers: the model has no layer 'dense9'"):
         Cluster(clusters=16, per_layer={"dense9": 4}).wrap(tiny_model)
+    for layer, kind in (("pool1", "MaxPooling2D"), ("flatten", "Flatten")):  # the report used to claim "4 for pool1"
+        with pytest.raises(ModelError, match=f"cluster.layers: layer '{layer}' \\({kind}\\) has no kernel to cluster"):
+            Cluster(clusters=16, per_layer={layer: 4}).wrap(tiny_model)
+    with pytest.raises(ModelError, match="cluster.layers: layer 'dense1' is not clustered: excluded by the recipe"):
+        Cluster(clusters=16, per_layer={"dense1": 4}, exclude=("dense1",)).wrap(clone_with_weights(tiny_model))  # wrapping changes the layers it wraps
     base = {"model": {"factory": "x.py:f"}}
     with pytest.raises(RecipeError, match="cluster.layers.dense1 = 1 must be a whole number of clusters, at least 2"):
         recipe_from_dict({**base, "cluster": {"clusters": 16, "layers": {"dense1": 1}}})
@@ -111,3 +117,20 @@ def test_a_float16_kernels_distinct_values_are_counted_exactly():
 
     kernel = np.random.default_rng(0).choice(np.linspace(-0.2, 0.2, 16, dtype=np.float32), (2048, 128)).astype(np.float16)
     assert _distinct(kernel) == 16
+
+
+@pytest.mark.parametrize("wrapper", ["prune", "cluster", "qat"])
+def test_a_wrapped_softmax_output_is_still_trained_as_probabilities(wrapper):
+    """TF-MOT wraps the output layer (and QAT its activation): the loss must still see a
+    softmax, not logits, or fine-tuning trains the wrong objective (it did, with a warning)."""
+    from edgekit._compat import tfmot
+    from edgekit.training.train import outputs_logits
+    from tests.conftest import tiny_cnn
+
+    keras_mot = tfmot()
+    wrap = {
+        "prune": keras_mot.sparsity.keras.prune_low_magnitude,
+        "cluster": lambda m: keras_mot.clustering.keras.cluster_weights(m, number_of_clusters=4),
+        "qat": keras_mot.quantization.keras.quantize_model,
+    }[wrapper]
+    assert outputs_logits(wrap(tiny_cnn())) is False

@@ -37,7 +37,9 @@ def fit_recipe(folder, extra: str = FIT_TABLE):
 @pytest.mark.parametrize(
     "target, given, wanted",
     [
-        ("mcu", {"flash_kb": -1}, "--flash-kb -1: a budget must be a positive, finite number"),
+        ("mcu", {"flash_kb": -1}, "--flash-kb -1: a budget must be a positive number of KiB"),
+        ("mcu", {"flash_kb": 1e300}, "--flash-kb 1e+300: a budget must be a positive number of KiB up to 1,073,741,824 (1 TiB)"),
+        ("cpu", {"latency_ms": 1e300}, "--latency-ms 1e+300: a budget must be a positive number of ms up to 3,600,000"),
         ("mcu", {"ram_kb": 0}, "--ram-kb 0: a budget must be a positive"),
         ("mcu", {"flash_kb": math.nan}, "--flash-kb nan"),
         ("mcu", {"flash_kb": math.inf}, "--flash-kb inf"),
@@ -97,6 +99,17 @@ def test_candidate_recipe_is_the_recipe_at_that_point_with_scaled_epochs(tmp_pat
     third = candidate_recipe(recipe, point, scale=1 / 3, largest_layer="dense1", qat=False)
     assert (third.distill.epochs, third.cluster.epochs, third.quantize.mode) == (1, 1, "ptq")
     assert candidate_recipe(recipe, Candidate(1.0, 0.0, 0, 0, "int8", "ptq")).distill.enabled is False
+
+
+def test_the_recipes_own_per_layer_counts_hold_in_every_candidate(tmp_path):
+    """``[cluster] layers`` pins a layer's count: fit keeps it in every candidate's recipe (it
+    used to drop it) and the split of the largest kernel goes to another layer."""
+    path = fit_recipe(tmp_path)
+    path.write_text(path.read_text().replace("[cluster]\nepochs = 1\n", "[cluster]\nepochs = 1\nclusters = 16\nlayers = { conv2 = 8 }\n"))
+    recipe = load_recipe(path)
+    split = candidate_recipe(recipe, Candidate(1.0, 0.0, 16, 4, "int8", "ptq"), largest_layer="dense1")
+    assert dict(split.cluster.layers) == {"dense1": 4, "conv2": 8}
+    assert dict(candidate_recipe(recipe, Candidate(1.0, 0.0, 4, 0, "int8", "ptq")).cluster.layers) == {"conv2": 8}
 
 
 @pytest.mark.parametrize(

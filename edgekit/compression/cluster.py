@@ -13,13 +13,13 @@ from typing import Mapping
 
 from edgekit._compat import tfmot
 from edgekit.compression.base import CompressionStep
-from edgekit.compression.layers import SkippedLayer, check_names, check_patterns, wrap_layers
+from edgekit.compression.layers import SkippedLayer, all_layers, check_names, check_patterns, wrap_layers
 from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel
-from edgekit.errors import EdgekitError, InputError
+from edgekit.errors import EdgekitError, InputError, ModelError
 from edgekit.training.train import TrainData, fit
 from edgekit.vocabulary import CLUSTER_INITS
 
-__all__ = ["Cluster"]
+__all__ = ["check_cluster_layers", "Cluster"]
 
 # edgekit.vocabulary.CLUSTER_INITS -> TF-MOT's CentroidInitialization member.
 INITS = dict(zip(CLUSTER_INITS, ("KMEANS_PLUS_PLUS", "DENSITY_BASED", "LINEAR", "RANDOM")))
@@ -56,7 +56,7 @@ class Cluster(CompressionStep):
         if self.init not in INITS:
             raise InputError(f"unknown cluster init {self.init!r}", hint=f"choose one of: {', '.join(CLUSTER_INITS)}")
         check_patterns(model, self.exclude, key="cluster.exclude")
-        check_names(model, self.per_layer, key="cluster.layers")
+        check_cluster_layers(model, self.per_layer)
         params = {
             "cluster_centroids_init": getattr(clustering.CentroidInitialization, INITS[self.init]),
             "preserve_sparsity": self.preserve_sparsity,
@@ -71,7 +71,16 @@ class Cluster(CompressionStep):
         self.clustered_layers = [
             layer.layer.name for layer in wrapped.submodules if type(layer).__name__.startswith("ClusterWeights")
         ]
+        self._check_per_layer_applied()
         return wrapped
+
+    def _check_per_layer_applied(self) -> None:
+        """A per-layer count for a layer left unclustered (excluded, unsupported, too few
+        weights) would be reported as applied while nothing happened: refuse it, with why."""
+        reasons = {skipped.layer: skipped.reason for skipped in self.skipped}
+        for name in self.per_layer:
+            if name not in self.clustered_layers:
+                raise ModelError(f"cluster.layers: layer {name!r} is not clustered: {reasons.get(name, 'it has no kernel to cluster')}", hint="remove it from [cluster] layers, or change what keeps it out")
 
     def clusters_of(self, layer: str) -> int:
         return int(self.per_layer.get(layer, self.clusters))
@@ -80,7 +89,7 @@ class Cluster(CompressionStep):
         from tensorflow_model_optimization.python.core.clustering.keras.clusterable_layer import ClusterableLayer
         from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
 
-        kernels = [w for w in layer.trainable_weights if "kernel" in w.name.split("/")[-1]]
+        kernels = _kernels(layer)
         if not kernels:
             return ""  # pooling, BatchNormalization...: nothing to cluster
         if not isinstance(layer, ClusterableLayer) and not ClusteringRegistry.supports(layer):
@@ -113,3 +122,18 @@ class Cluster(CompressionStep):
         if self.preserve_sparsity:
             report["sparsity_after_strip"] = round(kernel_sparsity(model, layers=self.clustered_layers)["overall"], 5)
         return report
+
+
+def check_cluster_layers(model, per_layer: Mapping[str, int], *, key: str = "cluster.layers") -> None:
+    """Refuse a per-layer count for a layer the model lacks or one with no kernel (a pooling
+    layer, a Flatten): it would cluster nothing, yet the report would claim the count."""
+    check_names(model, per_layer, key=key)
+    layers = {layer.name: layer for layer in all_layers(model)}
+    with_kernels = sorted(name for name, layer in layers.items() if _kernels(layer))
+    for name in per_layer:
+        if not _kernels(layers[name]):
+            raise ModelError(f"{key}: layer {name!r} ({type(layers[name]).__name__}) has no kernel to cluster", hint=f"name a layer with a kernel: {', '.join(with_kernels)}")
+
+
+def _kernels(layer) -> list:
+    return [w for w in layer.trainable_weights if "kernel" in w.name.split("/")[-1]]

@@ -23,7 +23,7 @@ from edgekit.flows import stages
 from edgekit.flows.stages import ArtifactSettings, ModelData
 from edgekit.measure.tasks import check_task
 from edgekit.models import keras_io
-from edgekit.models.shapes import fixed_input_shape
+from edgekit.models.shapes import check_model_runs_at, fixed_input_shape
 from edgekit.registry import get_target
 
 __all__ = ["convert_file", "ConvertResult"]
@@ -81,6 +81,8 @@ def _convert_file(
     model_input = single_input_shape(model, model_path)
     model_data = representative(model, data, tuple(input_shape) if input_shape else model_input, mean=mean, std=std, labels=labels)
     shape = fixed_input_shape(model_input, given=input_shape, data_shape=model_data.sample_shape, name=_input_name(model))
+    if shape is not None:
+        check_model_runs_at(model, shape, stages.shape_source(shape, input_shape))
     if shape and model_data.sample_shape not in (None, shape):
         raise DataError(f"--data {data}: samples have shape {model_data.sample_shape} but --input-shape is {'x'.join(map(str, shape))}", hint="give data of the shape to convert at")
     if model_data.x_calibration is None and chosen.quantization == "int8":
@@ -107,7 +109,7 @@ def _convert_file(
 
 def with_budgets(target, budgets: Mapping[str, Any]):
     """The target with ``--flash-kb``/``--ram-kb``/``--board`` set; checked before any work."""
-    from edgekit.targets.boards import get_board
+    from edgekit.targets.boards import check_budget_kb, get_board
 
     given = {key: value for key, value in budgets.items() if value is not None}
     if not given:
@@ -116,11 +118,8 @@ def with_budgets(target, budgets: Mapping[str, Any]):
         flags = ", ".join("--" + key.replace("_", "-") for key in sorted(given))
         raise InputError(f"{flags}: target {target.name} has no flash or RAM budget", hint="budgets apply to the mcu and ethos-u targets")
     for key in ("flash_kb", "ram_kb"):
-        value = given.get(key)
-        if value is not None and not value > 0:  # NaN and inf refused too
-            raise InputError(f"--{key.replace('_', '-')} {value:g} must be a positive number of KiB")
-        if value is not None and value == float("inf"):
-            raise InputError(f"--{key.replace('_', '-')} must be a finite number of KiB")
+        if given.get(key) is not None:
+            check_budget_kb("--" + key.replace("_", "-"), given[key])
     if "board" in given:
         get_board(given["board"], target=target.name)
     return target.variant(**given)

@@ -59,6 +59,7 @@ __all__ = [
     "decide_task",
     "dress",
     "fixed_input_shape",
+    "shape_source",
     "float_scores",
     "float_summary",
     "import_report",
@@ -390,7 +391,15 @@ def task_report(data: ModelData, outputs: Mapping[str, np.ndarray] | None) -> di
 def fixed_input_shape(model, data: ModelData, *, given: Sequence[int] | None = None) -> tuple[int, ...] | None:
     """The sample shape a model with dynamic input dimensions is converted at (None: static)."""
     name = f"input {model.input_names[0]!r}" if getattr(model, "input_names", None) else "the input"
-    return shapes.fixed_input_shape(keras_io.input_shape(model), given=given, data_shape=data.sample_shape, name=name)
+    shape = shapes.fixed_input_shape(keras_io.input_shape(model), given=given, data_shape=data.sample_shape, name=name)
+    if shape is not None:
+        shapes.check_model_runs_at(model, shape, shape_source(shape, given))
+    return shape
+
+
+def shape_source(shape: Sequence[int], given: Sequence[int] | None) -> str:
+    """How an error names the shape a model is fixed at: the option, or the data's samples."""
+    return f"--input-shape {'x'.join(map(str, shape))}" if given is not None else f"the data's samples of shape {tuple(shape)}"
 
 
 def compressed_models(model, plan: CompressionPlan, inputs: Inputs, *, checkpoints, timer: StageTimer) -> tuple[dict | None, Compressed]:

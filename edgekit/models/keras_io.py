@@ -51,11 +51,17 @@ def output_infos(model) -> list[OutputInfo]:
 
 
 def _activation(layer) -> str | None:
+    """The layer's output activation, looking through TF-MOT's wrappers (pruning, clustering,
+    QAT wrap the layer, and QAT wraps its activation too): a wrapped softmax is still one."""
+    while layer is not None and hasattr(layer, "layer") and type(layer).__name__ != "Softmax":
+        layer = layer.layer
     if layer is None:
         return None
     if type(layer).__name__ == "Softmax":
         return "softmax"
     activation = getattr(layer, "activation", None)
+    while activation is not None and not hasattr(activation, "__name__") and hasattr(activation, "activation"):
+        activation = activation.activation  # QAT's QuantizeAwareActivation
     return getattr(activation, "__name__", None)
 
 

@@ -27,6 +27,8 @@ from edgekit.errors import DataError, InputError, ModelError
 
 __all__ = [
     "cap_process_memory",
+    "ENV_MEMORY",
+    "human",
     "check_image_size",
     "check_npy",
     "check_tensor_memory",

@@ -79,11 +79,11 @@ def package_and_judge(artifact: Artifact, data: ModelData, budgets: Budgets) -> 
 
 
 def estimate(
-    model, candidate: Candidate, target: Target, data: ModelData, settings: ArtifactSettings, budgets: Budgets, *, largest_layer: str | None, exclude=()
+    model, candidate: Candidate, target: Target, data: ModelData, settings: ArtifactSettings, budgets: Budgets, *, largest_layer: str | None, exclude=(), pinned: Mapping[str, int] | None = None
 ) -> dict:
     """The candidate's structure, untrained, converted and packaged for ``target``:
     ``{"figures": ..., "misses": [...]}``."""
-    structure = structure_model(model, candidate, largest_layer=largest_layer, exclude=exclude)
+    structure = structure_model(model, candidate, largest_layer=largest_layer, exclude=exclude, pinned=pinned)
     quick = dataclasses.replace(settings, calibration_samples=ESTIMATE_CALIBRATION, latency_runs=ESTIMATE_LATENCY_RUNS, sparse_encoding=False, flavour="plain")
     no_test = dataclasses.replace(data, x_test=None, y_test=None, x_calibration=data.x_calibration[:ESTIMATE_CALIBRATION])
     chosen = target.variant(quantization=candidate.quantization)
@@ -118,12 +118,15 @@ def check_untrained(points: Sequence[Candidate], ground, records, rows, *, progr
 def _estimated(ground, point: Candidate, records) -> dict:
     key = digest({"estimate": list(point.structure), "target": ground.target_key(), "budgets": ground.budgets.to_dict(), "float": ground.float_key})
     model, data, exclude = ground.inputs.model, ground.inputs.data, ground.recipe.cluster.exclude
-    compute = lambda: estimate(model, point, ground.target, data, ground.settings, ground.budgets, largest_layer=ground.largest, exclude=exclude)  # noqa: E731
+    pinned = dict(ground.recipe.cluster.layers)
+    key = digest({"estimate": list(point.structure), "target": ground.target_key(), "budgets": ground.budgets.to_dict(), "float": ground.float_key, "pinned": pinned}) if pinned else key
+    compute = lambda: estimate(model, point, ground.target, data, ground.settings, ground.budgets, largest_layer=ground.largest, exclude=exclude, pinned=pinned)  # noqa: E731
     return records.cached(f"{point.name}-est", key, compute)
 
 
-def structure_model(model, candidate: Candidate, *, largest_layer: str | None, exclude=()):
-    """An untrained model with the candidate's shape and each kernel's distinct-value count."""
+def structure_model(model, candidate: Candidate, *, largest_layer: str | None, exclude=(), pinned: Mapping[str, int] | None = None):
+    """An untrained model with the candidate's shape and each kernel's distinct-value count
+    (``pinned``: the recipe's own per-layer counts, applied where the candidate clusters)."""
     from edgekit.compression.layers import clone_with_weights
     from edgekit.compression.shrink import shrink
 
@@ -133,6 +136,8 @@ def structure_model(model, candidate: Candidate, *, largest_layer: str | None, e
         if not hasattr(layer, "kernel") or layer.name in exclude:
             continue
         count = candidate.largest if candidate.largest and layer.name == largest_layer else candidate.clusters
+        if candidate.clusters and layer.name in (pinned or {}):
+            count = int(pinned[layer.name])
         weights = layer.get_weights()
         weights[0] = _shaped_kernel(weights[0], count, candidate.sparsity, rng)
         # Trained biases are not zero; zero ones convert to a smaller graph (shared buffers).

@@ -107,6 +107,9 @@ def fit(
         return _Search(recipe, chosen, budgets, out_dir, checkpoints, progress or Progress(), exhaustive=exhaustive).run()
 
 
+MIN_TRAINING_ROWS = 16  # fewer rows fine-tune nothing a ranking could trust
+
+
 def holdout(inputs: Inputs, recipe: Recipe, fraction: float) -> tuple[Inputs, ModelData, Recipe]:
     """(inputs that train on the training split less its last ``fraction`` and rank on that
     part, the test data the winner is measured on, the recipe that trains on that split).
@@ -118,8 +121,8 @@ def holdout(inputs: Inputs, recipe: Recipe, fraction: float) -> tuple[Inputs, Mo
         return inputs, data, recipe
     rows = len(train.x)
     kept = rows - max(1, int(round(rows * fraction)))
-    if kept < 1:
-        raise InputError(f"[fit] validation = {fraction:g} leaves no training rows of {rows}", hint="lower fit.validation, or set it to 0 to rank on the test split")
+    if kept < MIN_TRAINING_ROWS:
+        raise InputError(f"[fit] validation = {fraction:g} leaves {kept} training rows of {rows}, fewer than {MIN_TRAINING_ROWS}", hint="give more data (data.limit_train), lower fit.validation, or set it to 0 to rank on the test split")
     ranking = dataclasses.replace(data, x_calibration=train.x[:kept], x_test=train.x[kept:], y_test=train.y[kept:])
     trains = TrainData(train.x[:kept], train.y[:kept], batch_size=train.batch_size, seed=train.seed, shift=train.shift)
     test = dataclasses.replace(data, x_calibration=train.x[:kept])
@@ -179,6 +182,10 @@ class _Search:
         """The data split for ranking, the space, and what every candidate shares."""
         with self.timer.stage("load"), self.progress.stage("load data"):
             inputs = from_recipe.load_recipe_inputs(self.recipe)
+        if self.recipe.cluster.layers:  # build refuses the same names
+            from edgekit.compression.cluster import check_cluster_layers
+
+            check_cluster_layers(inputs.model, self.recipe.cluster.layers)
         ranking, test_data, fit_recipe = holdout(inputs, self.recipe, self.recipe.fit.validation)
         self.space = plan_space(self.recipe, self.target, shrinkable=_shrinkable(inputs.model))
         self.float_info = {"params": int(inputs.model.count_params())}
@@ -189,7 +196,7 @@ class _Search:
             budgets=self.budgets,
             settings=from_recipe.artifact_settings(fit_recipe, input_shape=stages.fixed_input_shape(inputs.model, ranking.data)),
             inputs=ranking,
-            largest=largest_kernel(inputs.model, exclude=self.recipe.cluster.exclude),
+            largest=largest_kernel(inputs.model, exclude=(*self.recipe.cluster.exclude, *self.recipe.cluster.layers)),
             float_key=from_recipe.float_model_key(fit_recipe),
         )
         return ground, test_data

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 KIB = 1024
+MAX_LATENCY_MS = 3_600_000  # an hour per inference: beyond it a latency budget is a typo
 DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35, 0.25)
 # Fewer distinct values per kernel shrink the shipped file only where the target stores them
 # packed: LUT indices on an mcu (16 values: 4 bits, 4 values: 2 bits), Vela's weight encoder.
@@ -71,11 +72,13 @@ class Budgets:
 def read_budgets(target: Target, *, flash_kb=None, ram_kb=None, latency_ms=None, min_accuracy=None, board=None) -> Budgets:
     """The budgets as given on the command line, checked against what ``target`` can measure:
     every problem is a one-line error before anything trains."""
-    from edgekit.targets.boards import get_board
+    from edgekit.targets.boards import check_budget_kb, get_board
 
-    for flag, value, example in (("--flash-kb", flash_kb, 32), ("--ram-kb", ram_kb, 16), ("--latency-ms", latency_ms, 5)):
-        if value is not None and not (0 < value < math.inf):  # NaN refused too
-            raise InputError(f"{flag} {value:g}: a budget must be a positive, finite number", hint=f"e.g. {flag} {example}")
+    for flag, value, example in (("--flash-kb", flash_kb, 32), ("--ram-kb", ram_kb, 16)):
+        if value is not None:
+            check_budget_kb(flag, value, example=example)
+    if latency_ms is not None and not 0 < latency_ms <= MAX_LATENCY_MS:  # NaN refused too
+        raise InputError(f"--latency-ms {latency_ms:g}: a budget must be a positive number of ms up to {MAX_LATENCY_MS:,} (an hour)", hint="e.g. --latency-ms 5")
     if min_accuracy is not None and not 0 < min_accuracy <= 1:
         raise InputError(f"--min-accuracy {min_accuracy:g}: must be in (0, 1], e.g. 0.97 for 97 %")
     if board is not None:
@@ -213,7 +216,8 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, *, scale: float = 1.0
         distill = dataclasses.replace(distill, width=candidate.width, self_distill=False)
     distill = dataclasses.replace(distill, epochs=epochs(distill.epochs))
     prune = dataclasses.replace(recipe.prune, sparsity=candidate.sparsity, epochs=epochs(recipe.prune.epochs))
-    layers = {largest_layer: candidate.largest} if candidate.largest and largest_layer else {}
+    split = {largest_layer: candidate.largest} if candidate.largest and largest_layer else {}
+    layers = {**split, **dict(recipe.cluster.layers)}  # the user's own per-layer counts hold in every candidate
     cluster = dataclasses.replace(recipe.cluster, clusters=candidate.clusters, layers=layers, epochs=epochs(recipe.cluster.epochs))
     mode = ("qat" if qat else "ptq") if qat is not None else ("qat" if candidate.mode == "qat" else "ptq")
     quantize = dataclasses.replace(recipe.quantize, mode=mode, epochs=epochs(recipe.quantize.epochs))
@@ -221,7 +225,8 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, *, scale: float = 1.0
 
 
 def largest_kernel(model, exclude: Sequence[str] = ()) -> str | None:
-    """The name of the layer with the most kernel weights (what dominates the flash)."""
+    """The name of the layer with the most kernel weights (what dominates the flash); the
+    caller excludes layers whose count the recipe pins (``[cluster] layers``)."""
     sizes = {layer.name: int(layer.kernel.shape.num_elements()) for layer in model.layers if hasattr(layer, "kernel") and layer.name not in exclude}
     return max(sizes, key=sizes.get) if sizes else None
 
