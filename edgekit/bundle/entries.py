@@ -89,7 +89,7 @@ def _refused(bundle: Path, name: str, mode: int, path: str | os.PathLike) -> Bun
             kind += f" (to {os.readlink(path)[:200]})"
     return BundleError(
         f"{bundle}: {name} is {kind}; bundles contain only regular files and folders",
-        hint="copy the bundle again from its publisher (a link is never followed)",
+        hint="copy the bundle again from its publisher, as plain files",
     )
 
 

@@ -210,7 +210,7 @@ def check_bound_name(bundle: str | Path, manifest: Mapping, name: str, *, called
         raise BundleError(f"{bundle}: its signed manifest gives no bundle name, so the {called} name {name!r} cannot be checked", hint="have its publisher rebuild and sign it")
     raise BundleError(
         f"{bundle}: signed as {signed!r} but the {called} is named {name!r}; a signature binds the bundle's name, so a renamed bundle is refused",
-        hint=f"rename the {called} back to {signed!r}{'.zip' if called == 'zip' else ''}, or have its publisher set that name in manifest.json and sign it again",
+        hint=f"rename the {called} back to {signed + ('.zip' if called == 'zip' else '')!r}, or have its publisher set that name in manifest.json and sign it again",
     )
 
 
