@@ -16,7 +16,14 @@ signatures is OpenSSH's, reviewed for decades, not edgekit's. Signatures use the
 
 Checking: ``--key PUB`` (one public key) or ``--allowed-signers FILE``; a device can require a
 signature for every bundle it opens by pointing ``EDGEKIT_ALLOWED_SIGNERS`` at such a file, or
-by placing one at ``~/.config/edgekit/allowed_signers``.
+by placing one at ``~/.config/edgekit/allowed_signers``. On such a device ``--key`` and
+``--allowed-signers`` only narrow its requirement: the signature must pass both.
+
+The signature binds the bundle's name: the manifest it covers names the bundle, and a signed
+bundle whose folder (or zip) is called otherwise is refused (:func:`check_bound_name`), since
+``deploy`` names the device's copy by the folder. The signature file is capped at 64 KiB
+before ssh-keygen sees it; a key file or allowed_signers file that ssh-keygen cannot read, or
+one that lists no one, is named as such rather than reported as a failed signature.
 """
 
 from __future__ import annotations
