@@ -171,7 +171,7 @@ def _allowed_signers(signers: Signers, folder: Path) -> Path:
     return path
 
 
-_ALLOWED_SIGNERS_FORMAT = 'one line per signer: PRINCIPAL namespaces="edgekit-bundle" KEYTYPE BASE64 (as in the .pub file)'
+_ALLOWED_SIGNERS_FORMAT = 'one line per signer: PRINCIPAL namespaces="edgekit-bundle" KEYTYPE BASE64, the last two the first words of the .pub file'
 
 
 def _principals(bundle: str | Path, allowed: Path, signature: Path, signers: Signers) -> list[str]:
@@ -233,7 +233,7 @@ def read_public_key(path: Path, *, what: str = "--key") -> str:
     with _scratch() as folder:
         (folder / "key.pub").write_text(f"{words[0]} {words[1]}\n", encoding="utf-8")
         if _ssh_keygen(["-l", "-f", str(folder / "key.pub")]).returncode != 0:
-            raise InputError(f"{what} {path}: not a valid OpenSSH public key (ssh-keygen cannot read its {words[0]} key; truncated or edited?)", hint="copy the .pub file again from its owner")
+            raise InputError(f"{what} {path}: not a valid OpenSSH public key: ssh-keygen cannot read its {words[0]} key, truncated or edited", hint="copy the .pub file again from its owner")
     return f"{words[0]} {words[1]}"
 
 
