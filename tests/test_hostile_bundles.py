@@ -15,6 +15,7 @@ import re
 import os
 import shutil
 import socket
+import stat
 import time
 import zipfile
 from pathlib import Path
@@ -64,6 +65,7 @@ HOSTILE = {
     "a dangling link": lambda b, t: (b / "gone.txt").symlink_to(t / "no-such-file"),
     "a FIFO": lambda b, t: os.mkfifo(b / "pipe"),
     "a socket": lambda b, t: _bind_socket(b / "sock"),
+    "a character device": lambda b, t: _make_device(b / "null"),
     "manifest.json a link": lambda b, t: _move_and_link(b / "manifest.json", t / "elsewhere.json"),
     "labels.txt a link to its own copy": lambda b, t: _move_and_link(b / "labels.txt", t / "labels-copy.txt"),
 }
@@ -72,6 +74,7 @@ KIND = {
     "a dangling link": "gone.txt is a symbolic link",
     "a FIFO": "pipe is a FIFO (named pipe)",
     "a socket": "sock is a socket",
+    "a character device": "null is a character device",
     "manifest.json a link": "manifest.json is a symbolic link",
     "labels.txt a link to its own copy": "labels.txt is a symbolic link",
 }
@@ -82,6 +85,14 @@ def _bind_socket(path: Path) -> None:
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(path))
     _SOCKETS.append(server)
+
+
+def _make_device(path: Path) -> None:
+    """/dev/null's twin, where this user may make device nodes (root, CAP_MKNOD)."""
+    try:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs CAP_MKNOD")
 
 
 def _move_and_link(path: Path, elsewhere: Path) -> None:
