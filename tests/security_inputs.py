@@ -39,6 +39,7 @@ def make_security_workspace(folder: Path, names: dict, *, tflite: bytes) -> dict
     _keys(keys)
     bundles, inputs, bad = Path(names["bundles"]), Path(names["inputs"]), Path(names["bad"])
     _signed_bundles(bundles, keys)
+    _hostile_bundles(bundles, keys)
     shutil.copytree(bundles / "good", bundles / HOSTILE_NAME)
     _bomb_zips(bundles)
     _images_and_arrays(inputs)
@@ -131,10 +132,7 @@ def _keys(keys: Path) -> None:
 def _signed_bundles(bundles: Path, keys: Path) -> None:
     """A signed copy of the good bundle, and one whose labels and claims were rewritten after
     signing with every sha256 updated (consistent, but not what was signed)."""
-    from edgekit.bundle.signing import sign_bundle
-
-    shutil.copytree(bundles / "good", bundles / "signed")
-    sign_bundle(bundles / "signed", keys / "publisher")
+    _signed_copy(bundles, keys / "publisher", "signed")
     shutil.copytree(bundles / "signed", bundles / "signed_rewritten")
     rewritten = bundles / "signed_rewritten"
     manifest = json.loads((rewritten / "manifest.json").read_text())
@@ -144,6 +142,58 @@ def _signed_bundles(bundles: Path, keys: Path) -> None:
     manifest["labels"], manifest["metrics"] = labels, {"accuracy": 0.985}
     manifest["files"]["labels.txt"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     (rewritten / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def _signed_copy(bundles: Path, key: Path, name: str) -> Path:
+    """A copy of the good bundle named ``name`` (folder and manifest: a signature binds the
+    name), signed with ``key``."""
+    from edgekit.bundle.signing import sign_bundle
+
+    copy = bundles / name
+    shutil.copytree(bundles / "good", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["name"] = name
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    sign_bundle(copy, key)
+    return copy
+
+
+def _hostile_bundles(bundles: Path, keys: Path) -> None:
+    """Signed bundles holding links and special files, a 64 MB signature, renamed signed
+    bundles, a stranger's signature; keys and allowed_signers files that are broken."""
+    from edgekit.bundle.archive import zip_folder
+    from edgekit.bundle.manifest import dumps, file_entry
+    from edgekit.bundle.signing import sign_bundle
+
+    outside = bundles.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (_signed_copy(bundles, keys / "publisher", "link_out") / "extra").symlink_to(outside, target_is_directory=True)
+    (_signed_copy(bundles, keys / "publisher", "dangling") / "gone.txt").symlink_to(outside / "no-such-file")
+    os.mkfifo(_signed_copy(bundles, keys / "publisher", "fifo") / "pipe")
+    manifest_link = _signed_copy(bundles, keys / "publisher", "manifest_link")
+    shutil.move(manifest_link / "manifest.json", outside / "manifest.json")
+    (manifest_link / "manifest.json").symlink_to(outside / "manifest.json")
+    mcu = bundles / "linked_mcu"
+    shutil.copytree(bundles / "good", mcu)
+    (mcu / "mcu").mkdir()
+    (mcu / "mcu" / "model.cc").write_text("const unsigned char model[] = {0};\n")
+    manifest = json.loads((mcu / "manifest.json").read_text())
+    manifest["name"], manifest["files"]["mcu/model.cc"] = "linked_mcu", file_entry((mcu / "mcu" / "model.cc").read_bytes())
+    (mcu / "manifest.json").write_text(dumps(manifest))
+    sign_bundle(mcu, keys / "publisher")
+    shutil.move(mcu / "mcu", outside / "mcu")
+    (mcu / "mcu").symlink_to(outside / "mcu", target_is_directory=True)
+    with open(_signed_copy(bundles, keys / "publisher", "huge_sig") / "manifest.json.sig", "r+b") as sig:
+        sig.truncate(64 * 1024**2)  # zeros, sparse on disk: ssh-keygen spent over a minute on it
+    (_signed_copy(bundles, keys / "publisher", "garbage_sig") / "manifest.json.sig").write_text("not a signature\n")
+    shutil.copytree(bundles / "signed", bundles / "renamed_signed")
+    zip_folder(bundles / "signed", bundles / "renamed.zip")
+    _signed_copy(bundles, keys / "stranger", "stranger_signed")
+    kind, blob = (keys / "publisher.pub").read_text().split()[:2]
+    (keys / "broken.pub").write_text(f"{kind} {blob[:20]}\n")
+    (keys / "empty_signers").write_text("# nobody yet\n")
+    (keys / "bad_signers").write_text(f'release namespaces="edgekit-bundle" {kind} {blob[:20]}\n')
 
 
 def _bomb_zips(bundles: Path) -> None:

@@ -146,6 +146,7 @@ def test_a_device_that_requires_signatures_refuses_unsigned_bundles(sshd, bundle
     strict = f"env EDGEKIT_ALLOWED_SIGNERS={allowed} PYTHONPATH={REPO} {sys.executable}"
     unsigned = tmp_path / "strict-bundle"
     shutil.copytree(bundles["int8"], unsigned)
+    _rename_in_manifest(unsigned)  # a signature binds the name: the folder's must be the manifest's
     refused = run_cli("deploy", str(unsigned), *remote_args(sshd, "pi", strict))
     assert refused.returncode == 2 and "failed verification there" in refused.stderr and "not signed" in refused.stderr
     assert not (_device(sshd) / unsigned.name).exists()
@@ -153,3 +154,34 @@ def test_a_device_that_requires_signatures_refuses_unsigned_bundles(sshd, bundle
     result = run_cli("deploy", str(unsigned), *remote_args(sshd, "pi", strict), "--key", str(key.with_suffix(".pub")))
     assert result.returncode == 0, result.stderr
     assert (_device(sshd) / unsigned.name / "manifest.json.sig").is_file()
+    renamed = tmp_path / "renamed-bundle"
+    shutil.copytree(unsigned, renamed)
+    refused = run_cli("deploy", str(renamed), *remote_args(sshd, "pi", strict))  # no local policy: the device's check refuses it
+    assert refused.returncode == 2 and "failed verification there" in refused.stderr
+    assert "signed as 'strict-bundle' but the folder is named 'renamed-bundle'" in refused.stderr
+    assert not (_device(sshd) / renamed.name).exists()
+    assert not [p for p in _device(sshd).iterdir() if p.name.startswith(".edgekit-")]
+
+
+def _rename_in_manifest(bundle: Path) -> None:
+    import json
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["name"] = bundle.name
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def test_deploy_copies_nothing_a_link_in_the_bundle_points_to(sshd, bundles, tmp_path):  # noqa: F811
+    """scp -r follows links: a bundle holding one is refused before anything is copied."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "id_ed25519").write_text("private\n")
+    linked = tmp_path / "linked-bundle"
+    shutil.copytree(bundles["int8"], linked)
+    (linked / "keys").symlink_to(secrets, target_is_directory=True)
+    refused = run_cli("deploy", str(linked), *remote_args(sshd, "pi"))
+    assert refused.returncode == 2 and f"{linked}: keys is a symbolic link" in refused.stderr.strip().splitlines()[-1]
+    assert not _device(sshd).exists() or not list(_device(sshd).rglob("id_ed25519"))
+    bench = run_cli("bench", str(linked), "--runs", "1", "--warmup", "0", "--min-time", "0", *remote_args(sshd, "pi"))
+    assert bench.returncode == 2 and f"{linked}: keys is a symbolic link" in bench.stderr.strip().splitlines()[-1]
+    assert not _device(sshd).exists() or not list(_device(sshd).rglob("id_ed25519"))

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
+from edgekit.bundle.entries import MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES
 from edgekit.errors import BundleError
 from edgekit.output.atomic import write_file_atomic
 
@@ -77,10 +78,6 @@ def _opened(archive_path: Path, max_members: int) -> Iterator[tuple[zipfile.ZipF
         raise BundleError(f"{archive_path}: not a readable zip ({exc})", hint="copy the bundle again") from None
     except OSError as exc:
         raise BundleError(f"{archive_path}: cannot read or extract the zip ({exc})") from None
-
-
-MAX_MANIFEST_BYTES = 16 * 1024**2
-MAX_SIGNATURE_BYTES = 64 * 1024
 
 
 def extract_bundle(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping
 
 from edgekit.errors import BundleError, EdgekitError
@@ -83,12 +83,16 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
 
 
 def read_manifest_bytes(bundle: str | Path) -> bytes:
-    path = Path(bundle) / MANIFEST_NAME
-    if not Path(bundle).exists():
+    """``manifest.json``'s bytes: a regular file (never through a link), at most 16 MiB."""
+    from edgekit.bundle.entries import MAX_MANIFEST_BYTES, read_capped
+
+    bundle = Path(bundle)
+    if not bundle.exists():
         raise BundleError(f"{bundle}: no such bundle folder or .zip", hint="check the path")
-    if not path.is_file():
+    data = read_capped(bundle, MANIFEST_NAME, MAX_MANIFEST_BYTES, what="a manifest", hint="this is not a manifest edgekit wrote; rebuild the bundle") if bundle.is_dir() else None
+    if data is None:
         raise BundleError(f"{bundle}: not a bundle (no {MANIFEST_NAME})", hint="pass a folder written by 'edgekit build'")
-    return path.read_bytes()
+    return data
 
 
 def parse_manifest(path: str | Path, data: bytes) -> dict[str, Any]:
@@ -120,26 +124,39 @@ def verify_bundle(bundle: str | Path, *, signers: Any = DEVICE_POLICY) -> dict[s
 
 
 def verify_signed_bundle(bundle: str | Path, *, signers: Any = DEVICE_POLICY) -> tuple[dict[str, Any], str | None]:
-    """``verify_bundle``, and who signed it (None when no signature was checked)."""
-    from edgekit.bundle.signing import SIGNATURE_NAME, check_signature, device_policy
+    """``verify_bundle``, and who signed it (None when no signature was checked).
 
+    A folder is first walked without following links: anything in it that is not a regular
+    file or a real folder is refused by name before a byte is read (``edgekit.bundle.entries``).
+    A signed bundle must also be called by the name its signed manifest gives it (the folder's
+    name, or the zip's without ``.zip``): see ``edgekit.bundle.signing.check_bound_name``.
+    """
     bundle = Path(bundle)
     if bundle.suffix == ".zip" and bundle.is_file():
         with unzipped_bundle(bundle) as root:
-            return verify_signed_bundle(root, signers=signers)
+            return _verify_folder(root, signers, name=bundle.stem, called="zip")
+    return _verify_folder(bundle, signers, name=bundle.resolve().name if bundle.exists() else bundle.name, called="folder")
+
+
+def _verify_folder(bundle: Path, signers: Any, *, name: str, called: str) -> tuple[dict[str, Any], str | None]:
+    from edgekit.bundle.entries import MAX_SIGNATURE_BYTES, bundle_files, read_capped
+    from edgekit.bundle.signing import SIGNATURE_NAME, check_bound_name, check_signature, device_policy
+
     policy = device_policy() if signers is DEVICE_POLICY else signers
+    present = bundle_files(bundle) if bundle.is_dir() else []  # links and special files refused before anything is read
     data = read_manifest_bytes(bundle)
     manifest = parse_manifest(bundle / MANIFEST_NAME, data)
-    _verify_files(bundle, manifest)
+    _verify_files(bundle, manifest, present)
     if policy is None:
         return manifest, None
-    signature = bundle / SIGNATURE_NAME
-    if signature.is_symlink():
-        raise BundleError(f"{bundle}: {SIGNATURE_NAME} is a symbolic link; bundles contain only regular files", hint="copy the bundle again")
-    return manifest, check_signature(bundle, data, signature.read_bytes() if signature.is_file() else None, policy)
+    hint = "a real SSH signature is well under 2 KB; get the bundle again from its publisher"
+    signature = read_capped(bundle, SIGNATURE_NAME, MAX_SIGNATURE_BYTES, what="a signature", hint=hint)
+    signer = check_signature(bundle, data, signature, policy)
+    check_bound_name(bundle, manifest, name, called=called)
+    return manifest, signer
 
 
-def _verify_files(bundle: Path, manifest: dict[str, Any]) -> None:
+def _verify_files(bundle: Path, manifest: dict[str, Any], present: list[str]) -> None:
     from edgekit.bundle.signing import SIGNATURE_NAME
 
     files = manifest.get("files")
@@ -150,34 +167,40 @@ def _verify_files(bundle: Path, manifest: dict[str, Any]) -> None:
     model = manifest.get("model", "model.tflite")
     if not isinstance(model, str) or model not in files:
         raise BundleError(f"{bundle}: manifest key 'model' = {model!r} is not one of its listed files", hint="rebuild the bundle")
-    extra = sorted(
-        str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and str(p.relative_to(bundle)) not in files
-    )
-    extra = [name for name in extra if name not in (MANIFEST_NAME, SIGNATURE_NAME)]
+    listed = {str(PurePosixPath(name)) for name in files}
+    extra = [name for name in present if name not in listed and name not in (MANIFEST_NAME, SIGNATURE_NAME)]
     if extra:
         raise BundleError(f"{bundle}: files not in the manifest: {', '.join(extra)}", hint="remove them or rebuild the bundle")
 
 
 def _verify_file(bundle: Path, name: str, entry: Any) -> None:
+    from edgekit.bundle.entries import open_bundle_file
+
     relative = Path(name)
     if not name or "\x00" in name or relative.is_absolute() or ".." in relative.parts or relative == Path("."):
         raise BundleError(f"{bundle}: manifest names an unsafe path {name!r}")
     if not isinstance(entry, Mapping) or not isinstance(entry.get("sha256"), str) or type(entry.get("bytes")) is not int:
         raise BundleError(f"{bundle}: manifest entry for {name!r} needs a sha256 string and a bytes count", hint="rebuild the bundle")
-    path = bundle / relative
-    try:  # a name the file system cannot hold (over 255 bytes) fails even lstat()
-        if path.is_symlink():
-            raise BundleError(f"{bundle}: {name} is a symbolic link; bundles contain only regular files", hint="copy the bundle again")
-        data = path.read_bytes() if path.is_file() else None
-    except OSError:
-        data = None
-    if data is None:
-        raise BundleError(f"{bundle}: {name} is missing", hint="the bundle is incomplete; copy it again")
-    if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    with open_bundle_file(bundle, name) as opened:  # never through a link, never a FIFO
+        if opened is None:
+            raise BundleError(f"{bundle}: {name} is missing", hint="the bundle is incomplete; copy it again")
+        handle, size = opened
+        matches = size == entry["bytes"] and _sha256(handle, size) == entry["sha256"]
+    if not matches:
         raise BundleError(
             f"{bundle}: {name} does not match its sha256 in the manifest (tampered or corrupted)",
             hint="rebuild or re-copy the bundle",
         )
+
+
+def _sha256(handle, size: int) -> str:
+    """The sha256 of exactly ``size`` bytes read in chunks (a longer file hashes differently)."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(1 << 20):
+        digest.update(chunk)
+        if handle.tell() > size:
+            break
+    return digest.hexdigest()
 
 
 def verify_zipped_bundle(archive: Path, *, signers: Any = DEVICE_POLICY) -> dict[str, Any]:

@@ -42,10 +42,11 @@ def force_option(command):
 
 def signer_options(command):
     """``--key PUB`` / ``--allowed-signers FILE``: require the publisher's signature
-    (``edgekit.bundle.signing``); without them the device's own requirement, if any, applies."""
+    (``edgekit.bundle.signing``); without them the device's own requirement, if any, applies,
+    and with them it still does: they can only narrow it."""
 
-    @click.option("--key", "signer_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by this OpenSSH public key (.pub).")
-    @click.option("--allowed-signers", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by anyone in this allowed_signers file (ssh-keygen's format, as git uses).")
+    @click.option("--key", "signer_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by this OpenSSH public key (.pub); a device's own requirement still applies.")
+    @click.option("--allowed-signers", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Require a publisher signature by anyone in this allowed_signers file (ssh-keygen's format, as git uses); a device's own requirement still applies.")
     @functools.wraps(command)
     def wrapper(*args, signer_key=None, allowed_signers=None, **kwargs):
         from edgekit.bundle.signing import Signers

@@ -1,8 +1,9 @@
 """Put bundles and models on a device over SSH without trusting names or touching its files.
 
 Every name the remote shell or scp sees is edgekit's own or checked: a staging folder
-``.edgekit-upload-HEX`` (or ``.edgekit-bench-HEX``) in ``--path``, the copy inside it called
-``bundle``, and the final name, the local folder's name, only after it passed
+``.edgekit-upload-HEX`` (or ``.edgekit-bench-HEX``) in ``--path``, the copy inside it in
+``new/`` under the bundle's checked name (a signature binds the name, and the device's own
+edgekit checks it there), and the final name, the local folder's name, only after it passed
 :func:`safe_remote_name`; every word is ``shlex.quote``d and every path comes after ``--``.
 
 ``deploy`` keeps what it does not own: before copying, a stdlib-only script run by the device's
@@ -24,6 +25,7 @@ import shlex
 from pathlib import Path
 from typing import Iterator
 
+from edgekit.bundle.entries import bundle_files
 from edgekit.errors import BundleError, InputError, ToolError
 from edgekit.remote.ssh import DEFAULT_REMOTE_DIR, Remote, last_line, remote_path, run_checked
 
@@ -77,9 +79,12 @@ def deploy(remote: Remote, local: Path, remote_dir: str = DEFAULT_REMOTE_DIR) ->
     final = f"{remote_dir}/{safe_remote_name(local)}"
     check_owned(remote, final)
     with _staging(remote, remote_dir, "upload") as staging:
-        remote.copy_to(local, f"{staging}/bundle")
-        verify_remote(remote, f"{staging}/bundle")
-        run_checked(remote, swap_command(staging, final), what="move the bundle into place")
+        copy = f"{staging}/new/{safe_remote_name(local)}"  # its own name: a signature binds it
+        run_checked(remote, f"mkdir -- {shlex.quote(staging + '/new')}", what="create the remote folder")
+        bundle_files(local)  # again, just before scp -r (which follows links) reads it
+        remote.copy_to(local, copy)
+        verify_remote(remote, copy)
+        run_checked(remote, swap_command(staging, final, copy), what="move the bundle into place")
     return final
 
 
@@ -93,6 +98,8 @@ def bench_copies(remote: Remote, models: list[Path], remote_dir: str = DEFAULT_R
     with _staging(remote, remote_path(remote_dir), "bench") as staging:
         paths = [f"{staging}/{name}" for name in names]
         for model, path in zip(models, paths):
+            if Path(model).is_dir():
+                bundle_files(Path(model))  # scp -r follows links: a bundle holds regular files only
             remote.copy_to(Path(model).resolve(), path)
         yield paths
 
@@ -123,10 +130,10 @@ def check_owned(remote: Remote, final: str) -> None:
     raise InputError(f"{remote.host}:{final} {what}; deploy keeps what it did not write", hint="move it away on the device, or deploy with another --path")
 
 
-def swap_command(staging: str, final: str) -> str:
-    """Previous bundle aside into the staging folder, new one in; on failure the previous
-    one goes back. Only edgekit's staging folder is removed."""
-    s, n, previous, new = (shlex.quote(p) for p in (staging, final, f"{staging}/previous", f"{staging}/bundle"))
+def swap_command(staging: str, final: str, copy: str) -> str:
+    """Previous bundle aside into the staging folder, the verified ``copy`` in; on failure
+    the previous one goes back. Only edgekit's staging folder is removed."""
+    n, previous, new = (shlex.quote(p) for p in (final, f"{staging}/previous", copy))
     return (
         f"{{ if [ -e {n} ] || [ -L {n} ]; then mv -- {n} {previous}; fi; }} && "
         f"{{ mv -- {new} {n} || {{ if [ -e {previous} ]; then mv -- {previous} {n}; fi; exit 1; }}; }}"
