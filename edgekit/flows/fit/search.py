@@ -45,7 +45,7 @@ from edgekit.flows.fit.records import Records
 from edgekit.flows.fit.runs import CandidateRuns, Ground, qat_groups, successive_halving
 from edgekit.flows.fit.space import Budgets, Candidate, candidates, describe_miss, largest_kernel, overshoot, plan_space, read_budgets
 from edgekit.flows.fit.table import CandidateRows
-from edgekit.flows.fit.winner import Shipping
+from edgekit.flows.fit.winner import Shipping, remove_bundles
 from edgekit.flows.progress import Progress
 from edgekit.flows.stages import Inputs, ModelData, StageTimer
 from edgekit.output.folder import OutputFolder
@@ -144,6 +144,8 @@ class _Search:
         started = time.perf_counter()
         with interrupts.on_interrupt(self._say_kept):
             winner = self._search()
+        if winner is None:  # an earlier run's winner may be over these budgets: it must not ship
+            remove_bundles(self.out_dir, keep=None)
         self.timer.seconds["total"] = round(time.perf_counter() - started, 2)
         report = self._report(winner)
         from edgekit.report.files import write_report_folder

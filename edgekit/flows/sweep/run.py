@@ -42,6 +42,7 @@ from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES, Variant, plan_grid, poi
 from edgekit.flows.sweep.resume import MANIFEST_DIGEST, finished_variants, manifest_digest
 from edgekit.output.atomic import write_file_atomic
 from edgekit.output.folder import OutputFolder
+from edgekit.output.stamp import claim_tree
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.training import distribute
 from edgekit.vocabulary import SWEEP_MODES
@@ -174,6 +175,7 @@ class _Runner:
             artifact = stages.bundle(artifact, self.out_dir, data, recorded_recipe=variant.recipe(self.recipe).to_dict())
             if signing_key := from_recipe.signing_key(self.recipe):
                 sign_bundle(self.out_dir / artifact.path, signing_key)
+            claim_tree(self.out_dir, artifact.path)  # the stamp names it: the next run may replace it
         seconds = round(time.perf_counter() - started, 2)
         self.timer.seconds["variants"] = round(self.timer.seconds.get("variants", 0.0) + seconds, 2)
         row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": dict(compressed.report), "seconds": seconds}
