@@ -19,7 +19,8 @@ The output folder::
 
     cache/                     the trained models (float-KEY/, compressed-KEY/)
     candidates/NAME-rN.json    one candidate's measured result at rung N (estimates: NAME-est;
-                               ``edgekit.flows.fit.records``)
+                               ``edgekit.flows.fit.records``), beside NAME-rN.tflite, the
+                               artifact it was measured on and is re-measured from on resume
     bundles/NAME/              the winner's bundle
     report.json, report.md, results.csv, report.html, plots/
 
@@ -133,7 +134,7 @@ class _Search:
     def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints, progress: Progress, *, exhaustive: bool = False):
         self.recipe, self.target, self.budgets, self.out_dir = recipe, target, budgets, out_dir
         self.checkpoints, self.progress, self.exhaustive = checkpoints, progress, exhaustive
-        self.records = Records(out_dir / "candidates")
+        self.records = Records(out_dir)
         self.rows = CandidateRows()
         self.timer = StageTimer()
         self.runs: CandidateRuns | None = None  # once the teacher is trained
