@@ -151,7 +151,7 @@ def _parse(path: Path) -> dict:
     try:
         record = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant, parse_float=_finite, parse_int=_bounded_int)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Untrusted(f"is not JSON ({_short(str(exc))})") from None
+        raise Untrusted(f"is not JSON ({_clip(str(exc))})") from None
     except OSError as exc:
         raise Untrusted(f"cannot be read ({exc.strerror or exc})") from None
     if not isinstance(record, dict):
@@ -177,5 +177,8 @@ def _bounded_int(text: str) -> int:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    return _clip(repr(value))
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
