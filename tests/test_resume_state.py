@@ -89,3 +89,21 @@ def test_a_checkpoint_note_naming_a_foreign_file_is_not_loaded(tmp_path, caplog,
         assert cache.load("float", "0123456789abcdef") is None
     assert "names '../../models/model.keras', not one of the files a checkpoint holds" in caplog.text
     assert Path(entry).is_dir()
+
+
+def test_malformed_variant_records_are_one_line_each(swept, caplog):
+    """The sweep's records live in the store fit uses: damage is one warning, never a traceback."""
+    from edgekit.flows.sweep import sweep
+
+    recipe, out, grid, measured = swept
+    (out / "variants" / "tiny-cpu-s0-float32.json").write_text("[1, 2]")
+    (out / "variants" / "tiny-cpu-s0-int8.json").write_text('{"format": "edgekit-result", "key": 1e999}')
+    with caplog.at_level(logging.WARNING, logger="edgekit"):
+        again = sweep(recipe, out=out, **grid)
+    assert sorted(again.computed) == ["tiny-cpu-s0-float32", "tiny-cpu-s0-int8"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("variants/")]
+    assert lines == [
+        "variants/tiny-cpu-s0-float32.json: is not a JSON object but a list; computing it again",
+        "variants/tiny-cpu-s0-int8.json: is not JSON (1e999 is out of range); computing it again",
+    ]
+    assert {a["name"]: a["gzip_bytes"] for a in again.report["artifacts"]} == {n: a["gzip_bytes"] for n, a in measured.items()}
