@@ -115,7 +115,7 @@ class OutputFolder:
             return True
         owned = set(stamp["entries"]) if stamp else set()
         if stamp is not None:
-            self._refuse_foreign_inside(stamp)
+            _refuse_foreign_inside(self.path, stamp, f"{self.flag} {self.given}")
         foreign = sorted(present - owned - {STAMP})
         if stamp is not None and stamp.get("kind") != self.kind and not self.force:
             raise InputError(f"{self.flag} {self.given}: holds the output of edgekit {stamp.get('kind')}, not {self.kind}", hint=self._hint("replace only that output's entries"))
@@ -134,16 +134,6 @@ class OutputFolder:
             raise InputError(
                 f"{self.flag} {self.given}: {_names(clash)} exists and was not written by edgekit; --force never replaces it",
                 hint="move it away or choose another folder",
-            )
-
-    def _refuse_foreign_inside(self, stamp: dict) -> None:
-        """A user's file inside an entry edgekit replaces whole (``bundles/``) is refused,
-        ``--force`` or not: replacing the entry would delete it."""
-        inside = foreign_inside(self.path, stamp)
-        if inside:
-            raise InputError(
-                f"{self.flag} {self.given}: holds files edgekit did not write inside {inside[0].split('/')[0]}/ ({_names(inside)}); edgekit replaces that folder and will not delete them, --force neither",
-                hint="move them out of the folder, or choose another --out",
             )
 
     def _hint(self, what: str) -> str:
@@ -171,6 +161,17 @@ class OutputFolder:
         inside = owned_inside(self.path, stamp) if stamp else set()
         write_stamp(self.path, self.kind, owned | set(self.entries), inside)
         return self.path
+
+
+def _refuse_foreign_inside(path: Path, stamp: dict, named: str) -> None:
+    """A user's file inside an entry edgekit replaces whole (``bundles/``) is refused,
+    ``--force`` or not: replacing the entry would delete it."""
+    inside = foreign_inside(path, stamp)
+    if inside:
+        raise InputError(
+            f"{named}: holds files edgekit did not write inside {inside[0].split('/')[0]}/ ({_names(inside)}); edgekit replaces that folder and will not delete them, --force neither",
+            hint="move them out of the folder, or choose another --out",
+        )
 
 
 def _protected_reason(path: Path, protect: Sequence[Path]) -> str | None:
