@@ -396,6 +396,11 @@ CASES: list[Case] = [
     Case("sweep", "--out a user's folder", "sweep {recipes}/tiny.toml --out {staged}", 2, "--out {staged}: is not empty and was not written by edgekit", stage="outputs/userdir"),
     Case("sweep", "--out the current folder", "sweep {recipes}/tiny.toml --out .", 2, "is the current folder"),
     Case("convert", "--out/MODEL a user's folder", "convert {keras}/good.keras --target cpu --out {staged}", 2, "/good exists and is not an edgekit bundle (holds mine.txt)", stage="outputs/convert_target"),
+    # ---- a user's files inside edgekit's own bundles/: refused before any work, --force too (the stamp names edgekit's files)
+    Case("build", "a user's README in bundles/", "build {recipes}/tiny.toml --out {staged}", 2, "--out {staged}: holds files edgekit did not write inside bundles/ (bundles/README.txt)", stage="outputs/bundles_readme"),
+    Case("build", "--force and a user's README in bundles/", "build {recipes}/tiny.toml --out {staged} --force", 2, "(bundles/README.txt); edgekit replaces that folder and will not delete them, --force neither", stage="outputs/bundles_readme"),
+    Case("fit", "a user's NOTES.txt in edgekit's bundle", "fit {recipes}/tiny.toml --target mcu --flash-kb 32 --out {staged}", 2, "--out {staged}: holds files edgekit did not write inside bundles/ (bundles/tiny-mcu/NOTES.txt)", stage="outputs/bundle_notes"),
+    Case("sweep", "a signed bundle copied into bundles/", "sweep {recipes}/tiny.toml --out {staged}", 2, "--out {staged}: holds files edgekit did not write inside bundles/ (bundles/signed-copy/manifest.json", stage="outputs/bundle_copied"),
     # ---- models are programs: a SavedModel's graph is checked before anything loads it ({PWNED} would be debris)
     Case("convert", "SavedModel whose initializer writes a file", "convert {keras}/planted_saved_model --target cpu --out {out}", 2, "refusing to load: op 'WriteFile'", heavy=True),
     Case("convert", "plain tf.Module SavedModel whose initializer writes a file", "convert {keras}/module_saved_model --target cpu --out {out}", 2, "refusing to load: op 'WriteFile'", heavy=True),
@@ -494,7 +499,26 @@ def make_workspace(folder: Path, *, tflite: bytes, keras_model, lambda_model, dy
         "root": str(folder), "good_tflite": str(keras_dir / "good.tflite"), "bundle": str(names["bundles"] / "good"),
         "ssh": f"--ssh-config {folder / 'ssh_config'} --connect-timeout 5",
     }
-    return {**found, **make_security_workspace(folder, found, tflite=tflite)}
+    security = make_security_workspace(folder, found, tflite=tflite)
+    _owned_outputs(Path(security["outputs"]))
+    return {**found, **security}
+
+
+def _owned_outputs(outputs: Path) -> None:
+    """Stamped outputs whose ``bundles/`` holds a user's file: a README beside the bundles, notes
+    inside edgekit's own bundle, a signed bundle copied in."""
+    for name, kind, extra in (
+        ("bundles_readme", "build", {"bundles/README.txt": "how to flash these\n"}),
+        ("bundle_notes", "fit", {"bundles/tiny-mcu/NOTES.txt": "measured on my board\n"}),
+        ("bundle_copied", "sweep", {f"bundles/signed-copy/{f}": "mine\n" for f in ("model.tflite", "manifest.json", "manifest.json.sig")}),
+    ):
+        bundle = "tiny-mcu" if kind == "fit" else "tiny-cpu"
+        owned = {f"bundles/{bundle}/model.tflite": "model", f"bundles/{bundle}/manifest.json": "{}"}
+        for path, text in {**owned, "report.json": "{}\n", **extra}.items():
+            (outputs / name / path).parent.mkdir(parents=True, exist_ok=True)
+            (outputs / name / path).write_text(text)
+        stamp = {"format": "edgekit-output", "kind": kind, "entries": ["bundles", "report.json"], "files": sorted(owned)}
+        (outputs / name / ".edgekit-output").write_text(json.dumps(stamp))
 
 
 def _bad_files(bad: Path, goods: dict, rng) -> None:

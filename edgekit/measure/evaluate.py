@@ -19,7 +19,7 @@ from edgekit.runtime import open_model
 from edgekit.runtime.inspect import unique_weights_per_kernel, weight_sparsity
 from edgekit.runtime.latency import measure_latency
 
-__all__ = ["io_description", "measure_artifact"]
+__all__ = ["gzip_size", "io_description", "measure_artifact"]
 
 
 def gzip_size(data: bytes) -> int:

@@ -10,7 +10,10 @@ work starts, with one line naming the folder and the way out:
 - a stamped folder holding files edgekit did not write (``--force`` replaces edgekit's entries
   one by one and keeps those files);
 - the current folder, the recipe's folder, or a folder holding either (``--force`` again only
-  writes edgekit's entries into it; the folder itself is never swapped out).
+  writes edgekit's entries into it; the folder itself is never swapped out);
+- a file inside one of edgekit's own folder entries (``bundles/``) that the stamp does not
+  name (``edgekit.output.stamp``): a bundle the user copied there, a README, notes beside a
+  model. Replacing the entry would delete it, so it is refused with ``--force`` too.
 
 A bundle folder (``convert``'s output) is marked by its own ``manifest.json``: it is replaced
 only when every file in it is one the manifest lists.
@@ -33,13 +36,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from edgekit.errors import BusyError, InputError
-from edgekit.output.atomic import replace_directory, staged_directory, write_file_atomic
+from edgekit.output.atomic import replace_directory, staged_directory
+from edgekit.output.stamp import BUNDLE_OWN_FILES, STAMP, STAMP_FORMAT, manifest_listed_files, files_under, foreign_inside, owned_inside, read_stamp, write_stamp
 
 __all__ = ["check_bundle_folder", "OutputFolder", "read_stamp", "STAMP"]
-
-STAMP = ".edgekit-output"
-STAMP_FORMAT = "edgekit-output"
-BUNDLE_OWN_FILES = ("manifest.json", "manifest.json.sig")
 _SHOWN = 3  # names listed in a refusal
 
 
@@ -114,6 +114,8 @@ class OutputFolder:
             self._refuse_conflicts(present, owned=set())
             return True
         owned = set(stamp["entries"]) if stamp else set()
+        if stamp is not None:
+            _refuse_foreign_inside(self.path, stamp, f"{self.flag} {self.given}")
         foreign = sorted(present - owned - {STAMP})
         if stamp is not None and stamp.get("kind") != self.kind and not self.force:
             raise InputError(f"{self.flag} {self.given}: holds the output of edgekit {stamp.get('kind')}, not {self.kind}", hint=self._hint("replace only that output's entries"))
@@ -148,16 +150,28 @@ class OutputFolder:
         with staged_directory(self.path, install=install) as staging:
             yield staging
             if not self.merge:
-                write_stamp(staging, self.kind, _entries(staging))
+                write_stamp(staging, self.kind, _entries(staging), files_under(staging))
 
     def open_in_place(self) -> Path:
         """Make the folder and stamp it, for a writer that adds entries as it goes."""
         self._made = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        stamp = read_stamp(self.path)
+        stamp = read_stamp(self.path) or earlier_output(self.path, _entries(self.path), self.kind, self.entries)
         owned = set(stamp["entries"]) if stamp else set()
-        write_stamp(self.path, self.kind, owned | set(self.entries))
+        inside = owned_inside(self.path, stamp) if stamp else set()
+        write_stamp(self.path, self.kind, owned | set(self.entries), inside)
         return self.path
+
+
+def _refuse_foreign_inside(path: Path, stamp: dict, named: str) -> None:
+    """A user's file inside an entry edgekit replaces whole (``bundles/``) is refused,
+    ``--force`` or not: replacing the entry would delete it."""
+    inside = foreign_inside(path, stamp)
+    if inside:
+        raise InputError(
+            f"{named}: holds files edgekit did not write inside {inside[0].split('/')[0]}/ ({_names(inside)}); edgekit replaces that folder and will not delete them, --force neither",
+            hint="move them out of the folder, or choose another --out",
+        )
 
 
 def _protected_reason(path: Path, protect: Sequence[Path]) -> str | None:
@@ -176,13 +190,14 @@ def _merge_entries(staging: Path, destination: Path, *, kind: str, refuse: str) 
     """Move the new entries into the folder one by one; remove edgekit's old ones. Runs with
     interrupts held back; a name edgekit does not own is never replaced (``refuse`` names the
     folder in that refusal)."""
-    new = _entries(staging)
+    new, new_files = _entries(staging), files_under(staging)
     stamp = read_stamp(destination)
     old = set(stamp["entries"]) if stamp else set()
+    old_files = {f for f in owned_inside(destination, stamp) if f.split("/", 1)[0] not in new} if stamp else set()
     clash = sorted(name for name in new & _entries(destination) if name not in old)
     if clash:
         raise InputError(f"{refuse}: {_names(clash)} exists and was not written by edgekit; --force never replaces it", hint="move it away and run again")
-    write_stamp(destination, kind, new | old)  # a kill from here on leaves only edgekit's names listed
+    write_stamp(destination, kind, new | old, old_files | new_files)  # a kill from here on leaves only edgekit's names listed
     for name in sorted(new):
         target = destination / name
         if (staging / name).is_dir() and target.is_dir() and not target.is_symlink():
@@ -192,26 +207,10 @@ def _merge_entries(staging: Path, destination: Path, *, kind: str, refuse: str) 
             os.replace(staging / name, target)
     for name in sorted(old - new):
         _remove(destination / name)
-    write_stamp(destination, kind, new)
+    write_stamp(destination, kind, new, new_files)
 
 
 # --- stamps, bundles --------------------------------------------------------------------
-
-
-def read_stamp(folder: Path) -> dict | None:
-    """The folder's stamp, or None when it has none (or one that is not edgekit's)."""
-    path = Path(folder) / STAMP
-    try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        stamp = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(stamp, dict) or stamp.get("format") != STAMP_FORMAT or not isinstance(stamp.get("entries"), list):
-        return None
-    if not all(isinstance(name, str) and _plain_name(name) for name in stamp["entries"]):
-        return None
-    return stamp
 
 
 def earlier_output(folder: Path, present: set[str], kind: str, entries: Sequence[str]) -> dict | None:
@@ -228,25 +227,6 @@ def earlier_output(folder: Path, present: set[str], kind: str, entries: Sequence
     return {"format": STAMP_FORMAT, "kind": kind, "entries": sorted(present)}
 
 
-def write_stamp(folder: Path, kind: str, entries: Iterable[str]) -> None:
-    from edgekit._version import __version__
-
-    names = sorted(set(entries) - {STAMP})
-    text = json.dumps({"format": STAMP_FORMAT, "kind": kind, "entries": names, "edgekit": __version__}, indent=2) + "\n"
-    write_file_atomic(Path(folder) / STAMP, text)
-
-
-def bundle_files(folder: Path) -> set[str] | None:
-    """The files a bundle folder's manifest lists, or None when it has no edgekit manifest."""
-    try:
-        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("format") != "edgekit-bundle" or not isinstance(manifest.get("files"), dict):
-        return None
-    return {str(name) for name in manifest["files"]}
-
-
 def check_bundle_folder(path: str | Path, *, flag: str = "--out") -> None:
     """Refuse to replace ``path`` unless it is missing, empty, or a bundle whose manifest lists
     every file in it: a bundle is marked by its own manifest."""
@@ -258,7 +238,7 @@ def check_bundle_folder(path: str | Path, *, flag: str = "--out") -> None:
     present = _entries(path)
     if not present:
         return
-    listed = bundle_files(path)
+    listed = manifest_listed_files(path)
     if listed is None:
         raise InputError(f"{flag}: {path} exists and is not an edgekit bundle (holds {_names(present)})", hint="move it away or choose another --out")
     foreign = sorted(_files(path) - listed - set(BUNDLE_OWN_FILES))

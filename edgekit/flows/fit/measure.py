@@ -25,7 +25,7 @@ from edgekit.flows.model_cache import digest
 from edgekit.flows.stages import Artifact, ArtifactSettings, ModelData
 from edgekit.target import Target
 
-__all__ = ["check_untrained", "estimate", "package_and_judge"]
+__all__ = ["check_untrained", "estimate", "judge_estimate", "package_and_judge"]
 
 log = logging.getLogger("edgekit")
 ESTIMATE_CALIBRATION = 32  # calibration samples for an untrained structure: ranges only
@@ -80,18 +80,32 @@ def package_and_judge(artifact: Artifact, data: ModelData, budgets: Budgets) -> 
 
 def estimate(
     model, candidate: Candidate, target: Target, data: ModelData, settings: ArtifactSettings, budgets: Budgets, *, largest_layer: str | None, exclude=(), pinned: Mapping[str, int] | None = None
-) -> dict:
+) -> tuple[dict, bytes]:
     """The candidate's structure, untrained, converted and packaged for ``target``:
-    ``{"figures": ..., "misses": [...]}``."""
+    (``{"figures": ..., "misses": [...]}``, the converted structure's bytes)."""
     structure = structure_model(model, candidate, largest_layer=largest_layer, exclude=exclude, pinned=pinned)
-    quick = dataclasses.replace(settings, calibration_samples=ESTIMATE_CALIBRATION, latency_runs=ESTIMATE_LATENCY_RUNS, sparse_encoding=False, flavour="plain")
-    no_test = dataclasses.replace(data, x_test=None, y_test=None, x_calibration=data.x_calibration[:ESTIMATE_CALIBRATION])
+    quick, no_test = _quick(settings), _no_test(data)
     chosen = target.variant(quantization=candidate.quantization)
     artifact = stages.convert_for_target(chosen, uncompressed(structure), no_test, quick, name=f"estimate-{candidate.name}")
+    return judge_estimate(artifact, data, settings, budgets), artifact.model_bytes
+
+
+def judge_estimate(artifact: Artifact, data: ModelData, settings: ArtifactSettings, budgets: Budgets) -> dict:
+    """An untrained structure's figures and misses, from its converted bytes (also what a
+    resumed search re-derives an estimate's record from)."""
+    quick, no_test = _quick(settings), _no_test(data)
     if budgets.latency is not None:
         artifact = stages.measure(artifact, no_test, None, quick)
     _, figures, found = package_and_judge(artifact, no_test, budgets)
     return {"figures": figures, "misses": found}
+
+
+def _quick(settings: ArtifactSettings) -> ArtifactSettings:
+    return dataclasses.replace(settings, calibration_samples=ESTIMATE_CALIBRATION, latency_runs=ESTIMATE_LATENCY_RUNS, sparse_encoding=False, flavour="plain")
+
+
+def _no_test(data: ModelData) -> ModelData:
+    return dataclasses.replace(data, x_test=None, y_test=None, x_calibration=data.x_calibration[:ESTIMATE_CALIBRATION])
 
 
 def check_untrained(points: Sequence[Candidate], ground, records, rows, *, progress) -> list[Candidate]:
@@ -121,7 +135,14 @@ def _estimated(ground, point: Candidate, records) -> dict:
     pinned = dict(ground.recipe.cluster.layers)
     key = digest({"estimate": list(point.structure), "target": ground.target_key(), "budgets": ground.budgets.to_dict(), "float": ground.float_key, "pinned": pinned}) if pinned else key
     compute = lambda: estimate(model, point, ground.target, data, ground.settings, ground.budgets, largest_layer=ground.largest, exclude=exclude, pinned=pinned)  # noqa: E731
-    return records.cached(f"{point.name}-est", key, compute)
+    return records.cached(f"{point.name}-est", key, compute, lambda model_bytes: _rederived(ground, point, model_bytes))
+
+
+def _rederived(ground, point: Candidate, model_bytes: bytes) -> dict:
+    """An estimate's figures from its recorded structure's bytes, packaged again."""
+    chosen = ground.target.variant(quantization=point.quantization)
+    artifact = Artifact(name=f"estimate-{point.name}", target=chosen, quantization=chosen.quantization, model_bytes=model_bytes)
+    return judge_estimate(artifact, ground.inputs.data, ground.settings, ground.budgets)
 
 
 def structure_model(model, candidate: Candidate, *, largest_layer: str | None, exclude=(), pinned: Mapping[str, int] | None = None):

@@ -22,7 +22,7 @@ from edgekit.flows.fit.space import Budgets, Candidate, candidate_recipe
 from edgekit.flows.fit.table import CandidateRows
 from edgekit.flows.model_cache import digest
 from edgekit.flows.progress import Progress
-from edgekit.flows.stages import ArtifactSettings, Inputs, ModelData, StageTimer
+from edgekit.flows.stages import Artifact, ArtifactSettings, Inputs, ModelData, StageTimer
 from edgekit.recipe import Recipe
 from edgekit.target import Target
 
@@ -97,18 +97,27 @@ class CandidateRuns:
         recipe = ground.candidate_recipe(point, scale=scale, qat=qat)
         compressed_key = from_recipe.compression_key(recipe, ground.float_key, (ground.target,))
         key = digest({"compressed": compressed_key, "candidate": point.to_dict(), "target": ground.target_key(), "budgets": ground.budgets.to_dict()})
-        result = records.cached(f"{point.name}-r{rung + 1}", key, lambda: self._measure(point, recipe, keep=scale == 1))
+        compute = lambda: self._measure(point, recipe, keep=scale == 1)  # noqa: E731
+        result = records.cached(f"{point.name}-r{rung + 1}", key, compute, lambda model_bytes: self.remeasure(point, model_bytes))
         return {**result, "rung": rung + 1, "epochs_share": scale}
 
-    def _measure(self, point: Candidate, recipe: Recipe, *, keep: bool) -> dict:
+    def _measure(self, point: Candidate, recipe: Recipe, *, keep: bool) -> tuple[dict, bytes]:
         """Train (or reuse) the candidate's models and measure its artifact on the validation
-        part; ``keep``: the last rung's models stay in memory for the winner's bundle (a QAT
-        model that cannot be saved would otherwise be trained again)."""
+        part: (the result, the artifact's bytes); ``keep``: the last rung's models stay in
+        memory for the winner's bundle (a QAT model that cannot be saved would otherwise be
+        trained again)."""
         compressed = self.models(point, recipe)
         if keep:
             self.final_models[point.name] = compressed
         artifact, figures, found = self.artifact(point, compressed, self.data, self.scores)
-        return {"val_accuracy": artifact.metrics.get("accuracy", 0.0), "figures": figures, "misses": found, "fits": not found}
+        return _rung(artifact, figures, found), artifact.model_bytes
+
+    def remeasure(self, point: Candidate, model_bytes: bytes) -> dict:
+        """A rung's result measured again from its artifact's bytes (a resumed search believes
+        no recorded figure): accuracy on the validation part, the target's packaging."""
+        chosen = self.ground.target.variant(quantization=point.quantization)
+        artifact = Artifact(name=f"{self.ground.recipe.name}-{point.name}", target=chosen, quantization=chosen.quantization, model_bytes=model_bytes)
+        return _rung(*self.judge(artifact, self.data, self.scores))
 
     def models(self, point: Candidate, recipe: Recipe | None = None):
         """The candidate's models: the group's run in memory (its PTQ and QAT candidates share
@@ -132,11 +141,18 @@ class CandidateRuns:
         """(packaged artifact, figures, misses) of the candidate's models on ``data``."""
         ground = self.ground
         chosen = ground.target.variant(quantization=point.quantization)
+        artifact = stages.convert_for_target(chosen, compressed, data, self._settings(runs), name=f"{ground.recipe.name}-{point.name}")
+        return self.judge(artifact, data, scores, runs=runs)
+
+    def judge(self, artifact: Artifact, data: ModelData, scores, *, runs: int | None = None):
+        """(packaged artifact, figures, misses) of a converted artifact measured on ``data``."""
+        settings = self._settings(runs)
+        return package_and_judge(stages.measure(artifact, data, scores, settings), data, self.ground.budgets)
+
+    def _settings(self, runs: int | None) -> ArtifactSettings:
+        ground = self.ground
         runs = runs or (ground.settings.latency_runs if ground.budgets.latency is not None else RANKING_LATENCY_RUNS)
-        settings = dataclasses.replace(ground.settings, latency_runs=runs)
-        artifact = stages.convert_for_target(chosen, compressed, data, settings, name=f"{ground.recipe.name}-{point.name}")
-        artifact = stages.measure(artifact, data, scores, settings)
-        return package_and_judge(artifact, data, ground.budgets)
+        return dataclasses.replace(ground.settings, latency_runs=runs)
 
 
 def successive_halving(
@@ -168,6 +184,10 @@ def successive_halving(
         if not alive:
             return [], scales
     return [], scales
+
+
+def _rung(artifact: Artifact, figures: dict, found: list) -> dict:
+    return {"val_accuracy": artifact.metrics.get("accuracy", 0.0), "figures": figures, "misses": found, "fits": not found}
 
 
 def _epochs_text(recipe: Recipe, *, qat: bool) -> str:

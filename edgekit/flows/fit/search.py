@@ -19,7 +19,8 @@ The output folder::
 
     cache/                     the trained models (float-KEY/, compressed-KEY/)
     candidates/NAME-rN.json    one candidate's measured result at rung N (estimates: NAME-est;
-                               ``edgekit.flows.fit.records``)
+                               ``edgekit.flows.fit.records``), beside NAME-rN.tflite, the
+                               artifact it was measured on and is re-measured from on resume
     bundles/NAME/              the winner's bundle
     report.json, report.md, results.csv, report.html, plots/
 
@@ -45,7 +46,7 @@ from edgekit.flows.fit.records import Records
 from edgekit.flows.fit.runs import CandidateRuns, Ground, qat_groups, successive_halving
 from edgekit.flows.fit.space import Budgets, Candidate, candidates, describe_miss, largest_kernel, overshoot, plan_space, read_budgets
 from edgekit.flows.fit.table import CandidateRows
-from edgekit.flows.fit.winner import Shipping
+from edgekit.flows.fit.winner import Shipping, remove_bundles
 from edgekit.flows.progress import Progress
 from edgekit.flows.stages import Inputs, ModelData, StageTimer
 from edgekit.output.folder import OutputFolder
@@ -136,7 +137,7 @@ class _Search:
     def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints, progress: Progress, *, exhaustive: bool = False):
         self.recipe, self.target, self.budgets, self.out_dir = recipe, target, budgets, out_dir
         self.checkpoints, self.progress, self.exhaustive = checkpoints, progress, exhaustive
-        self.records = Records(out_dir / "candidates")
+        self.records = Records(out_dir)
         self.rows = CandidateRows()
         self.timer = StageTimer()
         self.runs: CandidateRuns | None = None  # once the teacher is trained
@@ -147,6 +148,8 @@ class _Search:
         started = time.perf_counter()
         with interrupts.on_interrupt(self._say_kept):
             winner = self._search()
+        if winner is None:  # an earlier run's winner may be over these budgets: it must not ship
+            remove_bundles(self.out_dir, keep=None)
         self.timer.seconds["total"] = round(time.perf_counter() - started, 2)
         report = self._report(winner)
         from edgekit.report.files import write_report_folder

@@ -3,13 +3,14 @@
 The winner is chosen on validation accuracy (ties: the smaller file), then its artifact is
 made from its full-epoch models and measured on the test split, which nothing before has
 seen; ``--min-accuracy`` is checked there. Only the current winner's bundle stays in
-``bundles/``: an earlier run's winner is removed, so a stale model never ships.
+``bundles/``: an earlier run's winner is removed (and a search that ends with nothing fitting
+removes it too), so a stale model never ships; only bundles the stamp says edgekit wrote go.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -20,8 +21,9 @@ from edgekit.flows.fit.runs import RANKING_LATENCY_RUNS, CandidateRuns
 from edgekit.flows.fit.space import Candidate, candidate_recipe, describe_miss
 from edgekit.flows.fit.table import CandidateRows
 from edgekit.flows.stages import ModelData
+from edgekit.output.stamp import claim_tree, owned_inside, read_stamp, remove_owned
 
-__all__ = ["Shipping"]
+__all__ = ["remove_bundles", "Shipping"]
 
 
 class Shipping:
@@ -86,12 +88,21 @@ class Shipping:
         artifact = stages.bundle(artifact, self.out_dir, self.test_data, recorded_recipe=shipped.to_dict())
         if signing_key := from_recipe.signing_key(ground.recipe):
             sign_bundle(self.out_dir / artifact.path, signing_key)
+        claim_tree(self.out_dir, artifact.path)  # the stamp names it: the next run may replace it
         row = {**artifact.to_report(), "figures": figures}
         return {"name": point.name, "path": artifact.path, "figures": figures, "artifact": row}
 
     def remove_bundles(self, *, keep: str | None) -> None:
-        """Only the current winner's bundle stays in bundles/ (an earlier run's winner goes)."""
-        folder = self.out_dir / "bundles"
-        for entry in folder.iterdir() if folder.is_dir() else ():
-            if entry.name != keep and (entry / "manifest.json").is_file():
-                shutil.rmtree(entry)
+        remove_bundles(self.out_dir, keep=keep)
+
+
+def remove_bundles(out_dir: Path, *, keep: str | None) -> None:
+    """Only the current winner's bundle stays in bundles/: every other bundle edgekit wrote
+    there goes (the stamp says which), so a stale model never ships; a user's file is never
+    removed (a run whose bundles/ holds one was refused before it started)."""
+    stamp = read_stamp(out_dir)
+    owned = owned_inside(out_dir, stamp) if stamp else set()
+    names = {path.split("/")[1] for path in owned if path.startswith("bundles/") and path.count("/") >= 2}
+    for name in sorted(names - {keep}):
+        if os.path.lexists(out_dir / "bundles" / name):
+            remove_owned(out_dir, f"bundles/{name}")

@@ -2,85 +2,79 @@
 
 A resumed sweep reads ``variants/NAME.json`` and skips the variant. That file and the bundle
 beside it may have been edited, replaced or damaged since; reusing them unchecked would put
-invented figures (or a path such as ``/etc``) on the Pareto front. So the record must name
-its own bundle (``bundles/NAME``), the bundle must verify against its manifest (every file's
-sha256), the record must carry the sha256 of that manifest, and every figure in the record
-that the manifest also holds must equal the manifest's. Anything else is measured again,
-with one line saying why.
+invented figures (or a path such as ``/etc``) on the Pareto front. The record lives in the
+result store every resuming flow shares (``edgekit.flows.results``): it must be well formed,
+of this run's key, and name its bundle's manifest (``bundles/NAME/manifest.json``) by sha256.
+Then the bundle must verify against that manifest (every file's sha256), the record's row
+must name that bundle, every figure the manifest also holds must equal the manifest's, and
+the sizes are re-derived from the model file itself. Anything else is measured again, with
+one line saying why.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgekit.errors import EdgekitError
+from edgekit.flows.results import ResultStore, Untrusted
 
-__all__ = ["MANIFEST_DIGEST", "finished_variants", "manifest_digest", "reuse_problem"]
+__all__ = ["FOLDER", "finished_variants", "manifest_path", "variant_store"]
 
-log = logging.getLogger("edgekit")
-MANIFEST_DIGEST = "manifest_sha256"
+FOLDER = "variants"
 
 
-def finished_variants(out_dir: Path, names: Sequence[str], keys: Mapping[str, str]) -> dict[str, dict]:
+def variant_store(out_dir: Path) -> ResultStore:
+    return ResultStore(out_dir, FOLDER)
+
+
+def manifest_path(name: str) -> str:
+    """Where a variant's record must say its artifact is: its bundle's manifest."""
+    return f"bundles/{name}/manifest.json"
+
+
+def finished_variants(store: ResultStore, names: Sequence[str], keys: Mapping[str, str]) -> dict[str, dict]:
     """The records in ``variants/NAME.json`` that their bundles still prove, by name (the
     others are measured again, with one line saying why)."""
     found = {}
     for name in names:
-        path = out_dir / "variants" / f"{name}.json"
-        if not path.is_file():
-            continue
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            record = None
-        problem = reuse_problem(out_dir, name, record, keys[name]) if record is not None else "its record is not JSON"
-        if problem is None:
-            found[name] = record
-        else:
-            log.info("%s: %s; measuring it again", name, problem)
+        result = store.load(name, keys[name], manifest_path(name), lambda result, manifest, name=name: _proven(name, result, manifest.parent))
+        if result is not None:
+            found[name] = result
     return found
 
 
-def manifest_digest(bundle: Path) -> str:
-    return hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
-
-
-def reuse_problem(out_dir: Path, name: str, record: Any, key: str) -> str | None:
-    """Why the record of variant ``name`` cannot be reused, or None when it can."""
-    if not isinstance(record, dict) or not isinstance(record.get("artifact"), dict):
-        return "its record is not an object with an 'artifact'"
-    if record.get("key") != key:
-        return "measured with other settings"
-    row, path = record["artifact"], f"bundles/{name}"
+def _proven(name: str, result: Any, bundle: Path) -> dict:
+    """The variant's result when its verified bundle proves it; Untrusted says why not."""
+    if not isinstance(result.get("artifact"), dict) or not isinstance(result.get("float_model"), dict):
+        raise Untrusted("its record holds no 'artifact' and 'float_model' objects")
+    row, path = result["artifact"], f"bundles/{name}"
     if row.get("path") != path:
-        return f"its record names the bundle {str(row.get('path'))[:80]!r}, not {path!r}"
-    bundle = out_dir / path
+        raise Untrusted(f"its record names the bundle {str(row.get('path'))[:80]!r}, not {path!r}")
     try:
         from edgekit.bundle.manifest import verify_bundle
 
         manifest = verify_bundle(bundle, signers=None)
-        digest = manifest_digest(bundle)
+        model = (bundle / "model.tflite").read_bytes()
     except (EdgekitError, OSError) as exc:
-        return f"its bundle does not verify ({getattr(exc, 'message', exc)})"
-    if record.get(MANIFEST_DIGEST) != digest:
-        return "its record does not match its bundle's manifest (sha256)"
-    changed = _differences(row, manifest)
+        raise Untrusted(f"its bundle does not verify ({getattr(exc, 'message', exc)})") from None
+    changed = _differences(row, manifest, model)
     if changed:
-        return f"its record's {', '.join(changed[:3])} differ from its bundle's manifest"
-    return None
+        raise Untrusted(f"its record's {', '.join(changed[:3])} differ from its bundle's")
+    return result
 
 
-def _differences(row: Mapping, manifest: Mapping) -> list[str]:
-    """The record fields the manifest also holds, where the two disagree."""
+def _differences(row: Mapping, manifest: Mapping, model: bytes) -> list[str]:
+    """The record fields the manifest also holds or the model file gives, where they disagree."""
+    from edgekit.measure.evaluate import gzip_size
+
     expected = {
         "name": manifest.get("name"),
         "target": manifest.get("target"),
         "quantization": manifest.get("quantization"),
         "target_report": manifest.get("target_report"),
         **(manifest.get("metrics") or {}),
+        "bytes": len(model),
+        "gzip_bytes": gzip_size(model),
     }
     return [key for key, value in expected.items() if row.get(key) != value]

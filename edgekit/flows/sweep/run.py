@@ -8,7 +8,8 @@ trained and compressed models.
 The output folder::
 
     cache/                checkpoints: float-KEY/, compressed-KEY/ (edgekit.flows.model_cache)
-    variants/NAME.json    one finished variant's measured result
+    variants/NAME.json    one finished variant's measured result, naming its bundle's
+                          manifest by sha256 (``edgekit.flows.results``, ``resume``)
     bundles/NAME/         its deployable bundle
     report.json, report.md, results.csv, report.html, plots/
 
@@ -22,7 +23,6 @@ a resumed sweep computes the same models as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -39,9 +39,9 @@ from edgekit.flows.checkpoints import Checkpoints
 from edgekit.flows.progress import Progress
 from edgekit.flows.stages import Inputs, StageTimer
 from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES, Variant, plan_grid, point_recipe, variant_key
-from edgekit.flows.sweep.resume import MANIFEST_DIGEST, finished_variants, manifest_digest
-from edgekit.output.atomic import write_file_atomic
+from edgekit.flows.sweep.resume import finished_variants, variant_store
 from edgekit.output.folder import OutputFolder
+from edgekit.output.stamp import claim_tree
 from edgekit.recipe import Recipe, load_recipe
 from edgekit.training import distribute
 from edgekit.vocabulary import SWEEP_MODES
@@ -99,7 +99,8 @@ class _Runner:
 
     def __init__(self, recipe: Recipe, targets: tuple, out_dir: Path, checkpoints: Checkpoints, progress: Progress):
         self.recipe, self.targets, self.out_dir = recipe, targets, out_dir
-        self.variants_dir = out_dir / "variants"
+        self.store = variant_store(out_dir)
+        self.variants_dir = self.store.folder
         self.checkpoints, self.progress = checkpoints, progress
         self.float_key = from_recipe.float_model_key(recipe)
         self.settings = from_recipe.artifact_settings(recipe)
@@ -110,7 +111,7 @@ class _Runner:
     def run(self, grid: list[Variant]) -> SweepResult:
         started = time.perf_counter()
         keys = {v.name: variant_key(self.recipe, self.float_key, v, self.targets) for v in grid}
-        results = finished_variants(self.out_dir, [v.name for v in grid], keys)
+        results = finished_variants(self.store, [v.name for v in grid], keys)
         pending = [v for v in grid if v.name not in results]
         if results:
             names = list(results)
@@ -174,16 +175,16 @@ class _Runner:
             artifact = stages.bundle(artifact, self.out_dir, data, recorded_recipe=variant.recipe(self.recipe).to_dict())
             if signing_key := from_recipe.signing_key(self.recipe):
                 sign_bundle(self.out_dir / artifact.path, signing_key)
+            claim_tree(self.out_dir, artifact.path)  # the stamp names it: the next run may replace it
         seconds = round(time.perf_counter() - started, 2)
         self.timer.seconds["variants"] = round(self.timer.seconds.get("variants", 0.0) + seconds, 2)
         row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": dict(compressed.report), "seconds": seconds}
-        digest = manifest_digest(self.out_dir / artifact.path)
-        return self._record(variant, {"key": key, MANIFEST_DIGEST: digest, "artifact": row, "float_model": self.float_info})
+        return self._record(variant, key, {"artifact": row, "float_model": self.float_info}, self.out_dir / artifact.path / "manifest.json")
 
-    def _record(self, variant: Variant, result: dict) -> dict:
-        """The variant's JSON, atomically, after its bundle: its presence means "finished"."""
-        self.variants_dir.mkdir(parents=True, exist_ok=True)
-        write_file_atomic(self.variants_dir / f"{variant.name}.json", json.dumps(result, indent=2) + "\n")
+    def _record(self, variant: Variant, key: str, result: dict, manifest: Path) -> dict:
+        """The variant's record, atomically, after its bundle (named by its manifest's sha256):
+        its presence means "finished"."""
+        self.store.save(variant.name, key, result, manifest)
         row = result["artifact"]
         log.info("%s: accuracy %.2f %%, %s gzip bytes, p50 %.0f µs", variant.name, row["accuracy"] * 100, f"{row['gzip_bytes']:,}", row["latency_us"]["p50"])
         self.progress.variant_done(variant.name)
