@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["bad_signature", "fill_bomb", "reshape_cycle", "while_forever", "write_runaway_models"]
+__all__ = ["bad_signature", "fill_bomb", "reshape_cycle", "while_calling", "while_forever", "write_bundle_of", "write_runaway_models"]
 
 
 def _convert(function) -> bytes:
@@ -95,3 +95,39 @@ def write_runaway_models(folder: Path, good: bytes) -> dict[str, Path]:
         paths[name] = folder / f"{name}.tflite"
         paths[name].write_bytes(data)
     return paths
+
+
+def write_bundle_of(folder: Path, model: bytes, *, described_by: bytes | None = None, image: dict | None = None) -> Path:
+    """A bundle holding ``model`` whose manifest (io, sha256) is consistent with it, the way an
+    attacker rebuilds the manifest after swapping the model. The io description is read from
+    ``described_by`` (a sound model with the same inputs and outputs) when ``model`` cannot be
+    opened in this process."""
+    import json
+
+    from edgekit.bundle.manifest import file_entry
+    from edgekit.bundle.write import write_bundle
+    from edgekit.measure.evaluate import io_description
+
+    inputs, outputs = io_description(described_by or model)
+    inputs[0].update(normalization={"mean": [0.0], "std": [1.0]}, image=image)
+    outputs[0]["kind"] = "probabilities"
+    classes = outputs[0]["shape"][-1]
+    write_bundle(folder, model_bytes=described_by or model, labels=[f"c{i}" for i in range(classes)], name=folder.name, target="cpu",
+                 quantization="float32", inputs=inputs, outputs=outputs, versions={"edgekit": "test"}, recorded_recipe=None, metrics={})  # fmt: skip
+    (folder / "model.tflite").write_bytes(model)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["model.tflite"].update(file_entry(model))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+def while_calling(model: bytes, *, body: int) -> bytes:
+    """``model`` (with a WHILE) whose loop body is subgraph ``body``: past the end, or 0 (itself)."""
+
+    def edit(m):
+        for subgraph in m.subgraphs:
+            for op in subgraph.operators:
+                if hasattr(op.builtinOptions, "bodySubgraphIndex"):
+                    op.builtinOptions.bodySubgraphIndex = body
+
+    return _edited(model, edit)
