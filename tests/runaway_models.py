@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["bad_signature", "fill_bomb", "reshape_cycle", "while_calling", "while_forever", "write_bundle_of", "write_runaway_models"]
+__all__ = ["bad_signature", "fill_bomb", "reshape_cycle", "swap_model", "while_calling", "while_forever", "write_bundle_of", "write_runaway_models"]
 
 
 def _convert(function) -> bytes:
@@ -102,9 +102,6 @@ def write_bundle_of(folder: Path, model: bytes, *, described_by: bytes | None = 
     attacker rebuilds the manifest after swapping the model. The io description is read from
     ``described_by`` (a sound model with the same inputs and outputs) when ``model`` cannot be
     opened in this process."""
-    import json
-
-    from edgekit.bundle.manifest import file_entry
     from edgekit.bundle.write import write_bundle
     from edgekit.measure.evaluate import io_description
 
@@ -114,11 +111,20 @@ def write_bundle_of(folder: Path, model: bytes, *, described_by: bytes | None = 
     classes = outputs[0]["shape"][-1]
     write_bundle(folder, model_bytes=described_by or model, labels=[f"c{i}" for i in range(classes)], name=folder.name, target="cpu",
                  quantization="float32", inputs=inputs, outputs=outputs, versions={"edgekit": "test"}, recorded_recipe=None, metrics={})  # fmt: skip
-    (folder / "model.tflite").write_bytes(model)
-    manifest = json.loads((folder / "manifest.json").read_text())
+    return swap_model(folder, model)
+
+
+def swap_model(bundle: Path, model: bytes) -> Path:
+    """Replace the bundle's model.tflite and update its manifest entry (sha256, bytes)."""
+    import json
+
+    from edgekit.bundle.manifest import file_entry
+
+    (bundle / "model.tflite").write_bytes(model)
+    manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["files"]["model.tflite"].update(file_entry(model))
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return folder
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return bundle
 
 
 def while_calling(model: bytes, *, body: int) -> bytes:
