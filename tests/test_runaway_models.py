@@ -141,7 +141,8 @@ def test_timeout_10_ends_a_bench_stuck_in_native_code_within_11_s(models):
 def test_a_signal_ends_a_bench_stuck_in_native_code_and_its_child(models, signum):
     process = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", models["while_forever"]], stderr=subprocess.PIPE, text=True, env=_env())
     children = _wait_for_children(process.pid)
-    time.sleep(2)  # well inside the endless invoke
+    _wait_until_invoking(children[0])
+    time.sleep(0.5)
     sent = time.monotonic()
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=30)
@@ -160,6 +161,17 @@ def test_the_child_dies_with_a_killed_parent(models):
     while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in children if _alive(pid)]
+
+
+def test_a_crash_in_the_child_is_one_line_never_a_crash_of_edgekit(models):
+    """A real SIGSEGV in the interpreter's process (sent to it mid-invoke) becomes one line naming the model."""
+    process = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", models["while_forever"]], stderr=subprocess.PIPE, text=True, env=_env())
+    child = _wait_for_children(process.pid)[0]
+    _wait_until_invoking(child)
+    os.kill(child, signal.SIGSEGV)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2, stderr
+    _one_error_line(subprocess.CompletedProcess([], 2, "", stderr), "while_forever.tflite: crashed the interpreter (SIGSEGV) while running one inference")
 
 
 def test_a_fill_bomb_fails_fast_with_one_memory_line(models):
@@ -187,6 +199,21 @@ def _wait_for_children(pid: int, within: float = 30.0) -> list[int]:
             return [int(p) for p in found]
         time.sleep(0.05)
     raise AssertionError("the supervised child never started")
+
+
+def _wait_until_invoking(child: int, within: float = 60.0) -> None:
+    """Until the child's watchdog slot says it is inside ``invoke()``."""
+    from edgekit.runtime import watch
+
+    environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+    slot = next(item.split(b"=", 1)[1].decode() for item in environ if item.startswith(watch.ENV_SLOT.encode() + b"="))
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        state = watch.read_slot(Path(slot).read_bytes())
+        if state.started_ns and state.phase == 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the child never started an inference")
 
 
 def _alive(pid: int) -> bool:

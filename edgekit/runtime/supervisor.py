@@ -113,16 +113,32 @@ def stop_child(child: subprocess.Popen) -> bool:
 
 
 def die_with_parent() -> None:
-    """In a child before exec: the kernel sends SIGKILL when the parent dies (Linux), so a
-    child stuck in native code is never left running after edgekit is killed."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
+    """In a child before exec (``preexec_fn``): the kernel sends SIGKILL when the parent dies
+    (Linux), so a child stuck in native code is never left running after edgekit is killed.
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    ``prctl`` is looked up before the fork (:func:`_prctl`): between fork and exec only that
+    call runs, no ``dlopen`` that could wait on a lock another thread held.
+    """
+    prctl = _PRCTL[0] if _PRCTL else None
+    if prctl is None:
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def _prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = [_prctl()]
 
 
 def _timed_out(state: watch.SlotState, default_limit_ns: int) -> ModelError:
