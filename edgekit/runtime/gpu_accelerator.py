@@ -168,7 +168,7 @@ def _run_worker(folder: Path, driver: gpu_driver.VulkanDriver, timeout: float) -
     argv = [sys.executable, "-m", "edgekit.runtime._gpu_worker", str(folder)]
     with open(folder / "stdout.txt", "w+b") as out, open(folder / "stderr.txt", "w+b") as err:
         try:
-            done = subprocess.run(argv, stdout=out, stderr=err, env=env, timeout=timeout, check=False, preexec_fn=die_with_parent)  # noqa: PLW1509
+            done = subprocess.run(argv, stdout=out, stderr=err, env=env, timeout=timeout, check=False, preexec_fn=die_with_parent if os.name == "posix" else None)  # noqa: PLW1509
             returncode = done.returncode
         except subprocess.TimeoutExpired:
             returncode = None

@@ -66,14 +66,15 @@ def run_supervised(argv: Sequence[str], default_timeout: float = watch.DEFAULT_T
 
 def _start(argv: Sequence[str], slot_path: str) -> subprocess.Popen:
     env = dict(os.environ, **{ENV_CHILD: slot_path}, PYTHONPATH=_child_pythonpath())
-    return subprocess.Popen([sys.executable, "-m", "edgekit", *argv], env=env, preexec_fn=die_with_parent)  # noqa: PLW1509 (single-threaded here)
+    preexec = die_with_parent if os.name == "posix" else None  # single-threaded here: safe
+    return subprocess.Popen([sys.executable, "-m", "edgekit", *argv], env=env, preexec_fn=preexec)  # noqa: PLW1509
 
 
 def _wait(child: subprocess.Popen, slot_path: str, default_limit_ns: int) -> int:
     import mmap
 
     with open(slot_path, "rb") as handle:
-        shared = mmap.mmap(handle.fileno(), watch.SLOT_SIZE, prot=mmap.PROT_READ)
+        shared = mmap.mmap(handle.fileno(), watch.SLOT_SIZE, access=mmap.ACCESS_READ)
     try:
         while True:
             try:

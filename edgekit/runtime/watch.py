@@ -39,8 +39,12 @@ class Slot:
     """The shared bytes, mapped in this (child) process."""
 
     def __init__(self, path: str):
+        if not os.path.basename(path).startswith("edgekit-watch-"):
+            raise ValueError(f"{path}: not a slot the supervisor made")
         fd = os.open(path, os.O_RDWR)
         try:
+            if os.fstat(fd).st_size != SLOT_SIZE:  # never write into a file that is not one
+                raise ValueError(f"{path}: not a slot the supervisor made")
             self._map = mmap.mmap(fd, SLOT_SIZE)
         finally:
             os.close(fd)
