@@ -31,10 +31,10 @@ from edgekit.errors import DataError, InputError, ModelError
 __all__ = [
     "cap_model_memory",
     "cap_process_memory",
-    "expect_input_bytes",
     "check_image_size",
     "check_npy",
     "check_tensor_memory",
+    "expect_input_bytes",
     "interpreter_failure",
     "memory_cap",
     "model_memory_budget",
