@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["bad_signature", "fill_bomb", "reshape_cycle", "swap_model", "while_calling", "while_forever", "write_bundle_of", "write_runaway_models"]
+__all__ = ["bad_signature", "edited", "fill_bomb", "reshape_cycle", "swap_model", "while_calling", "while_forever", "write_bundle_of", "write_runaway_models"]
 
 
 def _convert(function) -> bytes:
@@ -55,7 +55,7 @@ def bad_signature(model: bytes) -> bytes:
     def edit(m):
         m.signatureDefs[0].subgraphIndex = 7
 
-    return _edited(model, edit)
+    return edited(model, edit)
 
 
 def reshape_cycle(model: bytes) -> bytes:
@@ -66,10 +66,10 @@ def reshape_cycle(model: bytes) -> bytes:
         op = next(op for op in m.subgraphs[0].operators if codes[op.opcodeIndex] == 22)  # RESHAPE
         op.inputs[0] = op.outputs[0]
 
-    return _edited(model, edit)
+    return edited(model, edit)
 
 
-def _edited(model: bytes, edit) -> bytes:
+def edited(model: bytes, edit) -> bytes:
     """``model`` unpacked with LiteRT's flatc object API, changed by ``edit``, packed again."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
@@ -136,4 +136,4 @@ def while_calling(model: bytes, *, body: int) -> bytes:
                 if hasattr(op.builtinOptions, "bodySubgraphIndex"):
                     op.builtinOptions.bodySubgraphIndex = body
 
-    return _edited(model, edit)
+    return edited(model, edit)

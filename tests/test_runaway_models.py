@@ -71,6 +71,22 @@ def test_a_signature_naming_a_missing_subgraph_is_refused_by_name(models):
         verify_tflite(models["bad_signature"])
 
 
+def test_a_signature_naming_a_missing_tensor_is_refused(models):
+    def edit(m):
+        m.signatureDefs[0].outputs[0].tensorIndex = 4000
+
+    with pytest.raises(ModelError, match=r"signature 0 \(serving_default\) output '.+' is tensor 4000, but subgraph 0 has \d+"):
+        verify_tflite(runaway_models.edited(models["good"].read_bytes(), edit))
+
+
+def test_an_operator_naming_a_missing_opcode_is_refused(models):
+    def edit(m):
+        m.subgraphs[0].operators[0].opcodeIndex = 99
+
+    with pytest.raises(ModelError, match=r"operator 0 uses opcode 99 of \d+"):
+        verify_tflite(runaway_models.edited(models["good"].read_bytes(), edit))
+
+
 def test_a_reshape_reading_its_own_output_is_a_cycle_not_a_memory_problem(models):
     with pytest.raises(ModelError, match=r"operator \d+ \(RESHAPE\) reads tensor \d+, which it writes itself \(a cycle in the graph\)"):
         verify_tflite(models["reshape_cycle"])
