@@ -23,6 +23,7 @@ moment earlier, not files from elsewhere, and a child per evaluation would doubl
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import subprocess
@@ -52,16 +53,20 @@ def run_supervised(argv: Sequence[str], default_timeout: float = watch.DEFAULT_T
     with tempfile.NamedTemporaryFile(prefix="edgekit-watch-", dir=_shared_dir()) as handle:
         handle.write(bytes(watch.SLOT_SIZE))
         handle.flush()
+        shared = mmap.mmap(handle.fileno(), watch.SLOT_SIZE, access=mmap.ACCESS_READ)
         child = _start(argv, handle.name)
         try:
-            return _wait(child, handle.name, int(default_timeout * 1e9))
+            return _wait(child, shared, int(default_timeout * 1e9))
         except KeyboardInterrupt:
-            if stop_child(child):  # it heard the signal and said so itself: one line, its status
+            # stuck in native code it cannot hear the signal: no grace; in Python it says so itself
+            if stop_child(child, grace=0.0 if watch.read_slot(shared).started_ns else _GRACE_S):
                 return child.returncode
             raise
         except BaseException:
             stop_child(child)
             raise
+        finally:
+            shared.close()
 
 
 def _start(argv: Sequence[str], slot_path: str) -> subprocess.Popen:
@@ -70,37 +75,30 @@ def _start(argv: Sequence[str], slot_path: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edgekit", *argv], env=env, preexec_fn=preexec)  # noqa: PLW1509
 
 
-def _wait(child: subprocess.Popen, slot_path: str, default_limit_ns: int) -> int:
-    import mmap
-
-    with open(slot_path, "rb") as handle:
-        shared = mmap.mmap(handle.fileno(), watch.SLOT_SIZE, access=mmap.ACCESS_READ)
-    try:
-        while True:
-            try:
-                code = child.wait(timeout=_POLL_S)
-            except subprocess.TimeoutExpired:
-                state = watch.read_slot(shared)
-                if state.overdue(time.monotonic_ns(), default_limit_ns):
-                    child.kill()
-                    child.wait()
-                    raise _timed_out(state, default_limit_ns) from None
-                continue
-            if code < 0:
-                raise _died(watch.read_slot(shared), code)
-            return code
-    finally:
-        shared.close()
+def _wait(child: subprocess.Popen, shared: mmap.mmap, default_limit_ns: int) -> int:
+    while True:
+        try:
+            code = child.wait(timeout=_POLL_S)
+        except subprocess.TimeoutExpired:
+            state = watch.read_slot(shared)
+            if state.overdue(time.monotonic_ns(), default_limit_ns):
+                child.kill()
+                child.wait()
+                raise _timed_out(state, default_limit_ns) from None
+            continue
+        if code < 0:
+            raise _died(watch.read_slot(shared), code)
+        return code
 
 
-def stop_child(child: subprocess.Popen) -> bool:
-    """SIGTERM, a moment to finish in Python, then SIGKILL; waits until it is gone.
+def stop_child(child: subprocess.Popen, grace: float = _GRACE_S) -> bool:
+    """SIGTERM, ``grace`` seconds to finish in Python, then SIGKILL; waits until it is gone.
 
     True when the child exited by itself (it was in Python and handled the signal)."""
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(timeout=_GRACE_S)
+            child.wait(timeout=grace or 0.01)
         except subprocess.TimeoutExpired:
             pass
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
