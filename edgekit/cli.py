@@ -35,9 +35,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-# The device commands run untrusted models with nothing but numpy and an interpreter: their
-# process gets a data-memory cap (edgekit.runtime.limits) before anything is loaded.
+# The device commands run untrusted models with nothing but numpy and an interpreter. Run as
+# the ``edgekit`` program they run in a watched child (edgekit.runtime.supervisor: a time limit
+# per interpreter call, a memory cap per model, a crash is one line); the child's own process
+# gets a data-memory cap (edgekit.runtime.limits) before anything is loaded.
 MEMORY_CAPPED = ("predict", "bench")
+_command_line: list[list[str]] = []  # the arguments main() was given, for the supervised child
 
 
 class LazyGroup(click.Group):
@@ -51,16 +54,39 @@ class LazyGroup(click.Group):
             return None
         from edgekit.registry import load_object
 
+        command = load_object(COMMANDS[name][0])
         if name in MEMORY_CAPPED and not ctx.resilient_parsing:
+            from edgekit.runtime import watch
+
+            if _command_line and not watch.watching():
+                return _supervised(command, _command_line[-1])
             from edgekit.runtime.limits import cap_process_memory
 
             cap_process_memory()
-        return load_object(COMMANDS[name][0])
+        return command
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _supervised(command: click.Command, argv: list[str]) -> click.Command:
+    """``command`` with its options checked here, then run as ``edgekit ARGV`` in a watched child.
+
+    Only for the ``edgekit`` program (``main``): a caller of ``cli`` from Python (click's test
+    runner) has no command line to hand on and runs the command in its own process.
+    """
+    import copy
+
+    def run_in_child(**_):
+        from edgekit.runtime.supervisor import run_supervised
+
+        sys.exit(run_supervised(argv))
+
+    supervised = copy.copy(command)
+    supervised.callback = run_in_child
+    return supervised
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     no control character from a model, bundle or file reaches the terminal raw.
     """
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    _command_line.append(list(sys.argv[1:] if argv is None else argv))
     interrupts.install()
     from edgekit.terminal import safe_stdout
 

@@ -464,11 +464,20 @@ CASES: list[Case] = [
     Case("sign", "folder that is not a bundle", "sign {staged} --key {keys}/publisher", 2, "{staged}: not a bundle (no manifest.json)", stage="bundles/no_manifest"),
     # ---- resource budgets: checked from what the file declares, before anything is allocated
     Case("bench", "TILE to 2^31 floats, declared", "bench {bad}/tile_bomb.tflite", 2, "{bad}/tile_bomb.tflite: its tensors need 8.0 GiB, more than the memory budget"),
-    Case("bench", "TILE to 2^31 floats, declared [1, 1]", "bench {bad}/tile_hidden.tflite", 2, "cannot prepare this model: it needs more memory than the memory budget"),
+    Case("bench", "TILE to 2^31 floats, declared [1, 1]", "bench {bad}/tile_hidden.tflite", 2, "{bad}/tile_hidden.tflite: the interpreter (ai_edge_litert) cannot prepare this model: it needs more memory than"),
     Case("predict", "20000 x 20000 PNG (decompression bomb)", "predict {bundle} {inputs}/huge.png", 2, "{inputs}/huge.png: refused as a possible decompression bomb"),
     Case("predict", "12000 x 12000 PNG for a 28 x 28 model", "predict {bundle} {inputs}/big.png", 2, "{inputs}/big.png: 12000 x 12000 pixels (144,000,000) is more than the limit"),
     Case("predict", ".npy header claiming 713 TiB", "predict {bundle} {inputs}/lying_header.npy", 2, "{inputs}/lying_header.npy: its header declares 713.0 TiB of data but the file holds 64 bytes"),
     Case("predict", "EDGEKIT_MAX_MEMORY not a size", "predict {bundle} {inputs}/good.npy", 2, "EDGEKIT_MAX_MEMORY='lots': not a size", env=(("EDGEKIT_MAX_MEMORY", "lots"),)),
+    # ---- runaway models (issue 22): checked before they run, then bounded in a watched child
+    Case("predict", "signature naming subgraph 7, manifest rehashed", "predict {bundles}/bad_signature {inputs}/good.npy", 2, "{bundles}/bad_signature/model.tflite: inconsistent TFLite model: signature 0 (serving_default) runs subgraph 7, but the model has 1"),
+    Case("verify", "signature naming subgraph 7, manifest rehashed", "verify {bundles}/bad_signature", 2, "{bundles}/bad_signature/model.tflite: inconsistent TFLite model: signature 0 (serving_default) runs subgraph 7"),
+    Case("bench", "RESHAPE reading its own output", "bench {bad}/reshape_cycle.tflite", 2, "{bad}/reshape_cycle.tflite: inconsistent TFLite model: subgraph 0: operator 4 (RESHAPE) reads tensor"),
+    Case("bench", "WHILE that never ends", "bench {bad}/while_forever.tflite --invoke-timeout 2", 2, "{bad}/while_forever.tflite: still running one inference after 2 s; edgekit stopped it"),
+    Case("predict", "WHILE that never ends", "predict {bundles}/while_forever {inputs}/four.npy", 2, "{bundles}/while_forever/model.tflite: still running one inference after 2 s", env=(("EDGEKIT_INVOKE_TIMEOUT", "2"),)),
+    Case("bench", "FILL declared [1, 1] filling 3.4 GiB", "bench {bad}/fill_bomb.tflite", 2, "{bad}/fill_bomb.tflite: the interpreter (ai_edge_litert) failed to run this model: Node number 2 (FILL) failed to invoke: most likely it asked for more memory than"),
+    Case("bench", "--invoke-timeout negative", "bench {bad}/fill_bomb.tflite --invoke-timeout -1", 2, "Invalid value for '--invoke-timeout'"),
+    Case("predict", "EDGEKIT_INVOKE_TIMEOUT not a number", "predict {bundle} {inputs}/good.npy", 2, "Invalid value for '--invoke-timeout'", env=(("EDGEKIT_INVOKE_TIMEOUT", "soon"),)),
 ]
 
 

@@ -44,6 +44,7 @@ def make_security_workspace(folder: Path, names: dict, *, tflite: bytes) -> dict
     _bomb_zips(bundles)
     _images_and_arrays(inputs)
     _memory_bomb_models(bad)
+    _runaway_models(bad, bundles, inputs)
     return {"outputs": str(outputs), "keys": str(keys), "busy": str(busy)}
 
 
@@ -273,3 +274,17 @@ def _hide_output_shape(data: bytes) -> bytes:
             out[at : at + 8] = struct.pack("<ii", 1, 1)
         at += 8
     return bytes(out)
+
+
+def _runaway_models(bad: Path, bundles: Path, inputs: Path) -> None:
+    """Issue 22: a WHILE that never ends, a FILL declared [1, 1] that fills 3.4 GiB, a RESHAPE
+    reading its own output, and a SignatureDef naming subgraph 7 (its bundle's manifest rehashed,
+    so the sha256 check passes)."""
+    from tests import runaway_models
+
+    good = (bundles / "good" / "model.tflite").read_bytes()
+    paths = runaway_models.write_runaway_models(bad, good)
+    shutil.copytree(bundles / "good", bundles / "bad_signature")
+    runaway_models.swap_model(bundles / "bad_signature", paths["bad_signature"].read_bytes())
+    runaway_models.write_bundle_of(bundles / "while_forever", paths["while_forever"].read_bytes())
+    np.save(inputs / "four.npy", np.ones((1, 4), np.float32))

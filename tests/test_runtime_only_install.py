@@ -69,8 +69,8 @@ def test_predict_and_bench_work_without_tensorflow(runtime_venv, tmp_path_factor
     assert benched.returncode == 0, benched.stderr
     result = json.loads(benched.stdout)["results"][0]
     assert result["runtime"]["name"] == "ai_edge_litert" and result["latency_us"]["runs"] >= 20
-    probe = run(runtime_venv, "python", "-c", "import sys, edgekit.cli as c\ntry: c.main(['predict', sys.argv[1], sys.argv[2]])\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)", str(bundle), str(tmp_path / "digits.npy"), cwd=tmp_path)
-    assert probe.stdout.strip().splitlines()[-1] == "False", probe.stderr
+    probe = run(runtime_venv, "python", "-c", "import sys, edgekit.cli as c\ntry: c.cli.main(args=['predict', sys.argv[1], sys.argv[2]], standalone_mode=False)\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)", str(bundle), str(tmp_path / "digits.npy"), cwd=tmp_path)
+    assert probe.stdout.strip().splitlines()[-1] == "False", probe.stderr  # cli, not main(): predict runs in this process, not a supervised child
 
 
 def test_install_is_under_150_mb(runtime_venv, tmp_path):

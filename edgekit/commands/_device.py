@@ -22,6 +22,26 @@ def threads_option(command):
     return click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Interpreter threads.")(command)
 
 
+def invoke_timeout_option(command):
+    """The longest one interpreter call may take: a model from elsewhere may never end."""
+    return click.option(
+        "--invoke-timeout",
+        default=60.0,
+        show_default=True,
+        envvar="EDGEKIT_INVOKE_TIMEOUT",
+        type=click.FloatRange(min=0, max=7 * 24 * 3600),
+        metavar="SECONDS",
+        help="Stop the model when one inference (or preparing it) takes longer; 0 for no limit [env EDGEKIT_INVOKE_TIMEOUT].",
+    )(command)
+
+
+def watch_invokes(seconds: float) -> None:
+    """Hand the limit to the supervisor's watchdog (nothing happens outside a supervised child)."""
+    from edgekit.runtime import watch
+
+    watch.set_limit(seconds or None)
+
+
 def remote_options(command):
     """Where and how to reach the device over SSH (the user's ssh config applies)."""
     options = [

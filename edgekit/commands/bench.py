@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._device import make_remote, remote_options, runtime_option
+from edgekit.commands._device import invoke_timeout_option, make_remote, remote_options, runtime_option, watch_invokes
 from edgekit.commands._options import writable
 
 __all__ = ["bench"]
@@ -25,21 +25,23 @@ log = logging.getLogger("edgekit")
 @click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Keep timing until this many seconds have passed.")
 @click.option("--delegate", default="xnnpack", show_default=True, metavar="xnnpack|none|gpu|edgetpu|PATH.so", help="xnnpack: LiteRT's default CPU delegate; none: built-in kernels only; gpu: LiteRT's GPU accelerator (a GPU's Vulkan driver, else SwiftShader); edgetpu: libedgetpu; or an external delegate library.")
 @runtime_option
+@invoke_timeout_option
 @click.option("--json", "json_path", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True), callback=writable, help="Also write every result with its context as JSON ('-' for stdout, which then gets only the JSON).")
 @click.option("--host", "hosts", multiple=True, metavar="USER@HOST", help="Run on this device over SSH instead (repeat for a fleet); the models are copied there first.")
 @remote_options
-def bench(models, threads_list, runs, warmup, min_time, delegate, runtime, json_path, hosts, **remote):
+def bench(models, threads_list, runs, warmup, min_time, delegate, runtime, invoke_timeout, json_path, hosts, **remote):
     """Measure MODELS (bundle folders or .tflite files): load and init time, first inference,
     then latency percentiles over enough runs to reach --min-time, throughput and peak RSS,
     with the device, runtime, delegate and threads recorded beside every number. Several
     models (or --threads values, or hosts) print one comparison table."""
     from edgekit.runtime.bench import BenchSettings
 
+    watch_invokes(invoke_timeout)
     settings = BenchSettings(
         threads=_parse_threads(threads_list), runs=runs, warmup=warmup, min_time=min_time, delegate=delegate, runtime=runtime
     )
     if hosts:
-        document = _bench_hosts(models, settings, hosts, remote)
+        document = _bench_hosts(models, settings, hosts, {**remote, "invoke_timeout": invoke_timeout})
     else:
         document = _bench_here(models, settings, show_progress=json_path != "-")
     if json_path == "-":
@@ -74,6 +76,7 @@ def _bench_hosts(models, settings, hosts, remote_options_: dict) -> dict:
     from edgekit.remote.ssh import probe, run_remote_bench
 
     remote_dir = remote_options_.pop("remote_dir")
+    invoke_timeout = remote_options_.pop("invoke_timeout")
     results = []
     for host in hosts:
         remote = make_remote(host, **remote_options_)
@@ -81,7 +84,7 @@ def _bench_hosts(models, settings, hosts, remote_options_: dict) -> dict:
         log.info("%s: edgekit %s, %s %s; copying %d model(s)", host, info.get("edgekit"), info["runtime"]["name"], info["runtime"]["version"], len(models))
         with bench_copies(remote, [Path(model) for model in models], remote_dir) as paths:
             log.info("%s: benchmarking", host)
-            answer = run_remote_bench(remote, paths, bench_arguments(settings))
+            answer = run_remote_bench(remote, paths, bench_arguments(settings) + _timeout_arguments(invoke_timeout))
         results.extend({**result, "host": host} for result in answer.get("results", []))
     return make_document(settings, results)
 
@@ -91,6 +94,11 @@ def bench_arguments(settings) -> list[str]:
     args = ["--threads", ",".join(map(str, settings.threads)), "--runs", str(settings.runs), "--warmup", str(settings.warmup)]
     args += ["--min-time", str(settings.min_time), "--delegate", settings.delegate]
     return args + (["--runtime", settings.runtime] if settings.runtime else [])
+
+
+def _timeout_arguments(invoke_timeout: float) -> list[str]:
+    """The device's own limit, passed on only when it is not the default (older devices lack the flag)."""
+    return [] if invoke_timeout == 60.0 else ["--invoke-timeout", f"{invoke_timeout:g}"]
 
 
 def make_document(settings, results: list[dict]) -> dict:

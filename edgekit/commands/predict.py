@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._device import runtime_option, threads_option
+from edgekit.commands._device import invoke_timeout_option, runtime_option, threads_option, watch_invokes
 from edgekit.commands._options import signer_options
 
 __all__ = ["predict"]
@@ -24,15 +24,19 @@ DELEGATES = ("xnnpack", "none", "gpu")
 @click.option("--delegate", default="xnnpack", show_default=True, type=click.Choice(DELEGATES), help="xnnpack: LiteRT's CPU delegate; none: built-in kernels; gpu: LiteRT's GPU accelerator (a GPU's Vulkan driver, else SwiftShader).")
 @runtime_option
 @threads_option
+@invoke_timeout_option
 @signer_options
-def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, delegate: str, runtime: str | None, threads: int, signers):
+def predict(bundle: Path, inputs: tuple[Path, ...], top_k: int, normalized: bool, as_json: bool, delegate: str, runtime: str | None, threads: int, invoke_timeout: float, signers):
     """Run BUNDLE on each INPUT (PNG/JPEG images, resized and converted as the manifest says,
     or .npy arrays of raw inputs, one sample or a batch) and print the top-k labels with scores.
     The bundle's files are checked against their sha256 before anything is loaded."""
     import numpy as np
 
     from edgekit.runtime.bundle import as_batch, load_input, open_bundle
+    from edgekit.runtime.limits import expect_input_bytes
 
+    watch_invokes(invoke_timeout)
+    expect_input_bytes(6 * sum(path.stat().st_size for path in inputs if path.suffix == ".npy" and path.is_file()))  # raw, batch, float, quantised
     if delegate == "gpu" and runtime not in (None, "ai_edge_litert"):
         raise click.BadParameter(f"--delegate gpu runs LiteRT's GPU accelerator, not {runtime}; drop --runtime", param_hint="--runtime")
     loaded = open_bundle(bundle, threads=threads, runtime=runtime, default_delegates=delegate != "none", signers=signers)

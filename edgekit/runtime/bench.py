@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from edgekit.errors import InputError, ModelError, ToolError
+from edgekit.errors import InputError, InterpreterError, ModelError, ToolError
 from edgekit.runtime import gpu_device
 from edgekit.runtime.backends import Backend, resolve_backend
 from edgekit.runtime.environment import describe_machine
@@ -121,12 +121,15 @@ def bench_model(path: str | Path, *, threads: int, settings: BenchSettings, back
         delegates=load_delegates(settings.delegate, backend),
         default_delegates=settings.delegate != "none",
     )
+    runner.label = str(path)
     loaded = time.perf_counter()
     allocate(runner)
     initialised = time.perf_counter()
     set_sample_inputs(runner)
     try:
         runner.invoke()
+    except InterpreterError:  # names the model already
+        raise
     except RuntimeError as exc:
         raise ModelError(f"{path}: inference failed with delegate {settings.delegate!r}: {_first_line(exc)}") from exc
     first = time.perf_counter()
@@ -194,6 +197,7 @@ def warm_up_runtime(path: str | Path, settings: BenchSettings, backend: Backend)
     figures, and a comparison table would favour whichever model came second.
     """
     runner = create_runner(read_source(path).data, threads=1, runtime=backend.name, default_delegates=settings.delegate != "none")
+    runner.label = str(path)
     allocate(runner)
     set_sample_inputs(runner)
     runner.invoke()

@@ -108,6 +108,7 @@ def open_bundle(
     if file_entry(data) != {k: manifest["files"][model_name].get(k) for k in ("sha256", "bytes")}:
         raise BundleError(f"{path}: {model_name} changed while it was being loaded", hint="copy the bundle again")
     runner = create_runner(data, **options)
+    runner.label = str(path)
     allocate(runner)
     check_io_agrees(path, manifest, runner)
     check_input_spec(path, manifest["inputs"][0], runner.inputs[0])

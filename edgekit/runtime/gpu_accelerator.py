@@ -27,6 +27,7 @@ import numpy as np
 
 from edgekit.runtime import gpu_driver, gpu_log
 from edgekit.runtime.gpu_log import Adapter, DelegateLog
+from edgekit.runtime.supervisor import die_with_parent
 
 __all__ = ["accelerator_missing", "DEFAULT_TIMEOUT_S", "GpuRun", "run_on_gpu"]
 
@@ -167,7 +168,7 @@ def _run_worker(folder: Path, driver: gpu_driver.VulkanDriver, timeout: float) -
     argv = [sys.executable, "-m", "edgekit.runtime._gpu_worker", str(folder)]
     with open(folder / "stdout.txt", "w+b") as out, open(folder / "stderr.txt", "w+b") as err:
         try:
-            done = subprocess.run(argv, stdout=out, stderr=err, env=env, timeout=timeout, check=False)
+            done = subprocess.run(argv, stdout=out, stderr=err, env=env, timeout=timeout, check=False, preexec_fn=die_with_parent if os.name == "posix" else None)  # noqa: PLW1509
             returncode = done.returncode
         except subprocess.TimeoutExpired:
             returncode = None

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgekit._quiet import quiet_native_output
 from edgekit.errors import InterpreterError, ModelError
+from edgekit.runtime import watch
 from edgekit.runtime.backends import Backend, resolve_backend
 
 __all__ = ["allocate", "create_runner", "dequantize", "ModelRunner", "open_model", "quantize", "read_model_bytes", "tensor_spec", "TensorSpec"]
@@ -55,11 +56,15 @@ def read_model_bytes(model: bytes | str | Path) -> bytes:
     A missing, foreign, truncated or corrupt file (valid header, damaged flatbuffer) raises
     ModelError here; handed to the interpreter it could abort the whole process instead.
     """
-    from edgekit.runtime.limits import check_tensor_memory
+    from edgekit.runtime.limits import cap_model_memory, check_tensor_memory
     from edgekit.tflite.verify import verify_tflite
 
     graph = verify_tflite(bytes(model) if isinstance(model, bytearray) else model)
-    check_tensor_memory(graph, "model bytes" if isinstance(model, (bytes, bytearray)) else str(model))  # before any allocation
+    where = "model bytes" if isinstance(model, (bytes, bytearray)) else str(model)
+    check_tensor_memory(graph, where)  # before any allocation
+    if watch.watching():  # a supervised device command: this model's own memory cap, its name for the watchdog
+        watch.name_model(where)
+        cap_model_memory(graph)
     return graph.data
 
 
@@ -70,6 +75,7 @@ class ModelRunner:
         self.interpreter = interpreter
         self.backend = backend
         self.model_bytes = model_bytes
+        self.label = ""  # the file it came from, for messages (set by bench and open_bundle)
         self._batch = None
 
     @property
@@ -82,11 +88,13 @@ class ModelRunner:
 
     def invoke(self) -> None:
         try:
-            self.interpreter.invoke()
+            with watch.busy("invoke"):
+                self.interpreter.invoke()
         except (ValueError, RuntimeError) as exc:  # a kernel's refusal, or an allocation over the budget
             from edgekit.runtime.limits import interpreter_failure
 
-            raise InterpreterError(f"the interpreter ({self.backend.name}) failed to run this model: {interpreter_failure(exc)}") from exc
+            where = f"{self.label}: " if self.label else ""
+            raise InterpreterError(f"{where}the interpreter ({self.backend.name}) failed to run this model: {interpreter_failure(exc)}") from exc
 
     def set_raw_input(self, array: np.ndarray, index: int = 0) -> None:
         """Set an input exactly as the model takes it (already quantised)."""
@@ -143,7 +151,8 @@ class ModelRunner:
         spec = self.inputs[0]
         if self._batch != len(batch) and self._batch_resizable():
             self.interpreter.resize_tensor_input(spec.index, [len(batch), *spec.shape[1:]])
-            self.interpreter.allocate_tensors()
+            with watch.busy("allocate"):
+                self.interpreter.allocate_tensors()
             self._batch = len(batch)
         self.set_raw_input(quantize(batch, self.inputs[0]))
         self.invoke()
@@ -197,7 +206,8 @@ def create_runner(
         with quiet_native_output(), warnings.catch_warnings():
             # tf.lite's "deprecated, use ai_edge_litert" notice: the user chose it with --runtime
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            interpreter = backend.Interpreter(**kwargs)
+            with watch.busy("load"):
+                interpreter = backend.Interpreter(**kwargs)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"the interpreter ({backend.name}) cannot load this model: {exc}") from exc
     return ModelRunner(interpreter, backend, data)
@@ -206,12 +216,13 @@ def create_runner(
 def allocate(runner: ModelRunner) -> None:
     """Allocate tensors; LiteRT applies its default delegate (XNNPACK) here."""
     try:
-        with quiet_native_output():
+        with quiet_native_output(), watch.busy("allocate"):
             runner.interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         from edgekit.runtime.limits import interpreter_failure
 
-        raise ModelError(f"the interpreter ({runner.backend.name}) cannot prepare this model: {interpreter_failure(exc)}") from exc
+        where = f"{runner.label}: " if runner.label else ""
+        raise ModelError(f"{where}the interpreter ({runner.backend.name}) cannot prepare this model: {interpreter_failure(exc)}") from exc
 
 
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:

@@ -7,7 +7,10 @@ against a budget from what the file declares, before anything is allocated:
 - models: the bytes of every tensor the interpreter will allocate (all but the constants,
   which are in the file), from the flatbuffer, before an interpreter is made; and on the
   device commands a cap on the process's data memory (``RLIMIT_DATA``), so an allocation the
-  model hides behind a small declared shape fails in the interpreter instead of the machine;
+  model hides behind a small declared shape fails in the interpreter instead of the machine.
+  In the supervised child that runs them (:mod:`edgekit.runtime.supervisor`) the cap is each
+  model's own, :func:`model_memory_budget`: a 1 KB FILL model declaring [1, 1] that fills
+  3.4 GiB at run time fails at once instead of after using most of the 4 GiB budget;
 - images: width x height from the header, before the pixels are decoded;
 - ``.npy`` arrays: shape x dtype from the header, which must also match the file's size.
 
@@ -26,14 +29,17 @@ from pathlib import Path
 from edgekit.errors import DataError, InputError, ModelError
 
 __all__ = [
+    "cap_model_memory",
     "cap_process_memory",
     "ENV_MEMORY",
     "human",
     "check_image_size",
     "check_npy",
     "check_tensor_memory",
+    "expect_input_bytes",
     "interpreter_failure",
     "memory_cap",
+    "model_memory_budget",
     "out_of_memory_message",
     "parse_size",
     "tensor_bytes",
@@ -44,6 +50,8 @@ ENV_PIXELS = "EDGEKIT_MAX_IMAGE_PIXELS"
 DEFAULT_MEMORY = 4 * 1024**3
 DEFAULT_PIXELS = 50_000_000
 _HEADROOM = 512 * 1024**2  # the interpreter, Python and numpy above the model's own tensors
+_DYNAMIC_BATCH = 32  # predict runs a model with a dynamic batch 32 samples at a time
+_limits: dict[str, int] = {}  # "process": the soft RLIMIT_DATA the device command set; "model": the model's; "inputs": bytes announced
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _ITEMSIZE = {"float16": 2, "float32": 4, "float64": 8, "int4": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
              "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "complex64": 8, "complex128": 16}  # fmt: skip
@@ -82,10 +90,17 @@ def human(count: int) -> str:
 def interpreter_failure(exc: BaseException) -> str:
     """What an interpreter's error means: LiteRT reports a failed allocation with no words."""
     text = str(exc).strip()
+    if "model" in _limits and re.search(r"failed to (invoke|prepare)\.?$", text):
+        # LiteRT gives no reason; under a model's own cap a kernel that grows its output at
+        # run time (FILL, TILE, RESIZE) fails this way when it asks for more than the cap
+        budget = f"the {human(_limits['model'])} its declared tensors allow (with headroom)"
+        return f"{text.rstrip('.')}: most likely it asked for more memory than {budget}, the cap for a model from elsewhere"
     if text and "alloc" not in text.lower():
         return text
     cap = memory_cap()
     budget = f"the memory budget of {human(cap)} ({ENV_MEMORY})" if cap else "this machine's memory"
+    if "model" in _limits:
+        budget = f"the {human(_limits['model'])} its declared tensors allow (with headroom), the cap for a model from elsewhere"
     return f"it needs more memory than {budget}" + (f"; {text}" if text else "")
 
 
@@ -140,6 +155,43 @@ def cap_process_memory() -> None:
         limit = min(limit, hard)
     if soft == resource.RLIM_INFINITY or soft > limit:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    _limits["process"] = min(limit, soft) if soft != resource.RLIM_INFINITY else limit
+
+
+def model_memory_budget(graph) -> int:
+    """The memory one untrusted model may use on top of what the process holds already.
+
+    3 x the file (LiteRT's copy, XNNPACK's packed weights) + 2 x its declared tensors (the
+    arena, scratch), at 32 samples when the batch is dynamic (``predict``'s batch), plus the
+    inputs the command announced (:func:`expect_input_bytes`) and 512 MiB of headroom.
+    """
+    main = graph.main
+    dynamic = any(main.tensors[i].shape_signature[:1] == (-1,) for i in main.inputs)
+    batch = _DYNAMIC_BATCH if dynamic else 1
+    return 3 * graph.size + 2 * batch * tensor_bytes(graph) + _limits.get("inputs", 0) + _HEADROOM
+
+
+def expect_input_bytes(count: int) -> None:
+    """Tell the next model's cap how much input data the command will hold beside it."""
+    _limits["inputs"] = max(int(count), 0)
+
+
+def cap_model_memory(graph) -> None:
+    """Lower this process's soft data-memory limit to what it uses now plus the model's budget
+    (never above the process-wide cap; a later, bigger model may raise it again up to that)."""
+    used = _data_memory()
+    if used is None or memory_cap() is None:  # EDGEKIT_MAX_MEMORY=0 turns every cap off
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    budget = model_memory_budget(graph)
+    limit = used + budget
+    for ceiling in (_limits.get("process"), None if hard == resource.RLIM_INFINITY else hard):
+        if ceiling is not None:
+            limit = min(limit, ceiling)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    _limits["model"] = budget
 
 
 def _data_memory() -> int | None:

@@ -23,7 +23,7 @@ import numpy as np
 from edgekit.errors import ModelError
 from edgekit.tflite._schema import ENUMS, TABLES, UNIONS
 
-__all__ = ["Operator", "OpTensors", "Quantization", "read_tflite", "Subgraph", "Tensor", "TFLiteGraph"]
+__all__ = ["Operator", "OpTensors", "Quantization", "read_tflite", "Signature", "Subgraph", "Tensor", "TFLiteGraph"]
 
 IDENTIFIER = b"TFL3"
 _SCALAR = {
@@ -108,6 +108,18 @@ class Operator:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """A SignatureDef as stored: its key, the subgraph it runs and {name: tensor index} of its
+    inputs and outputs. Nothing here is checked against the subgraphs: the verifier does that
+    (LiteRT follows these indices without a bounds check)."""
+
+    key: str
+    subgraph: int
+    inputs: tuple[tuple[str, int], ...]
+    outputs: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class Subgraph:
     index: int
     name: str
@@ -145,6 +157,7 @@ class TFLiteGraph:
     signatures: tuple[str, ...]
     data: bytes = field(repr=False)
     metadata: Mapping[str, int] = field(default_factory=dict)  # Model.metadata: name -> buffer index
+    signature_defs: tuple[Signature, ...] = ()
 
     @property
     def main(self) -> Subgraph:
@@ -332,7 +345,15 @@ def _parse(data: bytes) -> TFLiteGraph:
         signatures=tuple(s["signature_key"] or "" for s in model["signature_defs"] or ()),
         data=data,
         metadata={m["name"] or "": m["buffer"] for m in model["metadata"] or ()},
+        signature_defs=tuple(_signature(s) for s in model["signature_defs"] or ()),
     )
+
+
+def _signature(s: dict) -> Signature:
+    def tensors(maps) -> tuple[tuple[str, int], ...]:
+        return tuple((m["name"] or "", m["tensor_index"]) for m in maps or ())
+
+    return Signature(s["signature_key"] or "", s["subgraph_index"], tensors(s["inputs"]), tensors(s["outputs"]))
 
 
 def _buffer_positions(reader: _Reader) -> list[int]:

@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 
 from edgekit.errors import ModelError
-from edgekit.tflite.graph import Subgraph, Tensor, TFLiteGraph, read_tflite
+from edgekit.tflite.graph import Operator, Subgraph, Tensor, TFLiteGraph, read_tflite
 
-__all__ = ["first_problem", "verify_tflite"]
+__all__ = ["called_subgraphs", "first_problem", "verify_tflite"]
 
 # The range a zero point must lie in for each integer storage type.
 _ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int4": (-8, 7)}
@@ -48,12 +48,15 @@ def verify_tflite(model: bytes | bytearray | str | Path) -> TFLiteGraph:
 
 def first_problem(graph: TFLiteGraph) -> str | None:
     """The first rule the model breaks, in words, or None."""
+    problem = _signature_problem(graph) or _subgraph_call_problem(graph)
+    if problem:
+        return problem
     for subgraph in graph.subgraphs:
         for tensor in subgraph.tensors:
             problem = _shape_problem(tensor) or _quantization_problem(tensor)
             if problem:
                 return f"subgraph {subgraph.index} tensor {tensor.index} ({tensor.name}): {problem}"
-        problem = _dataflow_problem(graph, subgraph) or _mixed_quantization(subgraph) or _missing_input(subgraph)
+        problem = _dataflow_problem(graph, subgraph) or _order_problem(subgraph) or _mixed_quantization(subgraph) or _missing_input(subgraph)
         if problem:
             return f"subgraph {subgraph.index}: {problem}"
     return None
@@ -106,6 +109,98 @@ def _dataflow_problem(graph: TFLiteGraph, subgraph: Subgraph) -> str | None:
             if index in inputs or graph.is_constant(subgraph.tensors[index]):
                 return f"operator {op.index} ({op.name}) writes tensor {index}, a graph input or constant"
             produced[index] = op.index
+    return None
+
+
+def _signature_problem(graph: TFLiteGraph) -> str | None:
+    """Every SignatureDef names a subgraph that exists and tensors of that subgraph.
+
+    LiteRT indexes its subgraph list with ``subgraph_index`` unchecked: a signature naming
+    subgraph 7 of a one-subgraph model is a SIGSEGV in ``predict`` (issue 22, finding 1).
+    """
+    count = len(graph.subgraphs)
+    for position, signature in enumerate(graph.signature_defs):
+        name = f"signature {position} ({signature.key or 'unnamed'})"
+        if not 0 <= signature.subgraph < count:
+            return f"{name} runs subgraph {signature.subgraph}, but the model has {count}"
+        tensors = len(graph.subgraphs[signature.subgraph].tensors)
+        for kind, maps in (("input", signature.inputs), ("output", signature.outputs)):
+            bad = [(key, index) for key, index in maps if not 0 <= index < tensors]
+            if bad:
+                return f"{name} {kind} {bad[0][0]!r} is tensor {bad[0][1]}, but subgraph {signature.subgraph} has {tensors}"
+    return None
+
+
+def called_subgraphs(op: Operator) -> list[int]:
+    """The subgraphs a control-flow op runs: WHILE's cond and body, IF's branches, CALL_ONCE's
+    init, CALL's target and the StableHLO ones, read from any option that names a subgraph."""
+    found: list[int] = []
+    for key, value in op.options.items():
+        if key.endswith("subgraph_index") or (key == "subgraph" and op.options_type == "CallOptions"):
+            found.append(int(value))
+        elif key.endswith("subgraph_indices"):
+            found.extend(int(v) for v in value or ())
+    return found
+
+
+def _subgraph_call_problem(graph: TFLiteGraph) -> str | None:
+    """Control-flow ops call subgraphs that exist, and no subgraph ends up calling itself.
+
+    An index past the end is read out of bounds; a call back into a subgraph on the current
+    call chain recurses until the native stack overflows (SIGSEGV), and neither is checked
+    by LiteRT before it runs.
+    """
+    count = len(graph.subgraphs)
+    calls: dict[int, set[int]] = {}
+    for subgraph, op in graph.operators():
+        for callee in called_subgraphs(op):
+            if not 0 <= callee < count:
+                return f"subgraph {subgraph.index}: operator {op.index} ({op.name}) calls subgraph {callee}, but the model has {count}"
+            calls.setdefault(subgraph.index, set()).add(callee)
+    cycle = _find_cycle(calls)
+    if cycle:
+        return "subgraphs call each other in a cycle (" + " -> ".join(map(str, cycle)) + "): it would recurse until the stack overflows"
+    return None
+
+
+def _find_cycle(calls: dict[int, set[int]]) -> list[int] | None:
+    """A call chain that returns to where it started, or None (depth-first, iterative)."""
+    state: dict[int, int] = {}  # 1: on the current chain, 2: done
+    for root in calls:
+        if state.get(root):
+            continue
+        chain, stack = [root], [iter(sorted(calls.get(root, ())))]
+        state[root] = 1
+        while stack:
+            callee = next(stack[-1], None)
+            if callee is None:
+                state[chain.pop()] = 2
+                stack.pop()
+            elif state.get(callee) == 1:
+                return chain[chain.index(callee) :] + [callee]
+            elif not state.get(callee):
+                state[callee] = 1
+                chain.append(callee)
+                stack.append(iter(sorted(calls.get(callee, ()))))
+    return None
+
+
+def _order_problem(subgraph: Subgraph) -> str | None:
+    """No op reads a tensor that it, or an op after it, writes.
+
+    LiteRT runs ops in stored order, so such a read is a cycle in the graph (or ops out of
+    order); a RESHAPE whose input is its own output used to reach the interpreter and come back
+    as a memory budget problem (issue 22, finding 12).
+    """
+    writer = {index: op.index for op in subgraph.operators for index in op.outputs if index >= 0}
+    for op in subgraph.operators:
+        for index in op.inputs:
+            later = writer.get(index)
+            if later is None or subgraph.tensors[index].is_variable or later < op.index:
+                continue
+            if later == op.index:
+                return f"operator {op.index} ({op.name}) reads tensor {index}, which it writes itself (a cycle in the graph)"
+            return f"operator {op.index} ({op.name}) reads tensor {index} before operator {later} writes it (a cycle, or ops out of order)"
     return None
 
 
