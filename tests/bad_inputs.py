@@ -178,7 +178,7 @@ CASES: list[Case] = [
     Case("convert", "--input-shape with an empty dimension", "convert {keras}/dynamic.keras --target cpu:float32 --input-shape 16xx1 --out {out}", 2, "--input-shape '16xx1': expected positive whole numbers"),
     Case("convert", "--input-shape beyond int64", "convert {keras}/dynamic.keras --target cpu:float32 --input-shape 99999999999999999999x2x1 --out {out}", 2, "more than the 2,147,483,648 an interpreter can index"),
     Case("convert", "--input-shape of 10^10 elements", "convert {keras}/dynamic.keras --target cpu:float32 --input-shape 100000x100000x1 --out {out}", 2, "--input-shape 100000x100000x1: one sample has 10,000,000,000 elements"),
-    Case("convert", "--input-shape too small for a 3x3 conv", "convert {keras}/dynamic.keras --target cpu:float32 --input-shape 1x1x1 --out {out}", 2, "--input-shape 1x1x1 does not fit layer 'conv2d'", heavy=True),
+    Case("convert", "--input-shape too small for a 3x3 conv", "convert {keras}/dynamic.keras --target cpu:float32 --input-shape 1x1x1 --out {out}", 2, "--input-shape 1x1x1 does not fit layer 'conv2d", heavy=True),
     Case("convert", "--input-shape whose activations overflow", "convert {keras}/dynamic.keras --target cpu:float32 --input-shape 30000x30000x1 --out {out}", 2, "would hold 3,599,520,016 elements", heavy=True),
     Case("convert", "unknown task", "convert {keras}/good.keras --target cpu --task segmentation --out {out}", 2, "--task 'segmentation' is not a task"),
     Case("convert", "two inputs", "convert {keras}/two_inputs.keras --target cpu:float32 --out {out}", 2, "models with 2 inputs are not supported", heavy=True),
