@@ -94,7 +94,9 @@ def other_rows(skip_slow: bool) -> list[str]:
         ["tests/test_interrupt.py", "tests/test_resume.py", "tests/test_reproducible.py", "tests/test_fuzz_recipe.py", "tests/test_fuzz_manifest.py",
          "tests/test_fuzz_inspect.py", "tests/test_tflite_verify.py", "tests/test_ziputil.py", "tests/test_model_safety.py",
          "tests/test_recipe_paths.py", "tests/test_output_safety.py", "tests/test_graph_scan.py", "tests/test_signing.py",
-         "tests/test_resume_state.py", "tests/test_escaping.py", "tests/test_budgets.py", "tests/test_ssh_safety.py"],
+         "tests/test_resume_state.py", "tests/test_escaping.py", "tests/test_budgets.py", "tests/test_ssh_safety.py",
+         "tests/test_runaway_models.py", "tests/test_hostile_bundles.py", "tests/test_record_trust.py", "tests/test_output_ownership.py",
+         "tests/test_input_shapes.py"],
         marker,
     )
     rows = ["| check | tests passed | seconds |", "|---|---:|---:|"]
