@@ -1,0 +1,120 @@
+"""A sweep's task: one sparsity's compression and every variant made from it.
+
+Variants of one sparsity share one compression run (its QAT model included), and TF-MOT's
+cluster-preserving QAT models cannot be saved and loaded back, so the models cannot travel
+between processes: the unit of work that runs anywhere is the compression plus its variants.
+The task converts, measures and packages each variant and returns the artifacts (bytes and
+figures); the driver bundles and records them. The same function runs in the driver (the
+sequential path, which keeps the compression's checkpoint) and on Dask workers (which get the
+trained float model as ``.keras`` bytes and write nothing).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.flows import from_recipe, stages
+from edgekit.flows.stages import ArtifactSettings, Inputs, ModelData, StageTimer
+from edgekit.flows.sweep.grid import Variant, point_recipe
+from edgekit.recipe import Recipe
+
+__all__ = ["GroupJob", "Made", "SweepShared", "compress_and_convert", "model_bytes"]
+
+
+@dataclass(frozen=True)
+class SweepShared:
+    """What every task of a sweep needs. In the driver ``model`` is the live float model and
+    ``checkpoints`` the sweep's; a worker gets ``model_bytes`` instead and no checkpoints."""
+
+    recipe: Recipe
+    targets: tuple
+    inputs: Inputs
+    data: ModelData
+    scores: Any
+    settings: ArtifactSettings
+    model_bytes: bytes | None = None
+    model: Any = field(default=None, compare=False)
+    checkpoints: Any = field(default=None, compare=False)
+
+    def for_workers(self, model_bytes: bytes) -> "SweepShared":
+        """What travels: the model as bytes, no live objects of the driver."""
+        from dataclasses import replace
+
+        return replace(self, inputs=replace(self.inputs, model=None), model_bytes=model_bytes, model=None, checkpoints=None)
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """One sparsity's variants (in grid order), and whether its compression includes QAT."""
+
+    sparsity: float
+    qat: bool
+    needs_qat: bool
+    variants: tuple[Variant, ...]
+
+
+@dataclass(frozen=True)
+class Made:
+    """One variant's packaged, measured artifact (not bundled yet), the compression report and
+    the seconds it took, as the task returns it to the driver."""
+
+    name: str
+    artifact: stages.Artifact
+    compression: dict
+    seconds: float
+
+
+def compress_and_convert(shared: SweepShared, job: GroupJob) -> dict:
+    """{"made": [Made per variant], "timings": {stage: seconds}}: ``job``'s compression (the
+    checkpoint's in the driver, when kept) and each of its variants converted and measured."""
+    import time
+
+    timer = StageTimer()
+    model = shared.model if shared.model is not None else _model_from_bytes(shared.model_bytes)
+    point = point_recipe(shared.recipe, job.sparsity, qat=job.qat)
+    plan = from_recipe.compression_plan(point, shared.targets, needs_qat=job.needs_qat)
+    checkpoints = shared.checkpoints if shared.checkpoints is not None else _no_checkpoints()
+    _, compressed = stages.compressed_models(model, plan, shared.inputs, checkpoints=checkpoints, timer=timer)
+    made = []
+    for variant in job.variants:
+        started = time.perf_counter()
+        used = compressed if variant.mode == "qat" else compressed.float_side()
+        artifact = stages.convert_for_target(variant.target, used, shared.data, shared.settings, name=variant.name)
+        artifact = stages.check_and_package(stages.measure(artifact, shared.data, shared.scores, shared.settings), shared.data)
+        made.append(Made(variant.name, artifact, dict(used.report), round(time.perf_counter() - started, 2)))
+    return {"made": made, "timings": dict(timer.seconds)}
+
+
+def model_bytes(model) -> bytes:
+    """The float model as ``.keras`` bytes, the form the checkpoints keep and load back."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-model-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+@functools.lru_cache(maxsize=2)
+def _model_from_bytes(data: bytes):
+    """The model a worker was sent, loaded once per worker process (its tasks do not change it:
+    compression works on a copy)."""
+    return _load(hashlib.sha256(data).hexdigest(), data)
+
+
+def _load(_digest: str, data: bytes):
+    from edgekit.models.load import load_model_file
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-model-") as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(data)
+        return load_model_file(path, trust=True)
+
+
+def _no_checkpoints():
+    from edgekit.flows.checkpoints import Checkpoints
+
+    return Checkpoints(None)
