@@ -42,7 +42,8 @@ from edgekit.flows.progress import Progress
 from edgekit.flows.stages import StageTimer
 from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES, Variant, plan_grid, variant_key
 from edgekit.flows.sweep.resume import finished_variants, variant_store
-from edgekit.flows.sweep.work import GroupJob, SweepShared, compress_and_convert, model_bytes
+from edgekit.flows.model_cache import model_bytes
+from edgekit.flows.sweep.work import GroupJob, SweepShared, compress_and_convert
 from edgekit.output.folder import OutputFolder
 from edgekit.output.stamp import claim_tree
 from edgekit.recipe import Recipe, load_recipe

@@ -11,19 +11,15 @@ trained float model as ``.keras`` bytes and write nothing).
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from edgekit.flows import from_recipe, stages
+from edgekit.flows import from_recipe, model_cache, stages
 from edgekit.flows.stages import ArtifactSettings, Inputs, ModelData, StageTimer
 from edgekit.flows.sweep.grid import Variant, point_recipe
 from edgekit.recipe import Recipe
 
-__all__ = ["GroupJob", "Made", "SweepShared", "compress_and_convert", "model_bytes"]
+__all__ = ["GroupJob", "Made", "SweepShared", "compress_and_convert"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +71,7 @@ def compress_and_convert(shared: SweepShared, job: GroupJob) -> dict:
     import time
 
     timer = StageTimer()
-    model = shared.model if shared.model is not None else _model_from_bytes(shared.model_bytes)
+    model = shared.model if shared.model is not None else model_cache.load_model_bytes(shared.model_bytes)
     point = point_recipe(shared.recipe, job.sparsity, qat=job.qat)
     plan = from_recipe.compression_plan(point, shared.targets, needs_qat=job.needs_qat)
     checkpoints = shared.checkpoints if shared.checkpoints is not None else _no_checkpoints()
@@ -88,30 +84,6 @@ def compress_and_convert(shared: SweepShared, job: GroupJob) -> dict:
         artifact = stages.check_and_package(stages.measure(artifact, shared.data, shared.scores, shared.settings), shared.data)
         made.append(Made(variant.name, artifact, dict(used.report), round(time.perf_counter() - started, 2)))
     return {"made": made, "timings": dict(timer.seconds)}
-
-
-def model_bytes(model) -> bytes:
-    """The float model as ``.keras`` bytes, the form the checkpoints keep and load back."""
-    with tempfile.TemporaryDirectory(prefix="edgekit-model-") as folder:
-        path = Path(folder) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
-
-
-@functools.lru_cache(maxsize=2)
-def _model_from_bytes(data: bytes):
-    """The model a worker was sent, loaded once per worker process (its tasks do not change it:
-    compression works on a copy)."""
-    return _load(hashlib.sha256(data).hexdigest(), data)
-
-
-def _load(_digest: str, data: bytes):
-    from edgekit.models.load import load_model_file
-
-    with tempfile.TemporaryDirectory(prefix="edgekit-model-") as folder:
-        path = Path(folder) / "model.keras"
-        path.write_bytes(data)
-        return load_model_file(path, trust=True)
 
 
 def _no_checkpoints():
