@@ -10,14 +10,15 @@ client (and the local cluster); what finished is already the driver's.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from edgekit._compat import require
-from edgekit.distributed.executor import Outcome, Task, run_task
+from edgekit.distributed.executor import InProcess, Outcome, Task, run_task
 from edgekit.distributed.settings import Placement
 from edgekit.errors import ToolError
 
-__all__ = ["DaskExecutor", "Lost"]
+__all__ = ["DaskExecutor", "Lost", "opened"]
 
 log = logging.getLogger("edgekit")
 INSTALL_HINT = "pip install 'edgekit-tflite[distributed]'"
@@ -111,6 +112,20 @@ class DaskExecutor:
                     part.close()
                 except Exception as exc:  # noqa: BLE001 - closing must not hide the run's own error
                     log.debug("closing %s: %s", part, exc)
+
+
+@contextmanager
+def opened(placement, progress=None) -> Iterator[Any]:
+    """The executor for ``placement`` (in-process, or Dask), closed on the way out."""
+    if placement.distributed:
+        executor = DaskExecutor(placement, progress)
+        log.info("running the tasks on %s (TensorFlow threads per task: %d)", executor.name, placement.threads)
+    else:
+        executor = InProcess(placement.threads, progress)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def _security(conn):

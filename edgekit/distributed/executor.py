@@ -13,13 +13,12 @@ import logging
 import os
 import resource
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from edgekit.distributed.threads import pin_threads, pinned_threads
 
-__all__ = ["InProcess", "Outcome", "Task", "WorkerStats", "lost_line", "opened", "run_task"]
+__all__ = ["InProcess", "Outcome", "Task", "WorkerStats", "lost_line", "run_task"]
 
 log = logging.getLogger("edgekit")
 
@@ -101,22 +100,6 @@ class WorkerStats:
 
     def to_report(self) -> dict:
         return {"placement": self.placement_text, "tf_threads": self.threads, "worker_peak_rss_mb": dict(sorted(self.peaks.items())), "tasks": self.tasks}
-
-
-@contextmanager
-def opened(placement, progress=None) -> Iterator[Any]:
-    """The executor for ``placement`` (in-process, or Dask), closed on the way out."""
-    if placement.distributed:
-        from edgekit.distributed.cluster import DaskExecutor
-
-        executor = DaskExecutor(placement, progress)
-        log.info("running the tasks on %s (TensorFlow threads per task: %d)", executor.name, placement.threads)
-    else:
-        executor = InProcess(placement.threads, progress)
-    try:
-        yield executor
-    finally:
-        executor.close()
 
 
 def lost_line(lost: Sequence[Any], noun: str, kept: Any) -> str:

@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgekit import interrupts
-from edgekit.distributed.cluster import Lost
-from edgekit.distributed.executor import Task, WorkerStats, lost_line, opened
+from edgekit.distributed.cluster import Lost, opened
+from edgekit.distributed.executor import Task, WorkerStats, lost_line
 from edgekit.distributed.settings import Placement
 from edgekit.errors import BudgetError, InputError, RunError
 from edgekit.flows import from_recipe, stages

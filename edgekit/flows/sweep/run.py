@@ -32,8 +32,8 @@ from typing import Any, Mapping, Sequence
 
 from edgekit import interrupts
 from edgekit.bundle.signing import sign_bundle
-from edgekit.distributed.cluster import Lost
-from edgekit.distributed.executor import Task, WorkerStats, lost_line, opened
+from edgekit.distributed.cluster import Lost, opened
+from edgekit.distributed.executor import Task, WorkerStats, lost_line
 from edgekit.distributed.settings import Placement
 from edgekit.errors import InputError, RunError
 from edgekit.flows import from_recipe, stages
