@@ -198,3 +198,35 @@ def test_a_worker_killed_mid_sweep_costs_nothing_finished(recipe, sequential, tm
         assert not list(out.rglob("*.partial*")) and not list(out.rglob(".tmp*"))
     finally:
         dask.stop()
+
+
+@pytest.mark.slow
+def test_a_cluster_that_loses_its_only_worker_names_the_lost_variants(recipe, tmp_path):
+    """Nobody left to retry on: exit 1 naming the variants no worker finished, nothing
+    half-written, and the same command (with a worker back) finishes the rest."""
+    dask = LocalDask(f"tcp://127.0.0.1:{free_port()}", tmp_path).start(workers=1)
+    try:
+        out = tmp_path / "out"
+        argv = edgekit_command("sweep", str(recipe), *GRID, "--out", str(out), "--scheduler", dask.address)
+        env = dict(worker_env(), DASK_EDGEKIT__NO_WORKER_TIMEOUT="3")
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 300
+        while not any(dask.running().values()) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
+        dask.kill_worker("w1")
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 1, stderr[-3000:]
+        error = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert len(error) == 1, stderr[-2000:]
+        assert "lost on the cluster" in error[0] and "tiny-cpu-s" in error[0]
+        assert not list(out.rglob("*.partial*"))
+        kept = sorted(p.stem for p in (out / "variants").glob("*.json")) if (out / "variants").is_dir() else []
+        dask.add_worker("w2")
+        dask.wait_for(1)
+        again = subprocess.run(argv, capture_output=True, text=True, env=worker_env(), timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        report = json.loads((out / "report.json").read_text())["sweep"]
+        assert sorted(report["reused"]) == kept and len(report["computed"]) + len(kept) == 4
+    finally:
+        dask.stop()

@@ -81,6 +81,9 @@ class DaskExecutor:
                     batch = finished.next_batch(block=False)
                 if not batch:
                     self._show_running(futures)
+                    if self._abandoned():
+                        yield from (Lost(name, f"no worker left on the cluster for {_no_worker_s():g} s") for f, name in futures.items() if not f.done())
+                        return
                     time.sleep(0.5)
                 for future in batch:
                     yield self._outcome(future, futures[future])
@@ -93,10 +96,23 @@ class DaskExecutor:
 
         try:
             return future.result()
+        except _cancelled() as exc:
+            return Lost(name, f"the cluster dropped it, with the worker that held its inputs ({str(exc)[:120]})")
         except KilledWorker as exc:
             return Lost(name, f"its worker died while running it, {_tries()} times ({str(exc)[:120]})")
         except (OSError, TimeoutError) as exc:
             return Lost(name, f"the cluster lost it ({type(exc).__name__}: {str(exc)[:120]})")
+
+    def _abandoned(self) -> bool:
+        """True once the cluster has had no worker for ``edgekit.no-worker-timeout`` seconds
+        (Dask config; env DASK_EDGEKIT__NO_WORKER_TIMEOUT): its tasks would wait forever."""
+        import time
+
+        if self.client.nthreads():
+            self._workerless_since = None
+            return False
+        self._workerless_since = getattr(self, "_workerless_since", None) or time.monotonic()
+        return time.monotonic() - self._workerless_since > _no_worker_s()
 
     def _show_running(self, futures: dict) -> None:
         if self.progress is None:
@@ -134,6 +150,24 @@ def _security(conn):
     from distributed.security import Security
 
     return Security(tls_ca_file=conn.tls.ca, tls_client_cert=conn.tls.cert, tls_client_key=conn.tls.key, require_encryption=True)
+
+
+def _cancelled() -> tuple[type[BaseException], ...]:
+    """What a future raises when the scheduler forgot it (its scattered inputs died with the
+    only workers holding them)."""
+    from concurrent.futures import CancelledError
+
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # pragma: no cover - older distributed
+        return (CancelledError,)
+    return (FutureCancelledError, CancelledError)
+
+
+def _no_worker_s() -> float:
+    import dask
+
+    return float(dask.config.get("edgekit.no-worker-timeout", 60))
 
 
 def _tries() -> str:
