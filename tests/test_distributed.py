@@ -230,3 +230,37 @@ def test_a_cluster_that_loses_its_only_worker_names_the_lost_variants(recipe, tm
         assert sorted(report["reused"]) == kept and len(report["computed"]) + len(kept) == 4
     finally:
         dask.stop()
+
+
+@pytest.mark.parametrize("argv", [["sweep", "--help"], ["fit", "--help"], ["sweep", "RECIPE", "--workers", "0"], ["sweep", "RECIPE", "--scheduler", "tcp://10.1.2.3:8786"]])
+def test_help_and_refusals_import_neither_tensorflow_nor_dask(argv, recipe):
+    """Dask loads only when a run uses it; the TLS and worker-count refusals come before."""
+    code = (
+        "import sys\nfrom edgekit.cli import main\n"
+        f"try:\n    main({[str(recipe) if a == 'RECIPE' else a for a in argv]!r})\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('tensorflow', 'dask', 'distributed') if m in sys.modules))\n"
+    )
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=worker_env(), timeout=60)
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "table, wanted",
+    [
+        ("threads = 0", "distributed.threads = 0 must be 1 to 256"),
+        ('scheduler = "8786"', "distributed.scheduler '8786': not a scheduler address"),
+        ('tls_ca = "ca.pem"', "needs all of tls_ca, tls_cert and tls_key"),
+        ("insecure = true", "unknown key 'insecure' in [distributed]"),  # only the command line may allow it
+    ],
+)
+def test_the_recipes_distributed_table_is_checked(tmp_path, table, wanted):
+    from edgekit.errors import RecipeError
+    from edgekit.recipe import load_recipe
+
+    path = write_tiny_recipe(tmp_path)
+    path.write_text(path.read_text() + f"\n[distributed]\n{table}\n")
+    with pytest.raises(RecipeError) as refused:
+        load_recipe(path)
+    assert wanted in refused.value.message and f"{path}:" in refused.value.message
