@@ -275,6 +275,7 @@ class Recipe:
         data.pop("base_dir")
         data.pop("source")
         data["targets"] = list(self.targets)
+        data["distributed"] = {"threads": self.distributed.threads}  # what results depend on; not where they ran
         return data
 
 
