@@ -53,7 +53,7 @@ class DaskExecutor:
 
                 self.cluster = LocalCluster(
                     n_workers=self.placement.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR,
                 )  # fmt: skip
                 return Client(self.cluster, set_as_default=False)
             client = Client(conn.address, security=_security(conn), timeout=CONNECT_TIMEOUT_S, set_as_default=False)
