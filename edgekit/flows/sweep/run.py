@@ -158,7 +158,8 @@ class _Runner:
             raise InputError(f"a sweep ranks variants by accuracy, and this is a {self.data.task.name} model ({self.data.task.reason})", hint="sweep classifiers; measure other models with edgekit build or convert")
         self.float_info = stages.float_summary(model, self.scores, self.data)
         self.settings = dataclasses.replace(self.settings, input_shape=stages.fixed_input_shape(model, self.data))
-        shared = SweepShared(self.recipe, self.targets, inputs, self.data, self.scores, self.settings, model=model, checkpoints=self.checkpoints)
+        deliver = lambda made: self._take(made, keys, results, "driver")  # noqa: E731
+        shared = SweepShared(self.recipe, self.targets, inputs, self.data, self.scores, self.settings, model=model, checkpoints=self.checkpoints, deliver=deliver)
         with self.timer.stage("variants"), opened(self.placement, self.progress) as executor:
             if self.placement.distributed:
                 shared = shared.for_workers(model_bytes(model))
@@ -178,10 +179,13 @@ class _Runner:
             for name, seconds in outcome.result["timings"].items():
                 self.timer.seconds[name] = round(self.timer.seconds.get(name, 0.0) + seconds, 2)
             for made in outcome.result["made"]:
-                interrupts.check()
-                results[made.name] = self._accept(made, keys[made.name], outcome.worker)
+                self._take(made, keys, results, outcome.worker)
             self.progress.advance()
         return lost
+
+    def _take(self, made, keys: Mapping[str, str], results: dict, worker: str) -> None:
+        interrupts.check()
+        results[made.name] = self._accept(made, keys[made.name], worker)
 
     def _accept(self, made, key: str, worker: str) -> dict:
         """Bundle one variant's artifact exactly as ``build`` does, record it, then believe it

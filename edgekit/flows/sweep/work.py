@@ -12,7 +12,7 @@ trained float model as ``.keras`` bytes and write nothing).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from edgekit.flows import from_recipe, model_cache, stages
 from edgekit.flows.stages import ArtifactSettings, Inputs, ModelData, StageTimer
@@ -36,12 +36,13 @@ class SweepShared:
     model_bytes: bytes | None = None
     model: Any = field(default=None, compare=False)
     checkpoints: Any = field(default=None, compare=False)
+    deliver: Callable[[Made], None] | None = field(default=None, compare=False)  # the driver's: bundle and record now
 
     def for_workers(self, model_bytes: bytes) -> "SweepShared":
         """What travels: the model as bytes, no live objects of the driver."""
         from dataclasses import replace
 
-        return replace(self, inputs=replace(self.inputs, model=None), model_bytes=model_bytes, model=None, checkpoints=None)
+        return replace(self, inputs=replace(self.inputs, model=None), model_bytes=model_bytes, model=None, checkpoints=None, deliver=None)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Made:
 
 def compress_and_convert(shared: SweepShared, job: GroupJob) -> dict:
     """{"made": [Made per variant], "timings": {stage: seconds}}: ``job``'s compression (the
-    checkpoint's in the driver, when kept) and each of its variants converted and measured."""
+    checkpoint's in the driver, when kept) and each of its variants converted and measured;
+    in the driver each one goes to ``shared.deliver`` as soon as it is measured instead."""
     import time
 
     timer = StageTimer()
@@ -82,7 +84,11 @@ def compress_and_convert(shared: SweepShared, job: GroupJob) -> dict:
         used = compressed if variant.mode == "qat" else compressed.float_side()
         artifact = stages.convert_for_target(variant.target, used, shared.data, shared.settings, name=variant.name)
         artifact = stages.check_and_package(stages.measure(artifact, shared.data, shared.scores, shared.settings), shared.data)
-        made.append(Made(variant.name, artifact, dict(used.report), round(time.perf_counter() - started, 2)))
+        one = Made(variant.name, artifact, dict(used.report), round(time.perf_counter() - started, 2))
+        if shared.deliver is not None:  # in the driver: kept at once, so Ctrl-C keeps every finished variant
+            shared.deliver(one)
+        else:
+            made.append(one)
     return {"made": made, "timings": dict(timer.seconds)}
 
 
