@@ -76,6 +76,8 @@ def test_worker_counts_are_checked_before_anything_starts():
         check_workers(100_000)
     with pytest.raises(InputError, match="give one"):
         placement(workers=2, scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(InputError, match="do not apply"):
+        placement(workers=2, scheduler=None, insecure=True)
     with pytest.raises(InputError, match="without a scheduler"):
         placement(workers=None, scheduler=None, insecure=True)
     assert placement(workers=None, scheduler=None, recipe_scheduler="tcp://127.0.0.1:1").connection.port == 1
@@ -264,3 +266,24 @@ def test_the_recipes_distributed_table_is_checked(tmp_path, table, wanted):
     with pytest.raises(RecipeError) as refused:
         load_recipe(path)
     assert wanted in refused.value.message and f"{path}:" in refused.value.message
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_workers_keeps_finished_variants_and_the_same_command_resumes(recipe, sequential, tmp_path):
+    from tests.conftest import interrupt_when_written
+
+    out = tmp_path / "out"
+    argv = edgekit_command("sweep", str(recipe), *GRID, "--out", str(out), "--workers", "2")
+    code, stderr = interrupt_when_written(argv, out / "variants", "*.json", worker_env())
+    assert code == 130, stderr[-3000:]
+    assert "interrupted:" in stderr and "run the same command to continue" in stderr
+    kept = sorted(p.stem for p in (out / "variants").glob("*.json"))
+    assert kept and not list(out.rglob("*.partial*"))
+    resumed = run_cli("sweep", str(recipe), *GRID, "--out", str(out), "--workers", "2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert sorted(json.loads((out / "report.json").read_text())["sweep"]["reused"]) == kept
+    assert_same_as_sequential_bytes(out, sequential)
+
+
+def assert_same_as_sequential_bytes(out: Path, sequential: Path) -> None:
+    assert models(out) == models(sequential) and figures(out) == figures(sequential)

@@ -46,6 +46,8 @@ def placement(
     if workers is not None and scheduler is not None:
         raise InputError(f"--workers {workers} and --scheduler {scheduler}: give one", hint="--workers starts a cluster on this machine; --scheduler uses one that is running")
     if workers is not None:
+        if insecure or any(tls):
+            raise InputError(f"--workers {workers} starts its own cluster on 127.0.0.1: --tls-*/--insecure do not apply", hint="leave them out, or use --scheduler")
         check_workers(workers)
         return Placement(workers=workers, threads=threads)
     address = scheduler or recipe_scheduler
