@@ -1,7 +1,7 @@
 """The sample's sweep in this process vs on ``--workers 2``, side by side in one run.
 
-Both arms run ``edgekit sweep samples/mnist_cnn.toml`` (the default grid: 4 sparsities x 5
-quantisation modes x 5 targets, 40 variants) as their own processes into their own empty
+Both arms run ``edgekit sweep samples/mnist_cnn.toml`` (the default grid: 4 sparsities x the
+quantisation modes each of the recipe's 5 targets has; 56 variants today) as their own processes into their own empty
 folders (each trains its own float model and keeps its own cache). Printed: each arm's wall
 seconds, the ratio (goal: at most 0.75), whether every variant's ``model.tflite`` is the same
 bytes in both, the figures that differ (latency aside), and, from the per-task seconds the
@@ -9,7 +9,8 @@ sequential arm measured, the projected wall time on 4, 8 and 16 workers: the par
 in the driver (data, the float model, bundling, the report) plus the makespan of the tasks
 under longest-processing-time-first list scheduling.
 
-Run: ``python benchmarks/parallel_sweep.py`` (about 15 minutes on 2 cores); the figures go
+Run: ``python benchmarks/parallel_sweep.py`` (about 25 minutes on 2 cores) on an otherwise
+idle machine: other load lands on the workers' tasks and shows as a worse ratio. The figures go
 to ``benchmarks/results/parallel_sweep.json`` (``--json`` elsewhere).
 """
 
