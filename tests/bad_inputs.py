@@ -336,7 +336,7 @@ CASES: list[Case] = [
     # ---- sweep and fit on Dask: decided before anything is imported, trained or connected
     Case("sweep", "--workers 0", "sweep {recipes}/tiny.toml --workers 0 --out {out}", 2, "--workers 0: at least 1 worker"),
     Case("sweep", "--workers -2", "sweep {recipes}/tiny.toml --workers -2 --out {out}", 2, "--workers -2: at least 1 worker"),
-    Case("sweep", "--workers 999", "sweep {recipes}/tiny.toml --workers 999 --out {out}", 2, "--workers 999: each TensorFlow worker needs about 1 GiB"),
+    Case("sweep", "--workers 999", "sweep {recipes}/tiny.toml --workers 999 --out {out}", 2, "--workers 999: each TensorFlow worker needs about"),
     Case("sweep", "--workers with --scheduler", "sweep {recipes}/tiny.toml --workers 2 --scheduler tcp://127.0.0.1:8786 --out {out}", 2, "give one"),
     Case("sweep", "plain tcp:// off loopback", "sweep {recipes}/tiny.toml --scheduler tcp://10.1.2.3:8786 --out {out}", 2, "--scheduler tcp://10.1.2.3:8786: a plain tcp:// scheduler off this machine"),
     Case("sweep", "recipe's plain tcp:// off loopback", "sweep {recipes}/distributed_remote.toml --out {out}", 2, "[distributed] scheduler tcp://10.1.2.3:8786: a plain tcp:// scheduler off this machine"),

@@ -60,7 +60,7 @@ def signer_options(command):
 def distributed_options(command):
     """``--workers N`` / ``--scheduler ADDRESS`` (+ TLS): where a sweep's or fit's tasks run."""
 
-    @click.option("--workers", type=int, default=None, metavar="N", help="Run the tasks on N Dask worker processes on this machine (127.0.0.1 only; about 1 GiB each).")
+    @click.option("--workers", type=int, default=None, metavar="N", help="Run the tasks on N Dask worker processes on this machine (127.0.0.1 only; about 1.5 GiB each).")
     @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run the tasks on the Dask cluster at tcp://HOST:PORT or tls://HOST:PORT (default: the recipe's [distributed] scheduler).")
     @click.option("--tls-ca", default=None, type=click.Path(dir_okay=False), help="With tls://: the CA (PEM) that signed the scheduler's certificate.")
     @click.option("--tls-cert", default=None, type=click.Path(dir_okay=False), help="With tls://: this client's certificate (PEM).")
