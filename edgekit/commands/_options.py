@@ -55,3 +55,40 @@ def signer_options(command):
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def distributed_options(command):
+    """``--workers N`` / ``--scheduler ADDRESS`` (+ TLS): where a sweep's or fit's tasks run."""
+
+    @click.option("--workers", type=int, default=None, metavar="N", help="Run the tasks on N Dask worker processes on this machine (127.0.0.1 only; about 1.5 GiB each).")
+    @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run the tasks on the Dask cluster at tcp://HOST:PORT or tls://HOST:PORT (default: the recipe's [distributed] scheduler).")
+    @click.option("--tls-ca", default=None, type=click.Path(dir_okay=False), help="With tls://: the CA (PEM) that signed the scheduler's certificate.")
+    @click.option("--tls-cert", default=None, type=click.Path(dir_okay=False), help="With tls://: this client's certificate (PEM).")
+    @click.option("--tls-key", default=None, type=click.Path(dir_okay=False), help="With tls://: this client's private key (PEM).")
+    @click.option("--insecure", is_flag=True, help="Allow a plain tcp:// scheduler off this machine: models, data and results then travel unencrypted and unauthenticated.")
+    @functools.wraps(command)
+    def wrapper(*args, workers=None, scheduler=None, tls_ca=None, tls_cert=None, tls_key=None, insecure=False, **kwargs):
+        kwargs["where"] = {"workers": workers, "scheduler": scheduler, "tls": (tls_ca, tls_cert, tls_key), "insecure": insecure}
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def placement_for(recipe, where: dict):
+    """The run's placement from ``--workers``/``--scheduler``/TLS flags and the recipe's
+    ``[distributed]`` table, decided before anything connects; TensorFlow's threads pinned
+    for this process (and the workers it starts) before TensorFlow loads."""
+    from edgekit.distributed.settings import placement
+    from edgekit.distributed.threads import pin_threads
+
+    spec = recipe.distributed
+    tls = where["tls"]
+    uses_scheduler = where["workers"] is None and (where["scheduler"] or spec.scheduler)
+    if not any(tls) and uses_scheduler and spec.tls_ca:
+        tls = tuple(str(recipe.resolve(path)) for path in (spec.tls_ca, spec.tls_cert, spec.tls_key))
+    chosen = placement(
+        workers=where["workers"], scheduler=where["scheduler"], tls=tls, insecure=where["insecure"],
+        recipe_scheduler=spec.scheduler, threads=spec.threads,
+    )  # fmt: skip
+    pin_threads(chosen.threads)
+    return chosen

@@ -33,7 +33,7 @@ class RichProgress(Progress):
             disable=not enabled,
             redirect_stderr=True,
         )
-        self._variants = self._stages = None
+        self._variants = self._stages = self._running = None
         self._streams: list[tuple[logging.StreamHandler, object]] = []
 
     def __enter__(self) -> "RichProgress":
@@ -49,9 +49,25 @@ class RichProgress(Progress):
             handler.setStream(stream)
         self.bars.stop()
 
-    def start(self, *, variants: int, finished: int, stages: int) -> None:
+    def start(self, *, variants: int, finished: int, stages: int, workers: str = "this process") -> None:
         self._variants = self.bars.add_task("variants", total=variants, completed=finished)
         self._stages = self.bars.add_task("stages", total=max(stages, 1), completed=0 if stages else 1)
+        if workers != "this process":
+            self._running = self.bars.add_task(f"on {workers}"[:40], total=None)
+
+    def running(self, where: dict[str, str]) -> None:
+        """One line per run: ``sparsity 0.5 @ 127.0.0.1:40123 | sparsity 0.8 @ ...``."""
+        if self._running is None:
+            return
+        from rich.markup import escape
+
+        from edgekit.terminal import safe_line
+
+        text = " | ".join(f"{name} @ {worker}" for name, worker in sorted(where.items())) or "waiting for a worker"
+        self.bars.update(self._running, description=escape(safe_line(text[:120])))
+
+    def advance(self) -> None:
+        self.bars.advance(self._stages)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.commands._options import force_option, recipe_overrides, writable
+from edgekit.commands._options import distributed_options, force_option, placement_for, recipe_overrides, writable
 from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES
 from edgekit.vocabulary import SWEEP_MODES
 
@@ -28,14 +28,17 @@ MODES = ",".join(SWEEP_MODES)
 @click.option("--targets", default=None, metavar="LIST", help="Targets, comma-separated (default: the recipe's targets).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Output folder (default: the recipe's output.dir + '-sweep').")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), callback=writable, help="Folder for trained models, reused across runs (default: OUT/cache).")
+@distributed_options
 @force_option
 @recipe_overrides
-def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict, force: bool):
+def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: Path | None, cache: Path | None, overrides: dict, force: bool, where: dict):
     """Train RECIPE's float model once (cached), then convert, measure and bundle every
     variant of the grid and write report.md, results.csv, report.json and report.html with
     the Pareto fronts (accuracy vs gzip size, accuracy vs p50 latency).
 
     Ctrl-C keeps the finished variants; running the same command again skips them.
+    --workers N runs one task per sparsity on N local Dask processes, --scheduler on a Dask
+    cluster; the results are the same as in this process.
     """
     from edgekit.commands._progress import RichProgress
     from edgekit.flows.from_recipe import default_out_dir
@@ -44,6 +47,7 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
     from edgekit.report.text import format_sweep_table
 
     loaded = load_recipe(recipe, overrides=overrides)
+    placement = placement_for(loaded, where)
     out = out if out is not None else default_out_dir(loaded)
     grid = dict(
         sparsities=_numbers("--sparsity", sparsities), modes=_names("--quantize", modes),
@@ -51,7 +55,7 @@ def sweep(recipe: Path, sparsities: str, modes: str, targets: str | None, out: P
     )  # fmt: skip
     try:
         with RichProgress(enabled=logging.getLogger("edgekit").isEnabledFor(logging.INFO)) as progress:
-            result = run_sweep(loaded, out=out, cache=cache, progress=progress, force=force, **grid)
+            result = run_sweep(loaded, out=out, cache=cache, progress=progress, force=force, placement=placement, **grid)
     except KeyboardInterrupt:
         # The sweep has logged what it kept; the default "nothing was written" would be wrong here.
         raise SystemExit(130) from None

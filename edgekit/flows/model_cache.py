@@ -14,6 +14,7 @@ whose files do not match their sha256, or do not load, is computed again with a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from typing import Any, Collection, Mapping
 from edgekit.errors import EdgekitError, ModelError
 from edgekit.output.atomic import remove_stale_staging, staged_directory
 
-__all__ = ["CacheEntry", "digest", "ModelCache", "path_digest"]
+__all__ = ["CacheEntry", "digest", "load_model_bytes", "ModelCache", "model_bytes", "path_digest"]
 
 log = logging.getLogger("edgekit")
 
@@ -196,3 +197,28 @@ def _save_model(model, path: Path) -> None:
     with warnings.catch_warnings():  # .h5 is chosen on purpose, for QAT models (see save)
         warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file", category=UserWarning)
         model.save(path)
+
+
+def model_bytes(model) -> bytes:
+    """A model as ``.keras`` bytes, the form checkpoints keep and load back: how a trained
+    model travels to Dask workers (``edgekit.distributed``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-model-") as folder:
+        path = Path(folder) / "model.keras"
+        _save_model(model, path)
+        return path.read_bytes()
+
+
+@functools.lru_cache(maxsize=2)
+def load_model_bytes(data: bytes):
+    """The model ``model_bytes`` made, loaded once per process (a worker's tasks share it;
+    compression works on a copy). The bytes come from this run's own driver."""
+    import tempfile
+
+    from edgekit.models.load import load_model_file
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-model-") as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(data)
+        return load_model_file(path, trust=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from edgekit import interrupts
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, RunError
 from edgekit.flows.results import ResultStore, Untrusted
 from edgekit.output.atomic import write_file_atomic
 
@@ -42,18 +42,35 @@ class Records:
     def cached(self, name: str, key: str, compute: Callable[[], tuple[dict, bytes]], rederive: Callable[[bytes], dict]) -> dict:
         """``name``'s result: re-derived (``rederive(model_bytes)``) from the artifact a matching
         record names, else ``compute()`` -> (result, the artifact's model bytes), written."""
-        check = lambda recorded, artifact: _believed(name, recorded, artifact, rederive)  # noqa: E731
-        found = self.store.load(name, key, f"{FOLDER}/{name}.tflite", check)
+        found = self.recorded(name, key, rederive)
         if found is not None:
             return found
         interrupts.check()  # nothing new starts after a Ctrl-C, even one TensorFlow swallowed
-        result, model_bytes = compute()
+        made = compute()
         interrupts.check()
+        return self.accept(name, key, made, rederive, check=False)
+
+    def recorded(self, name: str, key: str, rederive: Callable[[bytes], dict]) -> dict | None:
+        """The result a matching record's artifact proves (re-derived from it), else None."""
+        check = lambda recorded, artifact: _believed(name, recorded, artifact, rederive)  # noqa: E731
+        return self.store.load(name, key, f"{FOLDER}/{name}.tflite", check)
+
+    def accept(self, name: str, key: str, made: tuple[dict, bytes], rederive: Callable[[bytes], dict], *, check: bool) -> dict:
+        """Write ``made`` (result, artifact bytes) as ``name``'s record; ``check``: a result that
+        came from elsewhere (a Dask worker) is then read back like a resumed record, its
+        figures re-derived from the artifact, before it is believed."""
+        result, model_bytes = made
         self.folder.mkdir(parents=True, exist_ok=True)
         artifact = self.folder / f"{name}.tflite"
         write_file_atomic(artifact, model_bytes)
         self.store.save(name, key, result, artifact)
-        return result
+        if not check:
+            return result
+        believed = self.recorded(name, key, rederive)
+        if believed is None:
+            raise RunError(f"{FOLDER}/{name}: a worker's result does not check out against its artifact")
+        self.store.reused.remove(name)  # computed by this run, not reused
+        return believed
 
     def count(self) -> int:
         """How many results are on disk (what an interrupted run keeps)."""

@@ -90,18 +90,28 @@ class CandidateRuns:
         self.final_models: dict[str, Any] = {}  # candidate name -> its full-epoch Compressed
         self.latest: dict[str, Any] = {}  # compression key -> the models of the group being measured
 
-    def rung_result(self, point: Candidate, rung: int, scale: float, records: Records) -> dict:
-        """The candidate trained at ``scale`` of the epochs, converted, packaged and measured on
-        the validation part (the record on disk when this rung ran before)."""
+    def rung_key(self, point: Candidate, rung: int, scale: float) -> tuple[str, str, Recipe]:
+        """(record name, key, recipe) of the candidate at one rung: everything its result depends on."""
         ground, qat = self.ground, self.group_qat[point.training]
         recipe = ground.candidate_recipe(point, scale=scale, qat=qat)
         compressed_key = from_recipe.compression_key(recipe, ground.float_key, (ground.target,))
         key = digest({"compressed": compressed_key, "candidate": point.to_dict(), "target": ground.target_key(), "budgets": ground.budgets.to_dict()})
-        compute = lambda: self._measure(point, recipe, keep=scale == 1)  # noqa: E731
-        result = records.cached(f"{point.name}-r{rung + 1}", key, compute, lambda model_bytes: self.remeasure(point, model_bytes))
+        return f"{point.name}-r{rung + 1}", key, recipe
+
+    def recorded(self, point: Candidate, rung: int, scale: float, records: Records) -> dict | None:
+        """The rung's result from its record and artifact on disk, None when it must be computed."""
+        name, key, _ = self.rung_key(point, rung, scale)
+        result = records.recorded(name, key, lambda model_bytes: self.remeasure(point, model_bytes))
+        return None if result is None else {**result, "rung": rung + 1, "epochs_share": scale}
+
+    def accept(self, point: Candidate, rung: int, scale: float, records: Records, made: tuple[dict, bytes], *, check: bool) -> dict:
+        """A result computed elsewhere (``made``: result, artifact bytes), written to the
+        records; ``check``: believed only as far as its artifact, re-measured here, proves it."""
+        name, key, _ = self.rung_key(point, rung, scale)
+        result = records.accept(name, key, made, lambda model_bytes: self.remeasure(point, model_bytes), check=check)
         return {**result, "rung": rung + 1, "epochs_share": scale}
 
-    def _measure(self, point: Candidate, recipe: Recipe, *, keep: bool) -> tuple[dict, bytes]:
+    def measure_fresh(self, point: Candidate, recipe: Recipe, *, keep: bool) -> tuple[dict, bytes]:
         """Train (or reuse) the candidate's models and measure its artifact on the validation
         part: (the result, the artifact's bytes); ``keep``: the last rung's models stay in
         memory for the winner's bundle (a QAT model that cannot be saved would otherwise be
@@ -156,10 +166,12 @@ class CandidateRuns:
 
 
 def successive_halving(
-    feasible: Sequence[Candidate], rung_result: Callable[[Candidate, int, float], dict], rows: CandidateRows, *, halving: int, exhaustive: bool
+    feasible: Sequence[Candidate], rung_results: Callable[[list[list[Candidate]], int, float], list[list[dict]]], rows: CandidateRows, *, halving: int, exhaustive: bool
 ) -> tuple[list[Candidate], list[float]]:
     """(the candidates alive after the last rung, the rungs' epoch shares): every training
-    group measured at each rung, the best ``1/halving`` of the groups going on."""
+    group measured at each rung (``rung_results(groups, rung, scale)``: per group, its
+    candidates' results, in order; the groups may run in parallel), the best ``1/halving`` of
+    the groups going on."""
     groups: dict[tuple, list[Candidate]] = {}
     for point in feasible:
         groups.setdefault(point.training, []).append(point)
@@ -167,9 +179,10 @@ def successive_halving(
     scales = [1.0] if exhaustive else rung_scales(len(alive), halving)
     for rung, scale in enumerate(scales):
         log.info("rung %d of %d: %d candidate group(s) at %.0f %% of the fine-tuning epochs", rung + 1, len(scales), len(alive), scale * 100)
+        measured = rung_results([groups[t] for t in alive], rung, scale)
         ranked = []
-        for training in alive:
-            fitting = [r["val_accuracy"] for r in (rung_result(p, rung, scale) for p in groups[training]) if r["fits"]]
+        for training, results in zip(alive, measured):
+            fitting = [r["val_accuracy"] for r in results if r["fits"]]
             ranked.append((max(fitting) if fitting else -1.0, training))
         ranked.sort(key=lambda item: -item[0])
         if rung == len(scales) - 1:

@@ -39,14 +39,19 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgekit import interrupts
-from edgekit.errors import BudgetError, InputError
+from edgekit.distributed.cluster import Lost, opened
+from edgekit.distributed.executor import Task, WorkerStats, lost_line
+from edgekit.distributed.settings import Placement
+from edgekit.errors import BudgetError, InputError, RunError
 from edgekit.flows import from_recipe, stages
 from edgekit.flows.fit.measure import check_untrained
 from edgekit.flows.fit.records import Records
 from edgekit.flows.fit.runs import CandidateRuns, Ground, qat_groups, successive_halving
 from edgekit.flows.fit.space import Budgets, Candidate, candidates, describe_miss, largest_kernel, overshoot, plan_space, read_budgets
 from edgekit.flows.fit.table import CandidateRows
+from edgekit.flows.fit.work import FitShared, RungJob, train_and_measure
 from edgekit.flows.fit.winner import Shipping, remove_bundles
+from edgekit.flows.model_cache import model_bytes
 from edgekit.flows.progress import Progress
 from edgekit.flows.stages import Inputs, ModelData, StageTimer
 from edgekit.output.folder import OutputFolder
@@ -84,13 +89,15 @@ def fit(
     progress: Progress | None = None,
     force: bool = False,
     exhaustive: bool = False,
+    placement: Placement | None = None,
 ) -> FitResult:
     """Search (or resume searching) for ``recipe``'s most accurate model that fits the budgets
     on ``target``; raises BudgetError (exit 1) after writing the report when nothing fits.
 
     ``exhaustive`` is the baseline the search is measured against (benchmarks/fit_vs_sweep.py):
     no estimates and no halving, every candidate trained with the full epochs and measured,
-    the fitting ones on the test split too."""
+    the fitting ones on the test split too. ``placement``: where the rungs' tasks run
+    (``edgekit.distributed``; default this process)."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
     try:
@@ -105,7 +112,8 @@ def fit(
     with OutputFolder(out_dir, kind="fit", force=force, protect=from_recipe.protected_folders(recipe), entries=FIT_ENTRIES, flag=flag) as output:
         out_dir = output.open_in_place()
         checkpoints = from_recipe.sweep_checkpoints(recipe, Path(cache) if cache else out_dir / "cache")
-        return _Search(recipe, chosen, budgets, out_dir, checkpoints, progress or Progress(), exhaustive=exhaustive).run()
+        placement = placement or Placement(threads=recipe.distributed.threads)
+        return _Search(recipe, chosen, budgets, out_dir, checkpoints, progress or Progress(), exhaustive=exhaustive, placement=placement).run()
 
 
 MIN_TRAINING_ROWS = 16  # fewer rows fine-tune nothing a ranking could trust
@@ -134,8 +142,10 @@ def holdout(inputs: Inputs, recipe: Recipe, fraction: float) -> tuple[Inputs, Mo
 class _Search:
     """One fit run: estimate untrained, train the teacher, halve, ship the winner, report."""
 
-    def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints, progress: Progress, *, exhaustive: bool = False):
-        self.recipe, self.target, self.budgets, self.out_dir = recipe, target, budgets, out_dir
+    def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints, progress: Progress, *, exhaustive: bool = False, placement: Placement):
+        self.recipe, self.target, self.budgets, self.out_dir, self.placement = recipe, target, budgets, out_dir, placement
+        self.workers = WorkerStats(placement.describe(), placement.threads)
+        self.executor = None  # while the rungs run
         self.checkpoints, self.progress, self.exhaustive = checkpoints, progress, exhaustive
         self.records = Records(out_dir)
         self.rows = CandidateRows()
@@ -178,7 +188,10 @@ class _Search:
             return None
         self.runs = self._teach(ground, feasible)
         test_data = dataclasses.replace(test_data, task=self.runs.data.task, outputs=self.runs.data.outputs)
-        finalists, self.scales = successive_halving(feasible, self._rung, self.rows, halving=self.recipe.fit.halving, exhaustive=self.exhaustive)
+        with opened(self.placement, self.progress) as self.executor:
+            shared = FitShared(self.runs.ground, self.runs.data, self.runs.scores, self.runs.group_qat, runs=self.runs)
+            self.shared = shared.for_workers(model_bytes(self.runs.teacher)) if self.placement.distributed else shared
+            finalists, self.scales = successive_halving(feasible, self._rungs, self.rows, halving=self.recipe.fit.halving, exhaustive=self.exhaustive)
         return Shipping(self.runs, self.rows, test_data, self.out_dir).winner(finalists, exhaustive=self.exhaustive)
 
     def _prepare(self) -> tuple[Ground, ModelData]:
@@ -215,14 +228,39 @@ class _Search:
         self.float_info = {**stages.float_summary(teacher, scores, data), "validation_samples": len(data.x_test)}
         return CandidateRuns(ground, teacher, data, scores, qat_groups(feasible), checkpoints=self.checkpoints, timer=self.timer, progress=self.progress)
 
-    def _rung(self, point: Candidate, rung: int, scale: float) -> dict:
-        """One candidate at one rung, recorded in its row (rejected when it misses a budget)."""
-        result = self.runs.rung_result(point, rung, scale, self.records)
+    def _rungs(self, groups: list[list[Candidate]], rung: int, scale: float) -> list[list[dict]]:
+        """Every group's candidates at one rung: from their records when proven, else one task
+        per group (here or on the workers); each result recorded in its row."""
+        results = {p.name: self.runs.recorded(p, rung, scale, self.records) for group in groups for p in group}
+        tasks = [Task(f"{group[0].name} r{rung + 1}", train_and_measure, RungJob(tuple(p for p in group if results[p.name] is None), rung, scale)) for group in groups]
+        tasks = [t for t in tasks if t.item.points]
+        lost = []
+        for outcome in self.executor.run(tasks, self.shared):
+            if isinstance(outcome, Lost):
+                log.error("lost %s: %s", outcome.name, outcome.why)
+                lost.append(outcome)
+                continue
+            self.workers.add(outcome)
+            self.runs.trained += outcome.result["trained"]
+            for name, seconds in outcome.result["timings"].items():
+                self.timer.seconds[name] = round(self.timer.seconds.get(name, 0.0) + seconds, 2)
+            job = next(t.item for t in tasks if t.name == outcome.name)
+            for point, made in zip(job.points, outcome.result["made"]):
+                interrupts.check()
+                results[point.name] = self.runs.accept(point, rung, scale, self.records, made, check=self.placement.distributed)
+        if lost:
+            raise RunError(lost_line(lost, "candidate group", self.records.folder), hint="run the same command again: it keeps every finished candidate and computes the rest")
+        for group in groups:
+            for point in group:
+                self._record_rung(point, rung, results[point.name])
+        return [[results[p.name] for p in group] for group in groups]
+
+    def _record_rung(self, point: Candidate, rung: int, result: dict) -> None:
+        """One candidate's rung result in its row (rejected when it misses a budget)."""
         self.rows.add_rung(point, result)
         if not result["fits"]:
             self.rows.reject(point, f"over budget at rung {rung + 1}", result["misses"])
         self.progress.variant_done(f"{point.name} r{rung + 1}")
-        return result
 
     # --- the report ---------------------------------------------------------------------------
 
@@ -242,7 +280,7 @@ class _Search:
         }
         if winner is None:
             fit["verdict"], fit["hint"] = _verdict(rows, self.budgets, self.target.name)
-        report.update(fit=fit, winner=winner, candidates=rows)
+        report.update(fit=fit, winner=winner, candidates=rows, distributed=self.workers.to_report())
         return report
 
 

@@ -32,14 +32,18 @@ from typing import Any, Mapping, Sequence
 
 from edgekit import interrupts
 from edgekit.bundle.signing import sign_bundle
-from edgekit.compression.run import Compressed
-from edgekit.errors import InputError
+from edgekit.distributed.cluster import Lost, opened
+from edgekit.distributed.executor import Task, WorkerStats, lost_line
+from edgekit.distributed.settings import Placement
+from edgekit.errors import InputError, RunError
 from edgekit.flows import from_recipe, stages
 from edgekit.flows.checkpoints import Checkpoints
 from edgekit.flows.progress import Progress
-from edgekit.flows.stages import Inputs, StageTimer
-from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES, Variant, plan_grid, point_recipe, variant_key
+from edgekit.flows.stages import StageTimer
+from edgekit.flows.sweep.grid import DEFAULT_SPARSITIES, Variant, plan_grid, variant_key
 from edgekit.flows.sweep.resume import finished_variants, variant_store
+from edgekit.flows.model_cache import model_bytes
+from edgekit.flows.sweep.work import GroupJob, SweepShared, compress_and_convert
 from edgekit.output.folder import OutputFolder
 from edgekit.output.stamp import claim_tree
 from edgekit.recipe import Recipe, load_recipe
@@ -72,9 +76,11 @@ def sweep(
     overrides: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    placement: Placement | None = None,
 ) -> SweepResult:
     """Run (or resume) the grid and write the sweep report into ``out`` (a new, empty or
-    earlier sweep's folder; ``force``: another, keeping what edgekit did not write)."""
+    earlier sweep's folder; ``force``: another, keeping what edgekit did not write).
+    ``placement``: where the variants run (``edgekit.distributed``; default this process)."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides=overrides)
     out_dir = distribute.output_dir(Path(out) if out is not None else from_recipe.default_out_dir(recipe), recipe.train.strategy)
@@ -88,7 +94,8 @@ def sweep(
     with OutputFolder(out_dir, kind="sweep", force=force, protect=from_recipe.protected_folders(recipe), entries=SWEEP_ENTRIES, flag=flag) as output:
         out_dir = output.open_in_place()
         checkpoints = from_recipe.sweep_checkpoints(recipe, Path(cache) if cache else out_dir / "cache")
-        return _Runner(recipe, resolved, out_dir, checkpoints, progress or Progress()).run(grid)
+        placement = placement or Placement(threads=recipe.distributed.threads)
+        return _Runner(recipe, resolved, out_dir, checkpoints, progress or Progress(), placement).run(grid)
 
 
 SWEEP_ENTRIES = ("cache", "variants", "bundles", "plots", "report.json", "report.md", "results.csv", "report.html")
@@ -97,8 +104,10 @@ SWEEP_ENTRIES = ("cache", "variants", "bundles", "plots", "report.json", "report
 class _Runner:
     """One sweep run: loads what is needed lazily, computes pending variants, writes the report."""
 
-    def __init__(self, recipe: Recipe, targets: tuple, out_dir: Path, checkpoints: Checkpoints, progress: Progress):
-        self.recipe, self.targets, self.out_dir = recipe, targets, out_dir
+    def __init__(self, recipe: Recipe, targets: tuple, out_dir: Path, checkpoints: Checkpoints, progress: Progress, placement: Placement):
+        self.recipe, self.targets, self.out_dir, self.placement = recipe, targets, out_dir, placement
+        self.workers = WorkerStats(placement.describe(), placement.threads)
+        self.by_name: dict[str, Variant] = {}
         self.store = variant_store(out_dir)
         self.variants_dir = self.store.folder
         self.checkpoints, self.progress = checkpoints, progress
@@ -111,13 +120,14 @@ class _Runner:
     def run(self, grid: list[Variant]) -> SweepResult:
         started = time.perf_counter()
         keys = {v.name: variant_key(self.recipe, self.float_key, v, self.targets) for v in grid}
+        self.by_name = {v.name: v for v in grid}
         results = finished_variants(self.store, [v.name for v in grid], keys)
         pending = [v for v in grid if v.name not in results]
         if results:
             names = list(results)
             listed = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
             log.info("skipping %d finished variant(s) already in %s: %s", len(names), self.variants_dir, listed)
-        self.progress.start(variants=len(grid), finished=len(results), stages=_stage_count(pending))
+        self.progress.start(variants=len(grid), finished=len(results), stages=_stage_count(pending), workers=self.placement.describe())
         with interrupts.on_interrupt(lambda: self._say_kept(results, grid)):
             if pending:
                 self._compute(grid, pending, keys, results)
@@ -136,7 +146,8 @@ class _Runner:
         )  # fmt: skip
 
     def _compute(self, grid: list[Variant], pending: list[Variant], keys: Mapping[str, str], results: dict) -> None:
-        """The float model once, then per sparsity one compression shared by its variants."""
+        """The float model once, here; then per sparsity one task (its compression and the
+        variants made from it), here or on Dask workers; the driver bundles and records each."""
         with self.timer.stage("load"), self.progress.stage("load data"):
             inputs = from_recipe.load_recipe_inputs(self.recipe)
         with self.timer.stage("train"), self.progress.stage("float model"):
@@ -147,48 +158,54 @@ class _Runner:
             raise InputError(f"a sweep ranks variants by accuracy, and this is a {self.data.task.name} model ({self.data.task.reason})", hint="sweep classifiers; measure other models with edgekit build or convert")
         self.float_info = stages.float_summary(model, self.scores, self.data)
         self.settings = dataclasses.replace(self.settings, input_shape=stages.fixed_input_shape(model, self.data))
-        qat_points = {v.sparsity for v in grid if v.mode == "qat"}
-        for sparsity, variants in groupby(pending, key=lambda v: v.sparsity):
-            group = list(variants)
-            compressed = self._compressed(model, inputs, sparsity, qat=sparsity in qat_points, needs_qat=any(v.mode == "qat" for v in group))
-            for variant in group:
-                used = compressed if variant.mode == "qat" else compressed.float_side()
-                results[variant.name] = self._variant(variant, used, inputs, keys[variant.name])
+        deliver = lambda made: self._take(made, keys, results, "driver")  # noqa: E731
+        shared = SweepShared(self.recipe, self.targets, inputs, self.data, self.scores, self.settings, model=model, checkpoints=self.checkpoints, deliver=deliver)
+        with self.timer.stage("variants"), opened(self.placement, self.progress) as executor:
+            if self.placement.distributed:
+                shared = shared.for_workers(model_bytes(model))
+            lost = self._run_tasks(executor, _group_tasks(grid, pending), shared, keys, results)
+        if lost:
+            raise RunError(lost_line(lost, "variant", self.variants_dir), hint="run the same command again: it keeps every finished variant and computes the rest")
 
-    def _compressed(self, model, inputs: Inputs, sparsity: float, *, qat: bool, needs_qat: bool) -> Compressed:
-        """What ``build`` of this point's recipe compresses, QAT included when the grid has a
-        QAT variant here (the float side is the same either way), from the checkpoint if kept."""
-        point = point_recipe(self.recipe, sparsity, qat=qat)
-        with self.progress.stage(f"compress at {sparsity:.0%}"):
-            plan = from_recipe.compression_plan(point, self.targets, needs_qat=needs_qat)
-            _, compressed = stages.compressed_models(model, plan, inputs, checkpoints=self.checkpoints, timer=self.timer)
-        return compressed
+    def _run_tasks(self, executor, tasks: list[Task], shared: SweepShared, keys: Mapping[str, str], results: dict) -> list[Lost]:
+        """Each task's variants bundled, recorded and checked as they come back; the lost ones."""
+        lost = []
+        for outcome in executor.run(tasks, shared):
+            if isinstance(outcome, Lost):
+                log.error("lost %s: %s", outcome.name, outcome.why)
+                lost += [Lost(v.name, outcome.why) for t in tasks if t.name == outcome.name for v in t.item.variants]
+                continue
+            self.workers.add(outcome)
+            for name, seconds in outcome.result["timings"].items():
+                self.timer.seconds[name] = round(self.timer.seconds.get(name, 0.0) + seconds, 2)
+            for made in outcome.result["made"]:
+                self._take(made, keys, results, outcome.worker)
+            self.progress.advance()
+        return lost
 
-    def _variant(self, variant: Variant, compressed: Compressed, inputs: Inputs, key: str) -> dict:
-        """Convert, measure and bundle one variant exactly as ``build`` does, then record it."""
-        started, data, settings = time.perf_counter(), self.data, self.settings
-        with self.progress.stage(f"convert {variant.name}"):
-            artifact = stages.convert_for_target(variant.target, compressed, data, settings, name=variant.name)
-        with self.progress.stage(f"measure {variant.name}"):
-            artifact = stages.check_and_package(stages.measure(artifact, data, self.scores, settings), data)
-        with self.progress.stage(f"bundle {variant.name}"):
-            artifact = stages.bundle(artifact, self.out_dir, data, recorded_recipe=variant.recipe(self.recipe).to_dict())
-            if signing_key := from_recipe.signing_key(self.recipe):
-                sign_bundle(self.out_dir / artifact.path, signing_key)
-            claim_tree(self.out_dir, artifact.path)  # the stamp names it: the next run may replace it
-        seconds = round(time.perf_counter() - started, 2)
-        self.timer.seconds["variants"] = round(self.timer.seconds.get("variants", 0.0) + seconds, 2)
-        row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": dict(compressed.report), "seconds": seconds}
-        return self._record(variant, key, {"artifact": row, "float_model": self.float_info}, self.out_dir / artifact.path / "manifest.json")
+    def _take(self, made, keys: Mapping[str, str], results: dict, worker: str) -> None:
+        interrupts.check()
+        results[made.name] = self._accept(made, keys[made.name], worker)
 
-    def _record(self, variant: Variant, key: str, result: dict, manifest: Path) -> dict:
-        """The variant's record, atomically, after its bundle (named by its manifest's sha256):
-        its presence means "finished"."""
-        self.store.save(variant.name, key, result, manifest)
-        row = result["artifact"]
-        log.info("%s: accuracy %.2f %%, %s gzip bytes, p50 %.0f µs", variant.name, row["accuracy"] * 100, f"{row['gzip_bytes']:,}", row["latency_us"]["p50"])
+    def _accept(self, made, key: str, worker: str) -> dict:
+        """Bundle one variant's artifact exactly as ``build`` does, record it, then believe it
+        only as far as the result store's check (the one a resumed record goes through) does."""
+        variant = self.by_name[made.name]
+        if made.artifact.name != variant.name or made.artifact.target.label != variant.target.label:
+            raise RunError(f"{worker} returned {made.artifact.name!r} for {variant.name}: not the variant it was given")
+        artifact = stages.bundle(made.artifact, self.out_dir, self.data, recorded_recipe=variant.recipe(self.recipe).to_dict())
+        if signing_key := from_recipe.signing_key(self.recipe):
+            sign_bundle(self.out_dir / artifact.path, signing_key)
+        claim_tree(self.out_dir, artifact.path)  # the stamp names it: the next run may replace it
+        row = {**artifact.to_report(), "sparsity_target": variant.sparsity, "mode": variant.mode, "compression": made.compression, "seconds": made.seconds}
+        self.store.save(variant.name, key, {"artifact": row, "float_model": self.float_info}, self.out_dir / artifact.path / "manifest.json")
+        believed = finished_variants(self.store, [variant.name], {variant.name: key}).get(variant.name)
+        if believed is None:
+            raise RunError(f"{variant.name}: the result from {worker} does not check out against its bundle")
+        row = believed["artifact"]
+        log.info("%s: accuracy %.2f %%, %s gzip bytes, p50 %.0f µs (%s)", variant.name, row["accuracy"] * 100, f"{row['gzip_bytes']:,}", row["latency_us"]["p50"], worker)
         self.progress.variant_done(variant.name)
-        return result
+        return believed
 
     def _report(self, grid: list[Variant], results: Mapping[str, dict], pending: list[Variant]) -> dict:
         from edgekit.report.pareto import mark_pareto
@@ -211,11 +228,24 @@ class _Runner:
             "reused": [v.name for v in grid if v.name not in computed],
             "float_model_cache": {"path": None if float_path is None else str(float_path), "reused": "float" in self.checkpoints.reused},
         }
+        report["distributed"] = self.workers.to_report()
         return report
 
 
 def _stage_count(pending: Sequence[Variant]) -> int:
-    """Stages the progress bar expects: data, float model, one compression per sparsity, 3 per variant."""
+    """Stages the progress bar expects: data, float model, one task per sparsity."""
     if not pending:
         return 0
-    return 2 + len({v.sparsity for v in pending}) + 3 * len(pending)
+    return 2 + len({v.sparsity for v in pending})
+
+
+def _group_tasks(grid: Sequence[Variant], pending: Sequence[Variant]) -> list[Task]:
+    """One task per sparsity: its compression (with QAT when the grid has a QAT variant there,
+    pending or not, so the float side is always the same) and its pending variants."""
+    qat_points = {v.sparsity for v in grid if v.mode == "qat"}
+    tasks = []
+    for sparsity, variants in groupby(pending, key=lambda v: v.sparsity):
+        group = tuple(variants)
+        job = GroupJob(sparsity, qat=sparsity in qat_points, needs_qat=any(v.mode == "qat" for v in group), variants=group)
+        tasks.append(Task(f"sparsity {sparsity:g}", compress_and_convert, job))
+    return tasks
