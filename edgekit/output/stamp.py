@@ -140,10 +140,18 @@ def remove_owned(folder: Path, relative: str) -> None:
 
 
 def manifest_listed_files(folder: Path) -> set[str] | None:
-    """The files a bundle folder's manifest lists, or None when it has no edgekit manifest."""
+    """The files a bundle folder's manifest lists, or None when it has no edgekit manifest.
+
+    Read through the bundle format's own opener (no links, capped size), so a linked or huge
+    ``manifest.json`` in an output folder counts as not edgekit's rather than being followed.
+    """
+    from edgekit.bundle.entries import MAX_MANIFEST_BYTES, read_capped
+    from edgekit.errors import BundleError
+
     try:
-        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        data = read_capped(folder, "manifest.json", MAX_MANIFEST_BYTES, what="a manifest", hint="")
+        manifest = json.loads(data.decode("utf-8")) if data is not None else None
+    except (BundleError, OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(manifest, dict) or manifest.get("format") != "edgekit-bundle" or not isinstance(manifest.get("files"), dict):
         return None
