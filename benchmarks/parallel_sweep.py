@@ -73,9 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "parallel_sweep.json")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="write both arms' output folders here (default: a temporary folder, removed)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgekit-parallel-") as folder:
-        out = Path(folder)
+        out = args.keep or Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
         seq = arm("sequential", out)
         par = arm("parallel", out, "--workers", str(args.workers))
     same = sorted(seq["models"]) == sorted(par["models"]) and all(seq["models"][n] == par["models"][n] for n in seq["models"])

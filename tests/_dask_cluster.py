@@ -24,7 +24,9 @@ def free_port() -> int:
 
 
 def worker_env() -> dict:
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    """The environment of the cluster's processes: with the Dask config the docs give for
+    edgekit's workers (``samples/dask/``: no MALLOC_TRIM_THRESHOLD_)."""
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3", DASK_CONFIG=str(REPO / "samples" / "dask"))
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 

@@ -1,9 +1,12 @@
 """Sweeps and budget searches on Dask, on a real cluster on 127.0.0.1 (no mocks).
 
 The default tier: the TLS decision (from the address alone: nothing here ever connects outside
-127.0.0.0/8), the worker count checks, and a 4-variant sweep through a real ``dask scheduler``
-with two ``dask worker`` processes, compared with the sequential run: the same ``.tflite``
-bytes, figures (latency aside) and Pareto fronts. Behind ``-m slow``: the same sweep on
+127.0.0.0/8), the worker count checks, and a 6-variant sweep (CPU and Edge TPU) through a real
+``dask scheduler`` with two ``dask worker`` processes, compared with the sequential run: the
+same ``.tflite`` bytes, figures (latency aside) and Pareto fronts. In the sequential run the
+second sparsity's QAT model is made after the first's, on the cluster each first on its worker:
+the Edge TPU file carries the QAT input layer's name, so it catches a name that depends on
+what a process made before. Behind ``-m slow``: the same sweep on
 ``--workers 2`` (a LocalCluster), a fit through the cluster picking the sequential winner, and
 a worker killed mid-sweep.
 """
@@ -26,7 +29,7 @@ pytest.importorskip("distributed", reason="Dask's distributed is not installed (
 
 from tests._dask_cluster import LocalDask, free_port, worker_env  # noqa: E402
 
-GRID = ("--sparsity", "0,0.5", "--quantize", "float32,qat")
+GRID = ("--sparsity", "0,0.5", "--quantize", "float32,qat", "--targets", "cpu,edgetpu")
 LATENCY = ("latency_us", "seconds")
 
 
@@ -139,8 +142,37 @@ def test_a_sweep_on_a_two_worker_cluster_writes_the_sequential_bytes(recipe, seq
     report = json.loads((out / "report.json").read_text())["distributed"]
     assert set(report["worker_peak_rss_mb"]) <= {"w1", "w2"} and all(50 < mb < 4096 for mb in report["worker_peak_rss_mb"].values())
     assert {t["worker"] for t in report["tasks"].values()} <= {"w1", "w2"} and report["tf_threads"] == 1
+    assert "MALLOC_TRIM_THRESHOLD_" not in result.stderr  # its workers run with samples/dask/edgekit.yaml
     again = run_cli("sweep", str(recipe), *GRID, "--out", str(out), "--scheduler", cluster.address)
     assert again.returncode == 0 and json.loads((out / "report.json").read_text())["sweep"]["computed"] == []
+
+
+def _environment_variable(_shared, name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
+
+
+def test_local_workers_start_without_dasks_malloc_trim_threshold():
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers, which made TensorFlow's
+    training there 1.5x slower; the workers --workers starts go without it."""
+    from edgekit.distributed.cluster import opened
+    from edgekit.distributed.executor import Task
+
+    with opened(placement(workers=1, scheduler=None)) as executor:
+        (outcome,) = list(executor.run([Task("environment", _environment_variable, "MALLOC_TRIM_THRESHOLD_")], None))
+    assert outcome.worker != "driver" and outcome.result is None and outcome.malloc_trim is None
+
+
+def test_a_worker_with_dasks_malloc_trim_threshold_is_named_once(caplog):
+    from edgekit.distributed.executor import Outcome, WorkerStats
+
+    stats = WorkerStats("a cluster", 1)
+    for name in ("a", "b"):
+        stats.add(Outcome(name, None, "w1", 1.0, 100.0, 1, "65536"))
+    stats.add(Outcome("c", None, "w2", 1.0, 100.0, 1, None))
+    warned = [r.getMessage() for r in caplog.records if "MALLOC_TRIM_THRESHOLD_" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("w1 runs with MALLOC_TRIM_THRESHOLD_=65536") and "pre-spawn-environ" in warned[0]
 
 
 @pytest.mark.slow
@@ -229,7 +261,7 @@ def test_a_cluster_that_loses_its_only_worker_names_the_lost_variants(recipe, tm
         again = subprocess.run(argv, capture_output=True, text=True, env=worker_env(), timeout=600)
         assert again.returncode == 0, again.stderr[-3000:]
         report = json.loads((out / "report.json").read_text())["sweep"]
-        assert sorted(report["reused"]) == kept and len(report["computed"]) + len(kept) == 4
+        assert sorted(report["reused"]) == kept and len(report["computed"]) + len(kept) == 6  # cpu: 4, edgetpu: 2 (int8 only)
     finally:
         dask.stop()
 

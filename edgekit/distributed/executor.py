@@ -42,6 +42,7 @@ class Outcome:
     seconds: float
     peak_rss_mb: float
     threads: int | None
+    malloc_trim: str | None = None  # the worker's MALLOC_TRIM_THRESHOLD_, which slows TensorFlow there
 
 
 def run_task(task: Task, shared: Any, threads: int) -> Outcome:
@@ -51,17 +52,20 @@ def run_task(task: Task, shared: Any, threads: int) -> Outcome:
     result = task.work(shared, task.item)
     seconds = round(time.perf_counter() - started, 2)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return Outcome(task.name, result, _worker_name(), seconds, round(peak, 1), pinned_threads())
+    worker = _dask_worker()
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_") if worker is not None else None
+    return Outcome(task.name, result, worker or f"driver (pid {os.getpid()})", seconds, round(peak, 1), pinned_threads(), trim)
 
 
-def _worker_name() -> str:
+def _dask_worker() -> str | None:
+    """The Dask worker running this task, by name; None in the driver."""
     try:
         from distributed import get_worker
 
         worker = get_worker()
         return str(worker.name if worker.name is not None else worker.address)
     except (ImportError, ValueError):
-        return f"driver (pid {os.getpid()})"
+        return None
 
 
 class InProcess:
@@ -90,6 +94,7 @@ class WorkerStats:
         self.tasks: dict[str, dict] = {}
         self.peaks: dict[str, float] = {}
         self.unpinned: set[str] = set()
+        self.trimming: set[str] = set()
 
     def add(self, outcome: Outcome) -> None:
         self.tasks[outcome.name] = {"worker": outcome.worker, "seconds": outcome.seconds}
@@ -97,6 +102,13 @@ class WorkerStats:
         if outcome.threads not in (None, self.threads) and outcome.worker not in self.unpinned:
             self.unpinned.add(outcome.worker)
             log.warning("%s runs TensorFlow on %s threads, not %d: its results may differ from a sequential run's (restart the worker)", outcome.worker, outcome.threads, self.threads)
+        if outcome.malloc_trim is not None and outcome.worker not in self.trimming:
+            self.trimming.add(outcome.worker)
+            log.warning(
+                "%s runs with MALLOC_TRIM_THRESHOLD_=%s (Dask's nanny sets it): TensorFlow's training there takes about 1.5x as long; "
+                "start its workers with MALLOC_TRIM_THRESHOLD_: null under distributed.nanny.pre-spawn-environ in their Dask config (docs/distributed.md)",
+                outcome.worker, outcome.malloc_trim,
+            )  # fmt: skip
 
     def to_report(self) -> dict:
         return {"placement": self.placement_text, "tf_threads": self.threads, "worker_peak_rss_mb": dict(sorted(self.peaks.items())), "tasks": self.tasks}
