@@ -22,6 +22,7 @@ import pytest
 from edgekit.errors import ModelError
 from edgekit.tflite.verify import verify_tflite
 from tests import runaway_models
+from tests.conftest import default_sigint  # a background test run would hand its children SIGINT ignored
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,7 +156,7 @@ def test_timeout_10_ends_a_bench_stuck_in_native_code_within_11_s(models):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_ends_a_bench_stuck_in_native_code_and_its_child(models, signum):
-    process = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", models["while_forever"]], stderr=subprocess.PIPE, text=True, env=_env())
+    process = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", models["while_forever"]], stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=default_sigint)
     children = _wait_for_children(process.pid)
     _wait_until_invoking(children[0])
     time.sleep(0.5)
