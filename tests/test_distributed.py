@@ -161,7 +161,7 @@ def test_local_workers_start_without_dasks_malloc_trim_threshold():
 
     with opened(placement(workers=1, scheduler=None)) as executor:
         (outcome,) = list(executor.run([Task("environment", _environment_variable, "MALLOC_TRIM_THRESHOLD_")], None))
-    assert outcome.worker != "driver" and outcome.result is None and outcome.malloc_trim is None
+    assert not outcome.worker.startswith("driver") and outcome.result is None and outcome.malloc_trim is None
 
 
 def test_a_worker_with_dasks_malloc_trim_threshold_is_named_once(caplog):
@@ -171,8 +171,10 @@ def test_a_worker_with_dasks_malloc_trim_threshold_is_named_once(caplog):
     for name in ("a", "b"):
         stats.add(Outcome(name, None, "w1", 1.0, 100.0, 1, "65536"))
     stats.add(Outcome("c", None, "w2", 1.0, 100.0, 1, None))
+    stats.add(Outcome("d", None, "w3", 1.0, 100.0, 1, "\x1b[2J" + "9" * 10_000))  # a hostile worker's text
     warned = [r.getMessage() for r in caplog.records if "MALLOC_TRIM_THRESHOLD_" in r.getMessage()]
-    assert len(warned) == 1 and warned[0].startswith("w1 runs with MALLOC_TRIM_THRESHOLD_=65536") and "pre-spawn-environ" in warned[0]
+    assert len(warned) == 2 and warned[0].startswith("w1 runs with MALLOC_TRIM_THRESHOLD_='65536'") and "pre-spawn-environ" in warned[0]
+    assert "\x1b" not in warned[1] and len(warned[1]) < 400  # escaped and cut to 40 characters
 
 
 @pytest.mark.slow

@@ -93,22 +93,26 @@ class WorkerStats:
         self.placement_text, self.threads = placement_text, threads
         self.tasks: dict[str, dict] = {}
         self.peaks: dict[str, float] = {}
-        self.unpinned: set[str] = set()
-        self.trimming: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
 
     def add(self, outcome: Outcome) -> None:
         self.tasks[outcome.name] = {"worker": outcome.worker, "seconds": outcome.seconds}
         self.peaks[outcome.worker] = max(self.peaks.get(outcome.worker, 0.0), outcome.peak_rss_mb)
-        if outcome.threads not in (None, self.threads) and outcome.worker not in self.unpinned:
-            self.unpinned.add(outcome.worker)
-            log.warning("%s runs TensorFlow on %s threads, not %d: its results may differ from a sequential run's (restart the worker)", outcome.worker, outcome.threads, self.threads)
-        if outcome.malloc_trim is not None and outcome.worker not in self.trimming:
-            self.trimming.add(outcome.worker)
-            log.warning(
-                "%s runs with MALLOC_TRIM_THRESHOLD_=%s (Dask's nanny sets it): TensorFlow's training there takes about 1.5x as long; "
+        if outcome.threads not in (None, self.threads):
+            self._warn_once(outcome.worker, "threads", "%s runs TensorFlow on %s threads, not %d: its results may differ from a sequential run's (restart the worker)", outcome.threads, self.threads)
+        if outcome.malloc_trim is not None:  # the worker's own text: shown as a short repr
+            self._warn_once(
+                outcome.worker, "malloc",
+                "%s runs with MALLOC_TRIM_THRESHOLD_=%.40r (Dask's nanny sets it): TensorFlow's training there takes about 1.5x as long; "
                 "start its workers with MALLOC_TRIM_THRESHOLD_: null under distributed.nanny.pre-spawn-environ in their Dask config (docs/distributed.md)",
-                outcome.worker, outcome.malloc_trim,
+                outcome.malloc_trim,
             )  # fmt: skip
+
+    def _warn_once(self, worker: str, kind: str, message: str, *args) -> None:
+        """One warning line per worker and kind, however many of its tasks show it."""
+        if (worker, kind) not in self._warned:
+            self._warned.add((worker, kind))
+            log.warning(message, worker, *args)
 
     def to_report(self) -> dict:
         return {"placement": self.placement_text, "tf_threads": self.threads, "worker_peak_rss_mb": dict(sorted(self.peaks.items())), "tasks": self.tasks}
