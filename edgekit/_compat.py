@@ -94,14 +94,9 @@ def tf_version() -> str | None:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow, ask TF for deterministic kernels, and restart
-    Keras' numbering of unnamed layers (``quantize_layer``, ``quantize_layer_1``...). Those
-    names reach the .tflite's tensor names, so without the restart a model compressed here
-    came out as other bytes after another compression had run in this process (a sweep's
-    second sparsity in the driver vs the same task first on a Dask worker)."""
+    """Seed Python, NumPy and TensorFlow, and ask TF for deterministic kernels."""
     tensorflow = tf()
     keras().utils.set_random_seed(seed)
-    keras().backend.reset_uids()
     try:
         tensorflow.config.experimental.enable_op_determinism()
     except (AttributeError, RuntimeError):  # pragma: no cover - older TF or already set

@@ -30,6 +30,18 @@ def test_compress_prunes_quantises_and_leaves_input_alone(tiny_model, mnist_smal
     assert weight_sparsity(open_model(data, default_delegates=False)) == pytest.approx(0.5, abs=0.01)
 
 
+def test_compress_twice_gives_the_same_bytes(tiny_model, mnist_small):
+    """Seeded, and Keras' layer numbering restarted: the second call's QAT input layer is not
+    ``quantize_layer_1``, and its uint8-I/O file (the Edge TPU's) is the same bytes."""
+    x, y = mnist_small[:2]
+    files = []
+    for _ in range(2):
+        result = edgekit.compress(tiny_model, (x, y), ratio=0.5, epochs=1, qat_epochs=1)
+        assert "quantize_layer" in [layer.name for layer in result.model.layers]
+        files.append(convert_keras(result.model, quantization="int8", io_dtype="uint8", representative_data=x, calibration_samples=50, batch_size=1))
+    assert files[0] == files[1]
+
+
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5])
 def test_compress_rejects_bad_ratio(tiny_model, mnist_small, ratio):
     with pytest.raises(InputError, match="ratio"):

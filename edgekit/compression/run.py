@@ -63,7 +63,17 @@ def uncompressed(model) -> Compressed:
 
 
 def run_compression(model, steps: Sequence[CompressionStep], data: TrainData) -> Compressed:
-    """Apply ``steps`` in order to a copy of ``model``; each step verifies what it left."""
+    """Apply ``steps`` in order to a copy of ``model``; each step verifies what it left.
+
+    Keras' numbering of unnamed layers restarts first. TF-MOT's QAT input layer is one
+    (``quantize_layer``, then ``quantize_layer_1``...), and its name is a tensor name in an
+    int8 file with uint8 I/O: without the restart the same compression came out as other bytes
+    when another had run in this process before (a sweep's second sparsity in the driver vs
+    the same task first on a Dask worker; ``edgekit.compress`` called twice).
+    """
+    from edgekit._compat import keras
+
+    keras().backend.reset_uids()
     float_model, qat_model, report, skipped, qat_steps = clone_with_weights(model), None, {}, [], []
     for step in steps:
         log.info("%s: fine-tuning", step.name)

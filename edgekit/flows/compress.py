@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from edgekit._compat import seed_everything
 from edgekit.compression import Prune, QuantizeAware, kernel_sparsity
 from edgekit.compression.run import Compressed, run_compression
 from edgekit.errors import DataError, InputError
@@ -40,6 +41,7 @@ def compress(
     if not 0 <= ratio < 1:
         raise InputError(f"ratio = {ratio!r} must be in [0, 1): the fraction of weights to prune")
     x, y = _unpack(data)
+    seed_everything(seed)  # the same call gives the same model, as a recipe's build does
     train = TrainData(x, y, batch_size=batch_size, seed=seed)
     steps = [Prune(sparsity=ratio, epochs=epochs, learning_rate=learning_rate)] if ratio > 0 else []
     steps.append(QuantizeAware(epochs=qat_epochs, learning_rate=learning_rate / 5, preserve_sparsity=ratio > 0, name="pqat" if ratio > 0 else "qat"))
