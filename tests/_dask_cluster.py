@@ -74,12 +74,13 @@ class LocalDask:
                     raise
 
     def running(self) -> dict[str, list[str]]:
-        """{worker name: keys of the edgekit tasks it is processing}."""
+        """{worker name: keys of the edgekit tasks it is processing} (a sweep's or fit's tasks,
+        not the warm-ups that load TensorFlow while the driver trains)."""
         from distributed import Client
 
         with Client(self.address, timeout=5) as client:
             names = {address: info.get("name") for address, info in client.scheduler_info()["workers"].items()}
-            return {str(names.get(w, w)): [k for k in keys if "edgekit-" in str(k)] for w, keys in client.processing().items()}
+            return {str(names.get(w, w)): [k for k in keys if "edgekit-" in str(k) and "edgekit-warm-" not in str(k)] for w, keys in client.processing().items()}
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL the worker's whole process group (its nanny and the worker under it)."""

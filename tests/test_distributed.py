@@ -164,6 +164,28 @@ def test_local_workers_start_without_dasks_malloc_trim_threshold():
     assert not outcome.worker.startswith("driver") and outcome.result is None and outcome.malloc_trim is None
 
 
+def _loaded(_shared, names: tuple[str, ...]) -> dict[str, bool]:
+    import sys
+
+    return {name: name in sys.modules for name in names}
+
+
+def test_workers_load_tensorflow_while_the_driver_trains_and_a_failed_warm_up_costs_nothing():
+    """The flows warm the workers before their float training: TensorFlow, TF-MOT and the
+    named modules are loaded before the first task arrives; a module that cannot load is
+    dropped there, and the worker still runs its tasks."""
+    from edgekit.distributed.cluster import opened
+    from edgekit.distributed.executor import Task
+
+    names = ("tensorflow", "tensorflow_model_optimization", "edgekit.flows.sweep.work")
+    with opened(placement(workers=1, scheduler=None)) as executor:
+        failed, warmed = executor.warm(["edgekit.no_such_module"]), executor.warm(["edgekit.flows.sweep.work"])
+        done = [f.result(timeout=120) for f in failed + warmed]  # as the float training would
+        (outcome,) = list(executor.run([Task("loaded", _loaded, names)], None))
+    assert done == ["ModuleNotFoundError: No module named 'edgekit.no_such_module'", None]
+    assert outcome.result == dict.fromkeys(names, True) and outcome.threads == 1
+
+
 def test_a_worker_with_dasks_malloc_trim_threshold_is_named_once(caplog):
     from edgekit.distributed.executor import Outcome, WorkerStats
 

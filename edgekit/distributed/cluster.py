@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from edgekit._compat import require
-from edgekit.distributed.executor import InProcess, Outcome, Task, run_task
+from edgekit.distributed.executor import InProcess, Outcome, Task, run_task, warm_worker
 from edgekit.distributed.settings import Placement
 from edgekit.errors import ToolError
 
@@ -45,6 +45,7 @@ class DaskExecutor:
         require("distributed", "--workers and --scheduler need Dask's distributed package", hint=INSTALL_HINT)
         self.placement, self.progress, self.threads = placement, progress, placement.threads
         self.cluster = None
+        self._warming: list = []  # warm-up futures, cancelled on close
         self.client = self._connect()
         self.name = placement.describe()
 
@@ -70,6 +71,18 @@ class DaskExecutor:
             self.close()
             where = conn.address if conn else "127.0.0.1"
             raise ToolError(f"cannot reach a Dask scheduler with workers at {where}: {str(exc)[:160]}", hint="start it (dask scheduler; dask worker ADDRESS) or check the address") from None
+
+    def warm(self, modules: Sequence[str]) -> list:
+        """Start loading TensorFlow and ``modules`` on every worker there is now, without
+        waiting (the flows call this before their float training, which the driver runs
+        alone); the warm-ups' futures. One that fails is dropped: the first real task meets
+        (and reports) the same error."""
+        started = []
+        for address in self.client.scheduler_info().get("workers", {}):
+            key = f"edgekit-warm-{len(self._warming)}-{address}"  # one per call: Dask merges futures of one key
+            started.append(self.client.submit(warm_worker, self.threads, tuple(modules), key=key, workers=[address], allow_other_workers=False, pure=False))
+            self._warming.append(started[-1])
+        return started
 
     def run(self, tasks: Iterable[Task], shared: Any) -> Iterator[Outcome | Lost]:
         """Each task's Outcome as it finishes (or Lost, naming it); cancels the rest on exit."""
@@ -129,6 +142,8 @@ class DaskExecutor:
         self.progress.running(where)
 
     def close(self) -> None:
+        for future in self._warming:
+            future.cancel()
         for part in (getattr(self, "client", None), self.cluster):
             if part is not None:
                 try:

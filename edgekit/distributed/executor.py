@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from edgekit.distributed.threads import pin_threads, pinned_threads
 
-__all__ = ["InProcess", "Outcome", "Task", "WorkerStats", "lost_line", "run_task"]
+__all__ = ["InProcess", "Outcome", "Task", "WorkerStats", "lost_line", "run_task", "warm_worker"]
 
 log = logging.getLogger("edgekit")
 
@@ -57,6 +57,25 @@ def run_task(task: Task, shared: Any, threads: int) -> Outcome:
     return Outcome(task.name, result, worker or f"driver (pid {os.getpid()})", seconds, round(peak, 1), pinned_threads(), trim)
 
 
+def warm_worker(threads: int, modules: Sequence[str]) -> str | None:
+    """Load TensorFlow (under ``threads`` threads) and ``modules`` in this worker before its
+    first task. A fresh worker spends about 5 s of CPU on these imports, which the driver's
+    float training hides when the workers start beside it. An import that fails is returned
+    as text, not raised: the first real task meets the same error and reports it by name."""
+    import importlib
+
+    pin_threads(threads)
+    try:
+        from edgekit._compat import keras, tfmot
+
+        keras(), tfmot()
+        for module in modules:
+            importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - a warm-up only saves time; the task says what is wrong
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def _dask_worker() -> str | None:
     """The Dask worker running this task, by name; None in the driver."""
     try:
@@ -75,6 +94,10 @@ class InProcess:
 
     def __init__(self, threads: int, progress=None):
         self.threads, self.progress = threads, progress
+
+    def warm(self, modules: Sequence[str]) -> list:
+        """Nothing to do: this process loads what it needs as it goes."""
+        return []
 
     def run(self, tasks: Iterable[Task], shared: Any) -> Iterator[Outcome]:
         for task in tasks:

@@ -145,7 +145,7 @@ class _Search:
     def __init__(self, recipe: Recipe, target, budgets: Budgets, out_dir: Path, checkpoints, progress: Progress, *, exhaustive: bool = False, placement: Placement):
         self.recipe, self.target, self.budgets, self.out_dir, self.placement = recipe, target, budgets, out_dir, placement
         self.workers = WorkerStats(placement.describe(), placement.threads)
-        self.executor = None  # while the rungs run
+        self.executor = None  # while the teacher trains and the rungs run
         self.checkpoints, self.progress, self.exhaustive = checkpoints, progress, exhaustive
         self.records = Records(out_dir)
         self.rows = CandidateRows()
@@ -186,9 +186,10 @@ class _Search:
                 feasible = check_untrained(points, ground, self.records, self.rows, progress=self.progress)
         if not feasible:
             return None
-        self.runs = self._teach(ground, feasible)
-        test_data = dataclasses.replace(test_data, task=self.runs.data.task, outputs=self.runs.data.outputs)
         with opened(self.placement, self.progress) as self.executor:
+            self.executor.warm([train_and_measure.__module__])  # the workers load TensorFlow while the teacher trains
+            self.runs = self._teach(ground, feasible)
+            test_data = dataclasses.replace(test_data, task=self.runs.data.task, outputs=self.runs.data.outputs)
             shared = FitShared(self.runs.ground, self.runs.data, self.runs.scores, self.runs.group_qat, runs=self.runs)
             self.shared = shared.for_workers(model_bytes(self.runs.teacher)) if self.placement.distributed else shared
             finalists, self.scales = successive_halving(feasible, self._rungs, self.rows, halving=self.recipe.fit.halving, exhaustive=self.exhaustive)

@@ -150,9 +150,18 @@ class _Runner:
         variants made from it), here or on Dask workers; the driver bundles and records each."""
         with self.timer.stage("load"), self.progress.stage("load data"):
             inputs = from_recipe.load_recipe_inputs(self.recipe)
-        with self.timer.stage("train"), self.progress.stage("float model"):
-            model = stages.trained_float_model(inputs, self.recipe.train, self.checkpoints, from_recipe.float_checkpoint(self.recipe))
-            self.scores = stages.float_scores(model, inputs.data)
+        with opened(self.placement, self.progress) as executor:
+            executor.warm([compress_and_convert.__module__])  # the workers load TensorFlow while the float model trains
+            with self.timer.stage("train"), self.progress.stage("float model"):
+                model = stages.trained_float_model(inputs, self.recipe.train, self.checkpoints, from_recipe.float_checkpoint(self.recipe))
+                self.scores = stages.float_scores(model, inputs.data)
+            lost = self._variants(executor, inputs, model, grid, pending, keys, results)
+        if lost:
+            raise RunError(lost_line(lost, "variant", self.variants_dir), hint="run the same command again: it keeps every finished variant and computes the rest")
+
+    def _variants(self, executor, inputs, model, grid: list[Variant], pending: list[Variant], keys: Mapping[str, str], results: dict) -> list[Lost]:
+        """The float model's task and settings decided, then the pending variants' tasks run
+        on ``executor``; the variants no worker could finish."""
         self.data = stages.decide_task(self.recipe.task, model, inputs.data, self.scores, trained=self.recipe.train.enabled)
         if not self.data.task.classifies:
             raise InputError(f"a sweep ranks variants by accuracy, and this is a {self.data.task.name} model ({self.data.task.reason})", hint="sweep classifiers; measure other models with edgekit build or convert")
@@ -160,12 +169,10 @@ class _Runner:
         self.settings = dataclasses.replace(self.settings, input_shape=stages.fixed_input_shape(model, self.data))
         deliver = lambda made: self._take(made, keys, results, "driver")  # noqa: E731
         shared = SweepShared(self.recipe, self.targets, inputs, self.data, self.scores, self.settings, model=model, checkpoints=self.checkpoints, deliver=deliver)
-        with self.timer.stage("variants"), opened(self.placement, self.progress) as executor:
+        with self.timer.stage("variants"):
             if self.placement.distributed:
                 shared = shared.for_workers(model_bytes(model))
-            lost = self._run_tasks(executor, _group_tasks(grid, pending), shared, keys, results)
-        if lost:
-            raise RunError(lost_line(lost, "variant", self.variants_dir), hint="run the same command again: it keeps every finished variant and computes the rest")
+            return self._run_tasks(executor, _group_tasks(grid, pending), shared, keys, results)
 
     def _run_tasks(self, executor, tasks: list[Task], shared: SweepShared, keys: Mapping[str, str], results: dict) -> list[Lost]:
         """Each task's variants bundled, recorded and checked as they come back; the lost ones."""
