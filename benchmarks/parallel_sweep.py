@@ -9,7 +9,7 @@ sequential arm measured, the projected wall time on 4, 8 and 16 workers: the par
 in the driver (data, the float model, bundling, the report) plus the makespan of the tasks
 under longest-processing-time-first list scheduling.
 
-Run: ``python benchmarks/parallel_sweep.py`` (about 25 minutes on 2 cores) on an otherwise
+Run: ``python benchmarks/parallel_sweep.py`` (about 20 minutes on 2 cores) on an otherwise
 idle machine: other load lands on the workers' tasks and shows as a worse ratio. The figures go
 to ``benchmarks/results/parallel_sweep.json`` (``--json`` elsewhere).
 """

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +127,18 @@ def test_only_the_chief_writes_the_output(monkeypatch, tmp_path, config, chief):
     out = distribute.output_dir(tmp_path / "out", "multi_worker")
     assert (out == tmp_path / "out") is chief
     assert distribute.output_dir(tmp_path / "out", "none") == tmp_path / "out"
+
+
+def test_a_non_chief_workers_scratch_folder_is_gone_when_it_exits(tmp_path):
+    """A non-chief writes its copy of the output into a scratch folder nobody reads; it must
+    not stay behind in the temporary folder after every run."""
+    config = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+    script = "from edgekit.training import distribute; out = distribute.output_dir('out', 'multi_worker'); out.mkdir(); print(out.parent)"
+    env = {**os.environ, "TF_CONFIG": json.dumps(config), "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    scratch = Path(done.stdout.strip())
+    assert done.returncode == 0 and scratch.parent == tmp_path and scratch.name.startswith("edgekit-worker-"), done.stderr
+    assert not scratch.exists()
 
 
 BUILD_SCRIPT = textwrap.dedent(

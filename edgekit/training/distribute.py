@@ -9,11 +9,13 @@ same command, and only the chief writes the output folder.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -70,7 +72,9 @@ def output_dir(out_dir: str | Path, strategy: str) -> Path:
     """Where this process writes: the real folder on the chief, a scratch folder elsewhere."""
     if strategy != "multi_worker" or is_chief():
         return Path(out_dir)
-    return Path(tempfile.mkdtemp(prefix="edgekit-worker-")) / Path(out_dir).name
+    scratch = tempfile.mkdtemp(prefix="edgekit-worker-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # a non-chief's copy is never read
+    return Path(scratch) / Path(out_dir).name
 
 
 def _tf_config() -> dict:
