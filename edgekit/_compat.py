@@ -30,6 +30,11 @@ def set_verbose(verbose: bool) -> None:
     _verbose = verbose
 
 
+def is_verbose() -> bool:
+    """Whether ``--verbose`` asked for the libraries' own log lines."""
+    return _verbose
+
+
 def _prepare_environment() -> None:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if not _verbose:

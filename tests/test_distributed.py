@@ -186,6 +186,26 @@ def test_workers_load_tensorflow_while_the_driver_trains_and_a_failed_warm_up_co
     assert outcome.result == dict.fromkeys(names, True) and outcome.threads == 1
 
 
+def test_dasks_info_lines_stay_out_of_the_output_after_absl_configured_logging(capfd):
+    """Loading a SavedModel makes absl call logging.basicConfig; Dask's INFO lines (and a
+    traceback when the client closed) then reached the terminal of every --workers run."""
+    import logging
+
+    from edgekit.distributed.cluster import opened
+    from edgekit.distributed.executor import Task
+
+    added = logging.StreamHandler()  # what basicConfig adds (pytest's own handlers make it a no-op here)
+    added.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+    logging.root.addHandler(added)
+    try:
+        with opened(placement(workers=1, scheduler=None)) as executor:
+            list(executor.run([Task("environment", _environment_variable, "HOME")], None))
+    finally:
+        logging.root.removeHandler(added)
+    err = capfd.readouterr().err
+    assert "INFO:distributed" not in err and "Traceback" not in err, err[-2000:]
+
+
 def test_a_worker_with_dasks_malloc_trim_threshold_is_named_once(caplog):
     from edgekit.distributed.executor import Outcome, WorkerStats
 

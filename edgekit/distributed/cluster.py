@@ -13,7 +13,7 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
-from edgekit._compat import require
+from edgekit._compat import is_verbose, require
 from edgekit.distributed.executor import InProcess, Outcome, Task, run_task, warm_worker
 from edgekit.distributed.settings import Placement
 from edgekit.errors import ToolError
@@ -52,6 +52,7 @@ class DaskExecutor:
     def _connect(self):
         from distributed import Client
 
+        _quiet_dask_in_the_driver()
         conn = self.placement.connection
         try:
             if conn is None:
@@ -164,6 +165,16 @@ def opened(placement, progress=None) -> Iterator[Any]:
         yield executor
     finally:
         executor.close()
+
+
+def _quiet_dask_in_the_driver() -> None:
+    """Dask's scheduler and client log at INFO (a line per worker, a traceback when the client
+    closes its comm). Nothing shows them until something calls ``logging.basicConfig``, and
+    absl does on TensorFlow's first log line (loading a SavedModel): then every one of them
+    reached the user's terminal. edgekit's own lines say what a run needs; ``--verbose``
+    lets Dask's through."""
+    if not is_verbose():
+        logging.getLogger("distributed").setLevel(logging.ERROR)
 
 
 def _security(conn):
