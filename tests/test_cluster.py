@@ -134,3 +134,37 @@ def test_a_wrapped_softmax_output_is_still_trained_as_probabilities(wrapper):
         "qat": keras_mot.quantization.keras.quantize_model,
     }[wrapper]
     assert outputs_logits(wrap(tiny_cnn())) is False
+
+
+def _mobile_block_model():
+    """A MobileNet/DS-CNN-style block: a depthwise conv, a separable conv, a dense head."""
+    from edgekit._compat import keras
+
+    layers = keras().layers
+    return keras().Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="stem"),
+            layers.DepthwiseConv2D(3, padding="same", activation="relu", name="depthwise"),
+            layers.SeparableConv2D(16, 3, strides=2, padding="same", activation="relu", name="separable"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(10, activation="softmax", name="head"),
+        ]
+    )
+
+
+def test_depthwise_kernels_which_tf_mot_leaves_unclustered_are_skipped_with_the_reason(mnist_small):
+    """TF-MOT registers DepthwiseConv2D with no weights to cluster (and a SeparableConv2D's
+    depthwise half too): such a model (DS-CNN, MobileNet) failed the after-strip check with
+    576 distinct values where 16 were asked. The depthwise layer is now skipped and named with
+    the reason; every kernel TF-MOT clusters holds at most its count."""
+    from edgekit.training.train import TrainData
+
+    x, y, _, _ = mnist_small
+    step = Cluster(clusters=16, epochs=1)
+    result = run_compression(_mobile_block_model(), [step], TrainData(x, y, batch_size=32))
+    report = result.report["cluster"]
+    assert sorted(report["clustered_layers"]) == ["head", "separable", "stem"]
+    assert {s.layer: s.reason for s in step.skipped}["depthwise"].startswith("TF-MOT does not cluster DepthwiseConv2D")
+    assert all(count <= 16 for count in report["unique_weights_per_kernel"].values())
+    assert set(report["unique_weights_per_kernel"]) == {"stem", "separable", "head"}

@@ -94,6 +94,8 @@ class Cluster(CompressionStep):
             return ""  # pooling, BatchNormalization...: nothing to cluster
         if not isinstance(layer, ClusterableLayer) and not ClusteringRegistry.supports(layer):
             return "not supported by TF-MOT clustering (no ClusteringRegistry entry, not a ClusterableLayer)"
+        if _registry_weights(layer) == []:  # registered, with nothing to cluster: it would pass through unchanged
+            return f"TF-MOT does not cluster {type(layer).__name__} (its registry lists no weights: the accuracy loss did not recover in its tests)"
         kernel = kernels[0]
         if int(kernel.shape.num_elements()) <= self.clusters_of(layer.name):
             return f"too few weights ({kernel.shape.num_elements()}) for {self.clusters_of(layer.name)} clusters"
@@ -106,7 +108,7 @@ class Cluster(CompressionStep):
 
     def verify(self, model) -> dict:
         """Each clustered kernel must hold at most its cluster count of distinct values after stripping."""
-        unique = unique_weights_per_kernel(model, layers=self.clustered_layers)
+        unique = _clustered_unique_values(model, self.clustered_layers)
         over = {name: count for name, count in unique.items() if count > self.clusters_of(name)}
         if over:
             limits = {name: self.clusters_of(name) for name in over}
@@ -133,6 +135,31 @@ def check_cluster_layers(model, per_layer: Mapping[str, int], *, key: str = "clu
     for name in per_layer:
         if not _kernels(layers[name]):
             raise ModelError(f"{key}: layer {name!r} ({type(layers[name]).__name__}) has no kernel to cluster", hint=f"name a layer with a kernel: {', '.join(with_kernels)}")
+
+
+def _registry_weights(layer) -> list[str] | None:
+    """The weight names TF-MOT's registry clusters in this built-in layer (a SeparableConv2D:
+    only its pointwise kernel); None for a layer the registry does not list by class."""
+    from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
+
+    names = getattr(ClusteringRegistry, "_LAYERS_WEIGHTS_MAP", {}).get(type(layer))
+    return None if names is None else list(names)
+
+
+def _clustered_unique_values(model, names: list[str]) -> dict[str, int]:
+    """Layer name -> distinct values in the kernel TF-MOT clustered there (the pointwise half
+    of a separable conv; the kernel otherwise)."""
+    import numpy as np
+
+    by_name = {layer.name: layer for layer in all_layers(model)}
+    unique = unique_weights_per_kernel(model, layers=names)
+    for name in names:
+        layer = by_name.get(name)
+        wanted = _registry_weights(layer) if layer is not None else None
+        if wanted and wanted != ["kernel"]:
+            values = [w.numpy() for w in layer.weights if w.name.split("/")[-1].split(":")[0] in wanted]
+            unique[name] = int(np.unique(np.concatenate([v.ravel() for v in values])).size) if values else unique.get(name, 0)
+    return unique
 
 
 def _kernels(layer) -> list:
