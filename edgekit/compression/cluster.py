@@ -14,7 +14,7 @@ from typing import Mapping
 from edgekit._compat import tfmot
 from edgekit.compression.base import CompressionStep
 from edgekit.compression.layers import SkippedLayer, all_layers, check_names, check_patterns, wrap_layers
-from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel
+from edgekit.compression.sparsity import kernel_sparsity, unique_weights_per_kernel, weight_base_name
 from edgekit.errors import EdgekitError, InputError, ModelError
 from edgekit.training.train import TrainData, fit
 from edgekit.vocabulary import CLUSTER_INITS
@@ -147,18 +147,16 @@ def _registry_weights(layer) -> list[str] | None:
 
 
 def _clustered_unique_values(model, names: list[str]) -> dict[str, int]:
-    """Layer name -> distinct values in the kernel TF-MOT clustered there (the pointwise half
-    of a separable conv; the kernel otherwise)."""
+    """Layer name -> distinct values in the kernel TF-MOT clustered there: the registry's
+    weights where it names others than ``kernel`` (a separable conv's pointwise half)."""
     import numpy as np
 
-    by_name = {layer.name: layer for layer in all_layers(model)}
     unique = unique_weights_per_kernel(model, layers=names)
-    for name in names:
-        layer = by_name.get(name)
-        wanted = _registry_weights(layer) if layer is not None else None
-        if wanted and wanted != ["kernel"]:
-            values = [w.numpy() for w in layer.weights if w.name.split("/")[-1].split(":")[0] in wanted]
-            unique[name] = int(np.unique(np.concatenate([v.ravel() for v in values])).size) if values else unique.get(name, 0)
+    for layer in all_layers(model):
+        wanted = _registry_weights(layer) if layer.name in names else None
+        values = [w.numpy().ravel() for w in layer.weights if wanted and wanted != ["kernel"] and weight_base_name(w) in wanted]
+        if values:
+            unique[layer.name] = int(np.unique(np.concatenate(values)).size)
     return unique
 
 

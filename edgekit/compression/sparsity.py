@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["follows_m_by_n", "kernel_sparsity", "kernels", "unique_weights_per_kernel"]
+__all__ = ["follows_m_by_n", "kernel_sparsity", "kernels", "unique_weights_per_kernel", "weight_base_name"]
 
 _KERNEL_NAMES = ("kernel", "depthwise_kernel")
 _MODEL_TYPES = ("Sequential", "Functional", "Model")
+
+
+def weight_base_name(weight) -> str:
+    """``kernel`` for ``model/conv1/kernel:0``: a weight's own name, without scopes and index."""
+    return weight.name.split("/")[-1].split(":")[0]
 
 
 def kernels(model) -> dict[str, np.ndarray]:
@@ -15,7 +20,7 @@ def kernels(model) -> dict[str, np.ndarray]:
     found = {}
     for layer in _layers(model):
         for weight in layer.weights:
-            if weight.name.split("/")[-1].split(":")[0] in _KERNEL_NAMES:
+            if weight_base_name(weight) in _KERNEL_NAMES:
                 found[layer.name] = np.asarray(weight.numpy())
     return found
 
